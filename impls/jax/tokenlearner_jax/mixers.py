@@ -1,0 +1,97 @@
+"""Token mixers of the Table 2 ablation: vector attention (VectT), prior-only attention, and the
+transformer layer that hosts any of them (or multi-head self-attention)."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from tokenlearner_jax.layers import Mlp, MultiHeadAttention, layer_norm, xavier
+
+
+class VectorAttention(nn.Module):
+  """Vector attention of supplementary A.1: one attention weight per channel.
+
+  y_i = sum_j softmax_j(gamma(q_i * k_j)) * v_j, an attention tensor [M, M, C].
+  With qk_dim 0, q and k have C channels and gamma is the softmax alone; else they
+  have qk_dim channels and gamma is a Dense qk_dim -> C before the softmax.
+  chunk_size > 0 evaluates the queries chunk by chunk (rematerialised in the
+  backward pass), bounding memory by [chunk, M, C] with the same numbers.
+  """
+  qk_dim: int = 0
+  chunk_size: int = 0
+
+  @nn.compact
+  def __call__(self, x):
+    """x: [B, M, C] -> [B, M, C]."""
+    b, m, c = x.shape
+    dk = self.qk_dim or c
+    q = nn.Dense(dk, kernel_init=xavier, name="query")(x)  # Shape: [B, M, dk].
+    k = nn.Dense(dk, kernel_init=xavier, name="key")(x)
+    v = nn.Dense(c, kernel_init=xavier, name="value")(x)  # Shape: [B, M, C].
+    gamma = None
+    if self.qk_dim:
+      gamma_layer = nn.Dense(c, kernel_init=xavier, name="gamma")
+      gamma_layer(jnp.zeros((1, dk), x.dtype))  # Creates the params; the pure function below uses them.
+      gamma = gamma_layer.variables["params"]
+
+    def attend(q_chunk):  # Shape: [B, Q, dk] -> [B, Q, C].
+      rel = q_chunk[:, :, None, :] * k[:, None, :, :]  # Shape: [B, Q, M, dk].
+      if gamma is not None:
+        rel = rel @ gamma["kernel"] + gamma["bias"]  # Shape: [B, Q, M, C].
+      weights = jax.nn.softmax(rel, axis=2)  # Softmax over the keys j, per channel.
+      return jnp.einsum("bqmc,bmc->bqc", weights, v)
+
+    if not self.chunk_size or self.chunk_size >= m:
+      y = attend(q)
+    else:
+      n = -(-m // self.chunk_size)
+      padded = jnp.pad(q, ((0, 0), (0, n * self.chunk_size - m), (0, 0)))
+      chunks = padded.reshape(b, n, self.chunk_size, dk).transpose(1, 0, 2, 3)  # [n, B, Q, dk].
+      y = jax.lax.map(jax.checkpoint(attend), chunks)  # Shape: [n, B, Q, C].
+      y = y.transpose(1, 0, 2, 3).reshape(b, n * self.chunk_size, c)[:, :m]
+    return nn.Dense(c, kernel_init=xavier, name="out")(y)
+
+
+class PriorOnlyAttention(nn.Module):
+  """Attention with learned weights and no query-key term: y = softmax(P) @ V per head.
+
+  P [K, M, M] is a parameter, so the number of tokens M is fixed by the config.
+  """
+  num_heads: int
+  num_tokens: int
+
+  @nn.compact
+  def __call__(self, x):
+    """x: [B, M, C] -> [B, M, C]."""
+    b, m, c = x.shape
+    if m != self.num_tokens:
+      raise ValueError(f"PriorOnlyAttention was built for {self.num_tokens} tokens, got {m}")
+    k_heads, d = self.num_heads, c // self.num_heads
+    prior = self.param("prior_logits", nn.initializers.normal(0.02), (k_heads, m, m))
+    v = nn.Dense(c, kernel_init=xavier, name="value")(x).reshape(b, m, k_heads, d)
+    weights = jax.nn.softmax(prior, axis=-1)  # Shape: [K, M, M].
+    y = jnp.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)
+    return nn.Dense(c, kernel_init=xavier, name="out")(y)
+
+
+class MixerBlock(nn.Module):
+  """Pre-LN transformer layer over [B, M, C] with a chosen attention: 'mhsa', 'vectt' or 'prior'."""
+  mixer: str
+  num_heads: int
+  mlp_dim: int
+  num_tokens: int = 0  # needed by 'prior'
+  qk_dim: int = 0  # 'vectt'
+  chunk_size: int = 0  # 'vectt'
+
+  @nn.compact
+  def __call__(self, x):
+    h = layer_norm("norm1")(x)
+    if self.mixer == "mhsa":
+      h = MultiHeadAttention(self.num_heads, name="attn")(h, h)
+    elif self.mixer == "vectt":
+      h = VectorAttention(self.qk_dim, self.chunk_size, name="attn")(h)
+    elif self.mixer == "prior":
+      h = PriorOnlyAttention(self.num_heads, self.num_tokens, name="attn")(h)
+    else:
+      raise ValueError(f"unknown mixer {self.mixer!r}")
+    x = x + h
+    return x + Mlp(self.mlp_dim, name="mlp")(layer_norm("norm2")(x))

@@ -1,0 +1,94 @@
+"""TokenLearner (v1.0, v1.1), the fusers that undo it, and fixed spatial pooling.
+
+Every fuser maps (tokens [B, S, C], original [B, N, C]) to the next full-resolution
+tokens [B, N, C], residual included, so that the ViT can swap them freely.
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from tokenlearner_jax.layers import CrossAttentionBlock, Mlp, gelu, layer_norm
+
+
+class TokenLearner(nn.Module):
+  """TokenLearner v1.0 (the paper's): conv attention maps, sigmoid, sum pooling.
+
+  LayerNorm, three bias-free 3x3 convs with S channels each followed by GELU, a
+  fourth such conv; each of the S maps is a sigmoid over the positions and token
+  s is the sum over positions of map_s * x (the un-normalised input).
+  """
+  num_tokens: int
+
+  @nn.compact
+  def __call__(self, x):
+    """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
+    b, h, w, c = x.shape
+    a = layer_norm("norm")(x)
+    for i in range(4):
+      a = nn.Conv(self.num_tokens, (3, 3), padding="SAME", use_bias=False, name=f"convs_{i}")(a)
+      a = gelu(a) if i < 3 else a  # Shape: [B, H, W, S].
+    maps = nn.sigmoid(a.reshape(b, h * w, self.num_tokens).transpose(0, 2, 1))  # Shape: [B, S, N].
+    tokens = jnp.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c))  # Shape: [B, S, C].
+    return tokens, maps
+
+
+class TokenLearnerV11(nn.Module):
+  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`), softmax over positions."""
+  num_tokens: int
+  bottleneck_dim: int = 64
+
+  @nn.compact
+  def __call__(self, x):
+    """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h * w, c)  # Shape: [B, N, C].
+    logits = Mlp(self.bottleneck_dim, self.num_tokens, name="mlp")(layer_norm("norm")(x))
+    maps = nn.softmax(logits.transpose(0, 2, 1), axis=-1)  # Shape: [B, S, N].
+    return jnp.einsum("bsn,bnc->bsc", maps, x), maps
+
+
+class TokenFuser(nn.Module):
+  """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
+
+  LayerNorm, Dense over the token axis (S -> S, zero-init kernel), LayerNorm;
+  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
+  """
+  bottleneck_dim: int = 64
+
+  @nn.compact
+  def __call__(self, tokens, original):
+    """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
+    s = tokens.shape[1]
+    y = layer_norm("norm_tokens")(tokens).transpose(0, 2, 1)  # Shape: [B, C, S].
+    y = nn.Dense(s, kernel_init=nn.initializers.zeros, name="token_mix")(y).transpose(0, 2, 1)
+    y = layer_norm("norm_mixed")(y)  # Shape: [B, S, C].
+    mix = Mlp(self.bottleneck_dim, s, name="mlp")(layer_norm("norm_original")(original))
+    mix = nn.sigmoid(mix)  # Shape: [B, N, S].
+    return original + jnp.einsum("bns,bsc->bnc", mix, y)
+
+
+def unpool_fuse(tokens, original, maps):
+  """Unpool fuser: tokens spread back with the TokenLearner maps, maps^T @ tokens, plus residual.
+
+  tokens [B, S, C], original [B, N, C], maps [B, S, N] -> [B, N, C].
+  """
+  return original + jnp.einsum("bsn,bsc->bnc", maps, tokens)
+
+
+class ReprojectionFuser(nn.Module):
+  """Re-projection fuser: one cross-attention transformer layer, queries the full-resolution
+  tokens, keys/values the learned ones, restoring the original token count."""
+  num_heads: int
+  mlp_dim: int
+
+  @nn.compact
+  def __call__(self, tokens, original):
+    """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
+    return CrossAttentionBlock(self.num_heads, self.mlp_dim, name="layer")(original, tokens)
+
+
+def spatial_pool(x, grid: int, window: int):
+  """Average-pools tokens on their grid: [B, grid*grid, C] -> [B, (grid/window)^2, C]."""
+  b, _, c = x.shape
+  g = grid // window
+  x = x.reshape(b, g, window, g, window, c)  # Shape: [B, H', wh, W', ww, C].
+  return x.mean(axis=(2, 4)).reshape(b, g * g, c)

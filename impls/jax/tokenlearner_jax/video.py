@@ -1,0 +1,119 @@
+"""The Table 2 video model: a small X(2+1)D-style backbone with one bottleneck transformer module.
+
+Deviation from X3D: LayerNorm over channels instead of BatchNorm, so that the
+model holds no running statistics and both frameworks stay stateless.
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from tokenlearner_jax.config import VideoConfig
+from tokenlearner_jax.layers import gelu, layer_norm
+from tokenlearner_jax.mixers import MixerBlock
+from tokenlearner_jax.tokenlearner import TokenFuser, TokenLearner
+
+SPATIAL_PAD = ((0, 0), (1, 1), (1, 1))  # 1x3x3 convs, as torch's padding=(0, 1, 1).
+TEMPORAL_PAD = ((1, 1), (0, 0), (0, 0))  # 3x1x1 convs, as torch's padding=(1, 0, 0).
+
+
+def pooling_regions(grid: int, num_tokens: int) -> np.ndarray:
+  """Fixed pooling: the grid split into rows x cols = num_tokens rectangles.
+
+  Returns the membership matrix [N, S] (1 where position n lies in region s);
+  pooling averages each region, broadcasting copies a region's token back.
+  """
+  rows = max(r for r in range(1, int(num_tokens ** 0.5) + 1) if num_tokens % r == 0)
+  cols = num_tokens // rows
+  if cols > grid:
+    raise ValueError(f"cannot split a {grid}x{grid} grid into {rows}x{cols} pooling regions")
+  r = np.arange(grid) * rows // grid
+  c = np.arange(grid) * cols // grid
+  region = (r[:, None] * cols + c[None, :]).reshape(-1)  # Shape: [N].
+  return (region[:, None] == np.arange(num_tokens)[None, :]).astype(np.float32)
+
+
+class ResBlock(nn.Module):
+  """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
+  depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
+  expansion: int
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    e = c * self.expansion
+    h = gelu(nn.Dense(e, name="expand")(layer_norm("norm")(x)))
+    h = nn.Conv(e, (1, 3, 3), padding=SPATIAL_PAD, feature_group_count=e, name="spatial")(h)
+    h = nn.Conv(e, (3, 1, 1), padding=TEMPORAL_PAD, feature_group_count=e, name="temporal")(h)
+    return x + nn.Dense(c, name="project")(gelu(h))
+
+
+class Stage(nn.Module):
+  """Strided 1x3x3 conv halving H and W, then residual blocks. [B, T, H, W, C] -> [B, T, H/2, W/2, width]."""
+  width: int
+  num_blocks: int
+  expansion: int
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(self.width, (1, 3, 3), strides=(1, 2, 2), padding=SPATIAL_PAD, name="downsample")(x)
+    for i in range(self.num_blocks):
+      x = ResBlock(self.expansion, name=f"blocks_{i}")(x)
+    return x
+
+
+class BottleneckTransformer(nn.Module):
+  """Inverted bottleneck: expand, per-frame Conv2D, tokenizer, mixer over all frames' tokens,
+  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same."""
+  config: VideoConfig
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.config
+    b, t, h, w, c = x.shape
+    e, n, s = cfg.module_width, h * w, cfg.tokens_per_frame
+    y = gelu(nn.Dense(e, name="expand")(layer_norm("norm")(x)))  # Shape: [B, T, H, W, E].
+    y = nn.Conv(e, (1, 3, 3), padding=SPATIAL_PAD, name="conv2d")(y)
+    frames = y.reshape(b * t, n, e)  # Shape: [B*T, N, E].
+
+    if cfg.tokenizer == "all":
+      tokens = frames
+    elif cfg.tokenizer == "pool":
+      regions = jnp.asarray(pooling_regions(h, s))  # Shape: [N, S].
+      tokens = jnp.einsum("ns,bne->bse", regions / regions.sum(0), frames)
+    else:
+      tokens, _ = TokenLearner(s, name="tokenizer")(frames.reshape(b * t, h, w, e))  # [B*T, S, E].
+
+    mixed = MixerBlock(cfg.mixer, cfg.num_heads, cfg.mlp_dim, num_tokens=t * s,
+                       qk_dim=cfg.vectt_qk_dim, chunk_size=cfg.vectt_chunk_size,
+                       name="mixer")(tokens.reshape(b, t * s, e))  # Shape: [B, T*S, E].
+    mixed = mixed.reshape(b * t, s, e)
+
+    if cfg.fuser == "none":
+      fused = mixed
+    elif cfg.fuser == "broadcast":
+      fused = frames + jnp.einsum("ns,bse->bne", jnp.asarray(pooling_regions(h, s)), mixed)
+    else:
+      fused = TokenFuser(cfg.bottleneck_dim, name="fuser")(mixed, frames)  # Shape: [B*T, N, E].
+    return x + nn.Dense(c, name="project")(fused.reshape(b, t, h, w, e))
+
+
+class VideoModel(nn.Module):
+  """clips [B, T, H, W, C_in] -> (multi-label logits [B, classes], intermediates by name)."""
+  config: VideoConfig
+
+  @nn.compact
+  def __call__(self, clips):
+    cfg = self.config
+    out = {}
+    x = nn.Conv(cfg.stem_width, (1, 3, 3), strides=(1, 2, 2), padding=SPATIAL_PAD,
+                name="stem_spatial")(clips)
+    x = gelu(nn.Conv(cfg.stem_width, (3, 1, 1), padding=TEMPORAL_PAD, name="stem_temporal")(gelu(x)))
+    out["stem"] = x
+    for i, width in enumerate(cfg.stage_widths):
+      x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, name=f"stages_{i}")(x)
+    x = out["module"] = BottleneckTransformer(cfg, name="module")(x)
+    x = out["pre_logits"] = jnp.mean(layer_norm("norm")(x), axis=(1, 2, 3))  # Shape: [B, C].
+    zeros = nn.initializers.zeros
+    logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
+    out["logits"] = logits
+    return logits, out

@@ -1,0 +1,102 @@
+"""Transformer building blocks: MLP, multi-head attention, encoder and cross-attention blocks.
+
+Numerics shared with tokenlearner_jax: LayerNorm eps 1e-6, tanh-approximate
+GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
+"""
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LN_EPS = 1e-6
+
+
+def layer_norm(dim: int) -> nn.LayerNorm:
+  return nn.LayerNorm(dim, eps=LN_EPS)
+
+
+def gelu(x):
+  return F.gelu(x, approximate="tanh")
+
+
+def dense(in_dim: int, out_dim: int, bias_std: float = 0.0) -> nn.Linear:
+  """Linear with Flax Dense's init: xavier-uniform kernel, zero (or tiny normal) bias."""
+  layer = nn.Linear(in_dim, out_dim)
+  nn.init.xavier_uniform_(layer.weight)
+  nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
+  return layer
+
+
+def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+  """Flax's default conv kernel init: truncated normal with variance 1 / fan_in."""
+  fan_in = weight[0].numel()
+  std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # Corrects for the truncation at 2 std.
+  return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
+
+
+class Mlp(nn.Module):
+  """Dense -> GELU -> Dense. Input [..., C] -> output [..., out_dim or C]."""
+
+  def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 0):
+    super().__init__()
+    self.fc1 = dense(in_dim, hidden_dim, bias_std=1e-6)
+    self.fc2 = dense(hidden_dim, out_dim or in_dim, bias_std=1e-6)
+
+  def forward(self, x):
+    return self.fc2(gelu(self.fc1(x)))
+
+
+class MultiHeadAttention(nn.Module):
+  """Dot-product attention of queries [B, Mq, C] over keys/values [B, Mk, C]."""
+
+  def __init__(self, dim: int, num_heads: int):
+    super().__init__()
+    self.num_heads = num_heads
+    self.query, self.key, self.value, self.out = (dense(dim, dim) for _ in range(4))
+
+  def forward(self, x_q, x_kv):
+    c = x_q.shape[-1]
+    k_heads, d = self.num_heads, c // self.num_heads
+    q = self.query(x_q).reshape(*x_q.shape[:-1], k_heads, d)  # Shape: [B, Mq, K, D].
+    k = self.key(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)  # Shape: [B, Mk, K, D].
+    v = self.value(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)
+    logits = torch.einsum("bqkd,bmkd->bkqm", q, k) / math.sqrt(d)
+    weights = torch.softmax(logits, dim=-1)  # Shape: [B, K, Mq, Mk].
+    y = torch.einsum("bkqm,bmkd->bqkd", weights, v).reshape(x_q.shape)  # Shape: [B, Mq, C].
+    return self.out(y)
+
+
+class EncoderBlock(nn.Module):
+  """Pre-LN transformer block: x + MHSA(LN(x)), then + MLP(LN(.)). [B, M, C] -> [B, M, C]."""
+
+  def __init__(self, dim: int, num_heads: int, mlp_dim: int):
+    super().__init__()
+    self.norm1 = layer_norm(dim)
+    self.attn = MultiHeadAttention(dim, num_heads)
+    self.norm2 = layer_norm(dim)
+    self.mlp = Mlp(dim, mlp_dim)
+
+  def forward(self, x):
+    h = self.norm1(x)
+    x = x + self.attn(h, h)
+    return x + self.mlp(self.norm2(x))
+
+
+class CrossAttentionBlock(nn.Module):
+  """One transformer layer whose queries are `x` [B, N, C] and keys/values `context` [B, S, C].
+
+  Pre-LN: x + MHA(LN(x), LN(context)), then + MLP(LN(.)); returns [B, N, C].
+  """
+
+  def __init__(self, dim: int, num_heads: int, mlp_dim: int):
+    super().__init__()
+    self.norm_q = layer_norm(dim)
+    self.norm_kv = layer_norm(dim)
+    self.attn = MultiHeadAttention(dim, num_heads)
+    self.norm2 = layer_norm(dim)
+    self.mlp = Mlp(dim, mlp_dim)
+
+  def forward(self, x, context):
+    x = x + self.attn(self.norm_q(x), self.norm_kv(context))
+    return x + self.mlp(self.norm2(x))

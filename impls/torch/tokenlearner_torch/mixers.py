@@ -1,0 +1,93 @@
+"""Token mixers of the Table 2 ablation: vector attention (VectT), prior-only attention, and the
+transformer layer that hosts any of them (or multi-head self-attention)."""
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from tokenlearner_torch.layers import Mlp, MultiHeadAttention, dense, layer_norm
+
+
+class VectorAttention(nn.Module):
+  """Vector attention of supplementary A.1: one attention weight per channel.
+
+  y_i = sum_j softmax_j(gamma(q_i * k_j)) * v_j, an attention tensor [M, M, C].
+  With qk_dim 0, q and k have C channels and gamma is the softmax alone; else they
+  have qk_dim channels and gamma is a Dense qk_dim -> C before the softmax.
+  chunk_size > 0 evaluates the queries chunk by chunk (rematerialised in the
+  backward pass), bounding memory by [chunk, M, C] with the same numbers.
+  """
+
+  def __init__(self, dim: int, qk_dim: int = 0, chunk_size: int = 0):
+    super().__init__()
+    dk = qk_dim or dim
+    self.chunk_size = chunk_size
+    self.query, self.key = dense(dim, dk), dense(dim, dk)
+    self.value = dense(dim, dim)
+    self.gamma = dense(dk, dim) if qk_dim else None
+    self.out = dense(dim, dim)
+
+  def _attend(self, q_chunk, k, v):  # Shape: [B, Q, dk] -> [B, Q, C].
+    rel = q_chunk[:, :, None, :] * k[:, None, :, :]  # Shape: [B, Q, M, dk].
+    if self.gamma is not None:
+      rel = self.gamma(rel)  # Shape: [B, Q, M, C].
+    weights = torch.softmax(rel, dim=2)  # Softmax over the keys j, per channel.
+    return torch.einsum("bqmc,bmc->bqc", weights, v)
+
+  def forward(self, x):
+    """x: [B, M, C] -> [B, M, C]."""
+    q, k, v = self.query(x), self.key(x), self.value(x)
+    if not self.chunk_size or self.chunk_size >= x.shape[1]:
+      y = self._attend(q, k, v)
+    else:
+      y = torch.cat([checkpoint(self._attend, chunk, k, v, use_reentrant=False)
+                     for chunk in q.split(self.chunk_size, dim=1)], dim=1)
+    return self.out(y)
+
+
+class PriorOnlyAttention(nn.Module):
+  """Attention with learned weights and no query-key term: y = softmax(P) @ V per head.
+
+  P [K, M, M] is a parameter, so the number of tokens M is fixed by the config.
+  """
+
+  def __init__(self, dim: int, num_heads: int, num_tokens: int):
+    super().__init__()
+    self.num_heads, self.num_tokens = num_heads, num_tokens
+    self.prior_logits = nn.Parameter(torch.randn(num_heads, num_tokens, num_tokens) * 0.02)
+    self.value, self.out = dense(dim, dim), dense(dim, dim)
+
+  def forward(self, x):
+    """x: [B, M, C] -> [B, M, C]."""
+    b, m, c = x.shape
+    if m != self.num_tokens:
+      raise ValueError(f"PriorOnlyAttention was built for {self.num_tokens} tokens, got {m}")
+    k_heads, d = self.num_heads, c // self.num_heads
+    v = self.value(x).reshape(b, m, k_heads, d)
+    weights = torch.softmax(self.prior_logits, dim=-1)  # Shape: [K, M, M].
+    y = torch.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)
+    return self.out(y)
+
+
+class MixerBlock(nn.Module):
+  """Pre-LN transformer layer over [B, M, C] with a chosen attention: 'mhsa', 'vectt' or 'prior'."""
+
+  def __init__(self, dim: int, mixer: str, num_heads: int, mlp_dim: int, num_tokens: int = 0,
+               qk_dim: int = 0, chunk_size: int = 0):
+    super().__init__()
+    self.norm1 = layer_norm(dim)
+    if mixer == "mhsa":
+      self.attn = MultiHeadAttention(dim, num_heads)
+    elif mixer == "vectt":
+      self.attn = VectorAttention(dim, qk_dim, chunk_size)
+    elif mixer == "prior":
+      self.attn = PriorOnlyAttention(dim, num_heads, num_tokens)
+    else:
+      raise ValueError(f"unknown mixer {mixer!r}")
+    self.self_attention = mixer == "mhsa"
+    self.norm2 = layer_norm(dim)
+    self.mlp = Mlp(dim, mlp_dim)
+
+  def forward(self, x):
+    h = self.norm1(x)
+    x = x + (self.attn(h, h) if self.self_attention else self.attn(h))
+    return x + self.mlp(self.norm2(x))

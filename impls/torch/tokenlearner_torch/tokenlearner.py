@@ -1,0 +1,109 @@
+"""TokenLearner (v1.0, v1.1), the fusers that undo it, and fixed spatial pooling.
+
+Every fuser maps (tokens [B, S, C], original [B, N, C]) to the next full-resolution
+tokens [B, N, C], residual included, so that the ViT can swap them freely.
+"""
+import torch
+from torch import nn
+
+from tokenlearner_torch.layers import CrossAttentionBlock, Mlp, gelu, layer_norm, lecun_normal_
+
+
+class TokenLearner(nn.Module):
+  """TokenLearner v1.0 (the paper's): conv attention maps, sigmoid, sum pooling.
+
+  LayerNorm, three bias-free 3x3 convs with S channels each followed by GELU, a
+  fourth such conv; each of the S maps is a sigmoid over the positions and token
+  s is the sum over positions of map_s * x (the un-normalised input).
+  """
+
+  def __init__(self, dim: int, num_tokens: int):
+    super().__init__()
+    self.norm = layer_norm(dim)
+    self.convs = nn.ModuleList(
+        nn.Conv2d(dim if i == 0 else num_tokens, num_tokens, 3, padding=1, bias=False)
+        for i in range(4))
+    for conv in self.convs:
+      lecun_normal_(conv.weight)
+
+  def forward(self, x):
+    """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
+    b, h, w, c = x.shape
+    a = self.norm(x).permute(0, 3, 1, 2)  # Shape: [B, C, H, W].
+    for i, conv in enumerate(self.convs):
+      a = gelu(conv(a)) if i < 3 else conv(a)  # Shape: [B, S, H, W].
+    maps = torch.sigmoid(a.reshape(b, -1, h * w))  # Shape: [B, S, N].
+    tokens = torch.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c))  # Shape: [B, S, C].
+    return tokens, maps
+
+
+class TokenLearnerV11(nn.Module):
+  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`), softmax over positions."""
+
+  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64):
+    super().__init__()
+    self.norm = layer_norm(dim)
+    self.mlp = Mlp(dim, bottleneck_dim, num_tokens)
+
+  def forward(self, x):
+    """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h * w, c)  # Shape: [B, N, C].
+    logits = self.mlp(self.norm(x))
+    maps = torch.softmax(logits.transpose(1, 2), dim=-1)  # Shape: [B, S, N].
+    return torch.einsum("bsn,bnc->bsc", maps, x), maps
+
+
+class TokenFuser(nn.Module):
+  """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
+
+  LayerNorm, Dense over the token axis (S -> S, zero-init kernel), LayerNorm;
+  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
+  """
+
+  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64):
+    super().__init__()
+    self.norm_tokens = layer_norm(dim)
+    self.token_mix = nn.Linear(num_tokens, num_tokens)
+    nn.init.zeros_(self.token_mix.weight)
+    nn.init.zeros_(self.token_mix.bias)
+    self.norm_mixed = layer_norm(dim)
+    self.norm_original = layer_norm(dim)
+    self.mlp = Mlp(dim, bottleneck_dim, num_tokens)
+
+  def forward(self, tokens, original):
+    """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
+    y = self.norm_tokens(tokens).transpose(1, 2)  # Shape: [B, C, S].
+    y = self.token_mix(y).transpose(1, 2)
+    y = self.norm_mixed(y)  # Shape: [B, S, C].
+    mix = torch.sigmoid(self.mlp(self.norm_original(original)))  # Shape: [B, N, S].
+    return original + torch.einsum("bns,bsc->bnc", mix, y)
+
+
+def unpool_fuse(tokens, original, maps):
+  """Unpool fuser: tokens spread back with the TokenLearner maps, maps^T @ tokens, plus residual.
+
+  tokens [B, S, C], original [B, N, C], maps [B, S, N] -> [B, N, C].
+  """
+  return original + torch.einsum("bsn,bsc->bnc", maps, tokens)
+
+
+class ReprojectionFuser(nn.Module):
+  """Re-projection fuser: one cross-attention transformer layer, queries the full-resolution
+  tokens, keys/values the learned ones, restoring the original token count."""
+
+  def __init__(self, dim: int, num_heads: int, mlp_dim: int):
+    super().__init__()
+    self.layer = CrossAttentionBlock(dim, num_heads, mlp_dim)
+
+  def forward(self, tokens, original):
+    """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
+    return self.layer(original, tokens)
+
+
+def spatial_pool(x, grid: int, window: int):
+  """Average-pools tokens on their grid: [B, grid*grid, C] -> [B, (grid/window)^2, C]."""
+  b, _, c = x.shape
+  g = grid // window
+  x = x.reshape(b, g, window, g, window, c)  # Shape: [B, H', wh, W', ww, C].
+  return x.mean(dim=(2, 4)).reshape(b, g * g, c)

@@ -1,0 +1,167 @@
+"""The Table 2 video model: a small X(2+1)D-style backbone with one bottleneck transformer module.
+
+Deviation from X3D: LayerNorm over channels instead of BatchNorm, so that the
+model holds no running statistics and both frameworks stay stateless.
+"""
+import numpy as np
+import torch
+from torch import nn
+
+from tokenlearner_torch.config import VideoConfig
+from tokenlearner_torch.layers import gelu, layer_norm, lecun_normal_
+from tokenlearner_torch.mixers import MixerBlock
+from tokenlearner_torch.tokenlearner import TokenFuser, TokenLearner
+
+SPATIAL_PAD = (0, 1, 1)  # 1x3x3 convs, as Flax's ((0, 0), (1, 1), (1, 1)).
+TEMPORAL_PAD = (1, 0, 0)  # 3x1x1 convs, as Flax's ((1, 1), (0, 0), (0, 0)).
+
+
+def pooling_regions(grid: int, num_tokens: int) -> np.ndarray:
+  """Fixed pooling: the grid split into rows x cols = num_tokens rectangles.
+
+  Returns the membership matrix [N, S] (1 where position n lies in region s);
+  pooling averages each region, broadcasting copies a region's token back.
+  """
+  rows = max(r for r in range(1, int(num_tokens ** 0.5) + 1) if num_tokens % r == 0)
+  cols = num_tokens // rows
+  if cols > grid:
+    raise ValueError(f"cannot split a {grid}x{grid} grid into {rows}x{cols} pooling regions")
+  r = np.arange(grid) * rows // grid
+  c = np.arange(grid) * cols // grid
+  region = (r[:, None] * cols + c[None, :]).reshape(-1)  # Shape: [N].
+  return (region[:, None] == np.arange(num_tokens)[None, :]).astype(np.float32)
+
+
+def conv3d(in_dim: int, out_dim: int, kernel, stride=1, padding=0, groups: int = 1) -> nn.Conv3d:
+  """Conv3d with Flax's default init (lecun-normal kernel, zero bias)."""
+  conv = nn.Conv3d(in_dim, out_dim, kernel, stride=stride, padding=padding, groups=groups)
+  lecun_normal_(conv.weight)
+  nn.init.zeros_(conv.bias)
+  return conv
+
+
+def channels_last(conv: nn.Module, x):
+  """Applies a channels-first conv to [B, T, H, W, C] activations."""
+  return conv(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+
+
+def linear(in_dim: int, out_dim: int) -> nn.Linear:
+  """Linear with Flax Dense's default init (lecun-normal kernel, zero bias)."""
+  layer = nn.Linear(in_dim, out_dim)
+  lecun_normal_(layer.weight)
+  nn.init.zeros_(layer.bias)
+  return layer
+
+
+class ResBlock(nn.Module):
+  """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
+  depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
+
+  def __init__(self, dim: int, expansion: int):
+    super().__init__()
+    e = dim * expansion
+    self.norm = layer_norm(dim)
+    self.expand = linear(dim, e)
+    self.spatial = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD, groups=e)
+    self.temporal = conv3d(e, e, (3, 1, 1), padding=TEMPORAL_PAD, groups=e)
+    self.project = linear(e, dim)
+
+  def forward(self, x):
+    h = gelu(self.expand(self.norm(x)))
+    h = channels_last(self.temporal, channels_last(self.spatial, h))
+    return x + self.project(gelu(h))
+
+
+class Stage(nn.Module):
+  """Strided 1x3x3 conv halving H and W, then residual blocks. [B, T, H, W, C] -> [B, T, H/2, W/2, width]."""
+
+  def __init__(self, in_dim: int, width: int, num_blocks: int, expansion: int):
+    super().__init__()
+    self.downsample = conv3d(in_dim, width, (1, 3, 3), stride=(1, 2, 2), padding=SPATIAL_PAD)
+    self.blocks = nn.ModuleList(ResBlock(width, expansion) for _ in range(num_blocks))
+
+  def forward(self, x):
+    x = channels_last(self.downsample, x)
+    for block in self.blocks:
+      x = block(x)
+    return x
+
+
+class BottleneckTransformer(nn.Module):
+  """Inverted bottleneck: expand, per-frame Conv2D, tokenizer, mixer over all frames' tokens,
+  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same."""
+
+  def __init__(self, dim: int, config: VideoConfig):
+    super().__init__()
+    cfg = self.config = config
+    e, s = cfg.module_width, cfg.tokens_per_frame
+    self.norm = layer_norm(dim)
+    self.expand = linear(dim, e)
+    self.conv2d = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD)
+    if cfg.tokenizer == "tokenlearner":
+      self.tokenizer = TokenLearner(e, s)
+    if cfg.tokenizer == "pool":
+      self.register_buffer("regions", torch.from_numpy(pooling_regions(cfg.grid_size, s)),
+                           persistent=False)
+    self.mixer = MixerBlock(e, cfg.mixer, cfg.num_heads, cfg.mlp_dim, num_tokens=cfg.num_frames * s,
+                            qk_dim=cfg.vectt_qk_dim, chunk_size=cfg.vectt_chunk_size)
+    if cfg.fuser == "tokenfuser":
+      self.fuser = TokenFuser(e, s, cfg.bottleneck_dim)
+    self.project = linear(e, dim)
+
+  def forward(self, x):
+    cfg = self.config
+    b, t, h, w, c = x.shape
+    e, n, s = cfg.module_width, h * w, cfg.tokens_per_frame
+    y = gelu(self.expand(self.norm(x)))  # Shape: [B, T, H, W, E].
+    y = channels_last(self.conv2d, y)
+    frames = y.reshape(b * t, n, e)  # Shape: [B*T, N, E].
+
+    if cfg.tokenizer == "all":
+      tokens = frames
+    elif cfg.tokenizer == "pool":
+      tokens = torch.einsum("ns,bne->bse", self.regions / self.regions.sum(0), frames)
+    else:
+      tokens, _ = self.tokenizer(frames.reshape(b * t, h, w, e))  # Shape: [B*T, S, E].
+
+    mixed = self.mixer(tokens.reshape(b, t * s, e))  # Shape: [B, T*S, E].
+    mixed = mixed.reshape(b * t, s, e)
+
+    if cfg.fuser == "none":
+      fused = mixed
+    elif cfg.fuser == "broadcast":
+      fused = frames + torch.einsum("ns,bse->bne", self.regions, mixed)
+    else:
+      fused = self.fuser(mixed, frames)  # Shape: [B*T, N, E].
+    return x + self.project(fused.reshape(b, t, h, w, e))
+
+
+class VideoModel(nn.Module):
+  """clips [B, T, H, W, C_in] -> (multi-label logits [B, classes], intermediates by name)."""
+
+  def __init__(self, config: VideoConfig):
+    super().__init__()
+    cfg = self.config = config
+    self.stem_spatial = conv3d(cfg.in_channels, cfg.stem_width, (1, 3, 3), stride=(1, 2, 2),
+                               padding=SPATIAL_PAD)
+    self.stem_temporal = conv3d(cfg.stem_width, cfg.stem_width, (3, 1, 1), padding=TEMPORAL_PAD)
+    widths = (cfg.stem_width,) + cfg.stage_widths
+    self.stages = nn.ModuleList(Stage(widths[i], widths[i + 1], cfg.blocks_per_stage, cfg.expansion)
+                                for i in range(len(cfg.stage_widths)))
+    self.module = BottleneckTransformer(widths[-1], cfg)
+    self.norm = layer_norm(widths[-1])
+    self.head = nn.Linear(widths[-1], cfg.num_classes)
+    nn.init.zeros_(self.head.weight)
+    nn.init.zeros_(self.head.bias)
+
+  def forward(self, clips):
+    out = {}
+    x = gelu(channels_last(self.stem_spatial, clips))
+    x = gelu(channels_last(self.stem_temporal, x))
+    out["stem"] = x
+    for i, stage in enumerate(self.stages):
+      x = out[f"stage{i}"] = stage(x)
+    x = out["module"] = self.module(x)
+    x = out["pre_logits"] = self.norm(x).mean(dim=(1, 2, 3))  # Shape: [B, C].
+    logits = out["logits"] = self.head(x)
+    return logits, out
