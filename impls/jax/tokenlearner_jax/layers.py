@@ -39,9 +39,10 @@ class MultiHeadAttention(nn.Module):
   def __call__(self, x_q, x_kv):
     c = x_q.shape[-1]
     k_heads, d = self.num_heads, c // self.num_heads
-    dense = lambda name: nn.Dense(c, kernel_init=xavier, name=name)
+    dense = lambda name, bias=True: nn.Dense(c, use_bias=bias, kernel_init=xavier, name=name)
     q = dense("query")(x_q).reshape(*x_q.shape[:-1], k_heads, d)  # Shape: [B, Mq, K, D].
-    k = dense("key")(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)  # Shape: [B, Mk, K, D].
+    # No key bias: it shifts every logit of a query equally, which the softmax cancels.
+    k = dense("key", bias=False)(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)  # [B, Mk, K, D].
     v = dense("value")(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)
     logits = jnp.einsum("bqkd,bmkd->bkqm", q, k) / jnp.sqrt(d).astype(q.dtype)
     weights = nn.softmax(logits, axis=-1)  # Shape: [B, K, Mq, Mk].

@@ -25,7 +25,8 @@ class VectorAttention(nn.Module):
     b, m, c = x.shape
     dk = self.qk_dim or c
     q = nn.Dense(dk, kernel_init=xavier, name="query")(x)  # Shape: [B, M, dk].
-    k = nn.Dense(dk, kernel_init=xavier, name="key")(x)
+    # No key bias: q_i * b is the same for every key j, which the softmax over j cancels.
+    k = nn.Dense(dk, use_bias=False, kernel_init=xavier, name="key")(x)
     v = nn.Dense(c, kernel_init=xavier, name="value")(x)  # Shape: [B, M, C].
     gamma = None
     if self.qk_dim:

@@ -49,7 +49,7 @@ class TokenLearnerV11(nn.Module):
 class TokenFuser(nn.Module):
   """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
 
-  LayerNorm, Dense over the token axis (S -> S, zero-init kernel), LayerNorm;
+  LayerNorm, Dense over the token axis (S -> S, zero-init kernel, no bias), LayerNorm;
   mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
   """
   bottleneck_dim: int = 64
@@ -59,7 +59,9 @@ class TokenFuser(nn.Module):
     """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
     s = tokens.shape[1]
     y = layer_norm("norm_tokens")(tokens).transpose(0, 2, 1)  # Shape: [B, C, S].
-    y = nn.Dense(s, kernel_init=nn.initializers.zeros, name="token_mix")(y).transpose(0, 2, 1)
+    # No bias: a per-token constant is removed by the LayerNorm that follows.
+    y = nn.Dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")(y)
+    y = y.transpose(0, 2, 1)
     y = layer_norm("norm_mixed")(y)  # Shape: [B, S, C].
     mix = Mlp(self.bottleneck_dim, s, name="mlp")(layer_norm("norm_original")(original))
     mix = nn.sigmoid(mix)  # Shape: [B, N, S].

@@ -20,11 +20,12 @@ def gelu(x):
   return F.gelu(x, approximate="tanh")
 
 
-def dense(in_dim: int, out_dim: int, bias_std: float = 0.0) -> nn.Linear:
-  """Linear with Flax Dense's init: xavier-uniform kernel, zero (or tiny normal) bias."""
-  layer = nn.Linear(in_dim, out_dim)
+def dense(in_dim: int, out_dim: int, bias_std: float = 0.0, bias: bool = True) -> nn.Linear:
+  """Linear with Scenic's init: xavier-uniform kernel, zero (or tiny normal) bias."""
+  layer = nn.Linear(in_dim, out_dim, bias=bias)
   nn.init.xavier_uniform_(layer.weight)
-  nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
+  if bias:
+    nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
   return layer
 
 
@@ -53,7 +54,10 @@ class MultiHeadAttention(nn.Module):
   def __init__(self, dim: int, num_heads: int):
     super().__init__()
     self.num_heads = num_heads
-    self.query, self.key, self.value, self.out = (dense(dim, dim) for _ in range(4))
+    self.query = dense(dim, dim)
+    # No key bias: it shifts every logit of a query equally, which the softmax cancels.
+    self.key = dense(dim, dim, bias=False)
+    self.value, self.out = dense(dim, dim), dense(dim, dim)
 
   def forward(self, x_q, x_kv):
     c = x_q.shape[-1]

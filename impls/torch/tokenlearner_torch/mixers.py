@@ -21,7 +21,9 @@ class VectorAttention(nn.Module):
     super().__init__()
     dk = qk_dim or dim
     self.chunk_size = chunk_size
-    self.query, self.key = dense(dim, dk), dense(dim, dk)
+    self.query = dense(dim, dk)
+    # No key bias: q_i * b is the same for every key j, which the softmax over j cancels.
+    self.key = dense(dim, dk, bias=False)
     self.value = dense(dim, dim)
     self.gamma = dense(dk, dim) if qk_dim else None
     self.out = dense(dim, dim)

@@ -57,16 +57,16 @@ class TokenLearnerV11(nn.Module):
 class TokenFuser(nn.Module):
   """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
 
-  LayerNorm, Dense over the token axis (S -> S, zero-init kernel), LayerNorm;
+  LayerNorm, Dense over the token axis (S -> S, zero-init kernel, no bias), LayerNorm;
   mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
   """
 
   def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64):
     super().__init__()
     self.norm_tokens = layer_norm(dim)
-    self.token_mix = nn.Linear(num_tokens, num_tokens)
+    # No bias: a per-token constant is removed by the LayerNorm that follows.
+    self.token_mix = nn.Linear(num_tokens, num_tokens, bias=False)
     nn.init.zeros_(self.token_mix.weight)
-    nn.init.zeros_(self.token_mix.bias)
     self.norm_mixed = layer_norm(dim)
     self.norm_original = layer_norm(dim)
     self.mlp = Mlp(dim, bottleneck_dim, num_tokens)

@@ -1,0 +1,56 @@
+"""The only harness module that imports both implementations: builds a registered row's
+model in either framework and moves weights between them."""
+from typing import Dict, Mapping
+
+import numpy as np
+
+FRAMEWORKS = ("jax", "torch")
+
+
+def _impl(framework: str):
+  if framework == "jax":
+    import tokenlearner_jax as impl
+  elif framework == "torch":
+    import tokenlearner_torch as impl
+  else:
+    raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
+  return impl
+
+
+def make_config(framework: str, kind: str, fields: Mapping):
+  """Plain field dict -> that framework's ViTConfig or VideoConfig."""
+  impl = _impl(framework)
+  fields = dict(fields)
+  if kind == "vit":
+    variant = fields.pop("variant", None)
+    return impl.vit_config(variant, **fields) if variant else impl.ViTConfig(**fields)
+  if kind == "video":
+    return impl.VideoConfig(**fields)
+  raise ValueError(f"unknown model kind {kind!r}")
+
+
+def build(framework: str, kind: str, fields: Mapping):
+  """Builds the (uninitialised Flax / freshly initialised torch) model of a config."""
+  return _impl(framework).build_model(make_config(framework, kind, fields))
+
+
+def input_shape(kind: str, config, batch: int = 2):
+  if kind == "vit":
+    return (batch, config.image_size, config.image_size, config.in_channels)
+  return (batch, config.num_frames, config.image_size, config.image_size, config.in_channels)
+
+
+def count_params(framework: str, model_or_params) -> int:
+  if framework == "torch":
+    return sum(p.numel() for p in model_or_params.parameters())
+  import jax
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(model_or_params))
+
+
+def torch_state_numpy(model) -> Dict[str, np.ndarray]:
+  return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def load_torch_state(model, state: Mapping[str, np.ndarray]) -> None:
+  import torch
+  model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)

@@ -1,0 +1,70 @@
+"""The experiment matrix: every row of Tables 1-2 and Figure 1, read from conf/experiment/*.yaml.
+
+Each experiment YAML is the one place that defines its rows: a base model per
+scale, then per row the fields shared by all scales (`model`) and the fields of
+one scale (`paper`, `proxy`, ...). The registry merges them into the plain
+field dict that both implementations' configs accept; it imports neither.
+"""
+import dataclasses
+import functools
+import pathlib
+from typing import Dict, List, Tuple
+
+from omegaconf import OmegaConf
+
+CONF_DIR = pathlib.Path(__file__).parent / "conf" / "experiment"
+EXPERIMENTS = ("table1", "figure1", "table2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  experiment: str
+  key: str
+  label: str
+  kind: str  # 'vit' or 'video'
+  series: str = ""
+
+  @property
+  def id(self) -> str:
+    return f"{self.experiment}/{self.key}"
+
+
+@functools.lru_cache(maxsize=None)
+def _load(experiment: str) -> dict:
+  if experiment not in EXPERIMENTS:
+    raise KeyError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
+  return OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{experiment}.yaml"), resolve=True)
+
+
+def scales(experiment: str) -> Tuple[str, ...]:
+  return tuple(_load(experiment)["scales"])
+
+
+def rows(experiment: str | None = None) -> List[Row]:
+  """The registered rows of one experiment, or of all three in paper order."""
+  names = EXPERIMENTS if experiment is None else (experiment,)
+  out = []
+  for name in names:
+    spec = _load(name)
+    for key, row in spec["rows"].items():
+      out.append(Row(name, key, row["label"], spec["model"], row.get("series", "")))
+  return out
+
+
+def get_row(experiment: str, key: str) -> Row:
+  for row in rows(experiment):
+    if row.key == key:
+      return row
+  known = ", ".join(r.key for r in rows(experiment))
+  raise KeyError(f"unknown row {key!r} of {experiment}; known: {known}")
+
+
+def model_fields(experiment: str, key: str, scale: str) -> Dict:
+  """The merged config fields of a row at a scale (a 'variant' such as 'L/16' left unexpanded)."""
+  spec = _load(experiment)
+  if scale not in spec["scales"]:
+    raise KeyError(f"unknown scale {scale!r} for {experiment}; known: {', '.join(spec['scales'])}")
+  get_row(experiment, key)
+  row = spec["rows"][key]
+  fields = {**spec["scales"][scale], **row.get("model", {}), **row.get(scale, {})}
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}

@@ -1,0 +1,91 @@
+"""Optimizer, learning-rate schedule, losses and the jitted train step.
+
+The recipe is field-for-field the one of tokenlearner_torch.train_step, so that
+the same OptimizerConfig gives the same updates in both frameworks.
+"""
+import dataclasses
+import math
+from typing import Callable, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """SGD with momentum or AdamW, linear warm-up then cosine decay (total_steps 0: constant)."""
+  name: str = "adamw"
+  learning_rate: float = 1e-3
+  momentum: float = 0.9  # sgd
+  b1: float = 0.9  # adamw
+  b2: float = 0.999
+  eps: float = 1e-8
+  weight_decay: float = 0.0  # decoupled for adamw, added to the gradient for sgd
+  warmup_steps: int = 0
+  total_steps: int = 0
+  grad_clip_norm: float = 0.0  # 0: no clipping
+  label_smoothing: float = 0.0
+
+  def __post_init__(self):
+    if self.name not in ("sgd", "adamw"):
+      raise ValueError(f"optimizer name={self.name!r} is not one of ('sgd', 'adamw')")
+
+
+def lr_factor(step, warmup_steps: int, total_steps: int):
+  """Multiplier of the base learning rate at `step` (0-based): warm-up, then cosine to 0."""
+  step = jnp.asarray(step, jnp.float32)
+  warm = (step + 1) / warmup_steps if warmup_steps else 1.0
+  if not total_steps:
+    return jnp.minimum(warm, 1.0)
+  progress = jnp.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
+  cosine = 0.5 * (1.0 + jnp.cos(math.pi * progress))
+  return jnp.where(step < warmup_steps, warm, cosine)
+
+
+def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
+  schedule = lambda step: cfg.learning_rate * lr_factor(step, cfg.warmup_steps, cfg.total_steps)
+  clip = [optax.clip_by_global_norm(cfg.grad_clip_norm)] if cfg.grad_clip_norm else []
+  if cfg.name == "sgd":
+    decay = [optax.add_decayed_weights(cfg.weight_decay)] if cfg.weight_decay else []
+    return optax.chain(*clip, *decay, optax.sgd(schedule, momentum=cfg.momentum))
+  return optax.chain(*clip, optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
+                                        weight_decay=cfg.weight_decay))
+
+
+def classification_loss(logits, labels, label_smoothing: float = 0.0):
+  """Softmax cross-entropy; logits [B, K], integer labels [B]."""
+  k = logits.shape[-1]
+  targets = jax.nn.one_hot(labels, k) * (1.0 - label_smoothing) + label_smoothing / k
+  return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def multilabel_loss(logits, labels, label_smoothing: float = 0.0):
+  """Sigmoid binary cross-entropy, mean over batch and classes; multi-hot labels [B, K]."""
+  targets = labels * (1.0 - label_smoothing) + 0.5 * label_smoothing
+  return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
+
+
+def loss_fn_for(multilabel: bool) -> Callable:
+  return multilabel_loss if multilabel else classification_loss
+
+
+def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = False
+                    ) -> Tuple[optax.GradientTransformation, Callable]:
+  """Returns (optimizer, step) with step(params, opt_state, inputs, labels) ->
+  (params, opt_state, loss), jitted."""
+  tx = make_optimizer(cfg)
+  loss_fn = loss_fn_for(multilabel)
+
+  def loss_of(params, inputs, labels):
+    logits, _ = model.apply(params, inputs)
+    return loss_fn(logits, labels, cfg.label_smoothing)
+
+  @jax.jit
+  def step(params, opt_state, inputs, labels):
+    loss, grads = jax.value_and_grad(loss_of)(params, inputs, labels)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  return tx, step

@@ -1,0 +1,91 @@
+"""Optimizer, learning-rate schedule, losses and the train step.
+
+The recipe is field-for-field the one of tokenlearner_jax.train_step, so that
+the same OptimizerConfig gives the same updates in both frameworks.
+"""
+import dataclasses
+import math
+from typing import Callable, Tuple
+
+import torch
+from torch.nn import functional as F
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """SGD with momentum or AdamW, linear warm-up then cosine decay (total_steps 0: constant)."""
+  name: str = "adamw"
+  learning_rate: float = 1e-3
+  momentum: float = 0.9  # sgd
+  b1: float = 0.9  # adamw
+  b2: float = 0.999
+  eps: float = 1e-8
+  weight_decay: float = 0.0  # decoupled for adamw, added to the gradient for sgd
+  warmup_steps: int = 0
+  total_steps: int = 0
+  grad_clip_norm: float = 0.0  # 0: no clipping
+  label_smoothing: float = 0.0
+
+  def __post_init__(self):
+    if self.name not in ("sgd", "adamw"):
+      raise ValueError(f"optimizer name={self.name!r} is not one of ('sgd', 'adamw')")
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+  """Multiplier of the base learning rate at `step` (0-based): warm-up, then cosine to 0."""
+  warm = (step + 1) / warmup_steps if warmup_steps else 1.0
+  if not total_steps:
+    return min(warm, 1.0)
+  progress = min(max((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0), 1.0)
+  cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+  return warm if step < warmup_steps else cosine
+
+
+def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig
+                   ) -> Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+  params = model.parameters()
+  if cfg.name == "sgd":
+    opt = torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+  else:
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.b1, cfg.b2), eps=cfg.eps,
+                            weight_decay=cfg.weight_decay)
+  schedule = torch.optim.lr_scheduler.LambdaLR(
+      opt, lambda step: lr_factor(step, cfg.warmup_steps, cfg.total_steps))
+  return opt, schedule
+
+
+def classification_loss(logits, labels, label_smoothing: float = 0.0):
+  """Softmax cross-entropy; logits [B, K], integer labels [B]."""
+  return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+
+def multilabel_loss(logits, labels, label_smoothing: float = 0.0):
+  """Sigmoid binary cross-entropy, mean over batch and classes; multi-hot labels [B, K]."""
+  targets = labels * (1.0 - label_smoothing) + 0.5 * label_smoothing
+  return F.binary_cross_entropy_with_logits(logits, targets)
+
+
+def loss_fn_for(multilabel: bool) -> Callable:
+  return multilabel_loss if multilabel else classification_loss
+
+
+def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False
+                    ) -> Tuple[torch.optim.Optimizer, Callable]:
+  """Returns (optimizer, step) with step(inputs, labels) -> loss, updating the model in place."""
+  opt, schedule = make_optimizer(model, cfg)
+  loss_fn = loss_fn_for(multilabel)
+
+  def step(inputs, labels):
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    logits, _ = model(inputs)
+    loss = loss_fn(logits, labels, cfg.label_smoothing)
+    loss.backward()
+    if cfg.grad_clip_norm:
+      torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    opt.step()
+    schedule.step()
+    return loss.detach()
+
+  return opt, step

@@ -1,0 +1,130 @@
+"""A Flax module and its torch twin with the same weights: forward, gradients, train steps.
+
+Weights start in the `direction`'s source framework and are converted to the
+other, then every quantity is returned as a name -> numpy map in the Flax
+layout, so that harness.parity.compare can set the two side by side.
+"""
+from typing import Callable, Dict, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import traverse_util
+
+from harness.convert import jax_to_torch, torch_to_jax
+
+PERTURB_STD = 0.02
+DIRECTIONS = ("jax_to_torch", "torch_to_jax")
+
+
+def flat(tree, prefix: str = "") -> Dict[str, np.ndarray]:
+  tree = tree["params"] if set(tree) == {"params"} else tree
+  return {prefix + "/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+
+
+def as_dict(outputs, name: str = "out") -> Dict[str, np.ndarray]:
+  """Module outputs (array, tuple, or a model's (logits, intermediates)) -> name -> numpy."""
+  if isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[1], dict):
+    return {k: _np(v) for k, v in outputs[1].items()}
+  if isinstance(outputs, tuple):
+    return {f"{name}{i}": _np(v) for i, v in enumerate(outputs)}
+  return {name: _np(outputs)}
+
+
+def _np(x):
+  return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _perturbation(weight, noise):
+  """Moves initial weights off their init, as training would.
+
+  A zero-initialised kernel (classifier head, TokenFuser token mixing) gets a
+  lecun-normal draw: left at zero the gradients below the head vanish, and near
+  zero the TokenFuser's LayerNorm of an almost constant input is ill-conditioned
+  (it divides by a tiny standard deviation). Every other weight moves by
+  PERTURB_STD * N(0, 1).
+  """
+  if weight.ndim >= 2 and not (weight != 0).any():
+    fan_in = weight.shape[0] if isinstance(weight, jax.Array) else weight.shape[1]
+    return noise / fan_in ** 0.5
+  return PERTURB_STD * noise
+
+
+class Twin:
+  """flax_module(*inputs) and torch_module(*inputs) holding the same weights."""
+
+  def __init__(self, flax_module, torch_module, inputs: Sequence[np.ndarray], direction: str,
+               seed: int = 0):
+    if direction not in DIRECTIONS:
+      raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
+    self.flax_module, self.torch_module = flax_module, torch_module
+    self.inputs = tuple(np.asarray(x) for x in inputs)
+    self.direction = direction
+    key = jax.random.PRNGKey(seed)
+    self.template = jax.eval_shape(flax_module.init, key, *self.inputs)
+    if direction == "jax_to_torch":
+      params = flax_module.init(key, *self.inputs)
+      leaves, treedef = jax.tree.flatten(params)
+      keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
+      leaves = [x + _perturbation(x, jax.random.normal(k, x.shape)) for x, k in zip(leaves, keys)]
+      self.params = jax.tree.unflatten(treedef, leaves)
+      state = jax_to_torch(self.params, torch_module.state_dict())
+      torch_module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()}, strict=True)
+    else:
+      generator = torch.Generator().manual_seed(seed + 1)
+      with torch.no_grad():
+        for p in torch_module.parameters():
+          p.add_(_perturbation(p, torch.randn(p.shape, generator=generator)))
+      self.params = jax.tree.map(jnp.asarray, torch_to_jax(torch_module.state_dict(), self.template))
+
+  def torch_params(self) -> Dict[str, np.ndarray]:
+    """The torch weights, converted to the Flax layout."""
+    return flat(torch_to_jax(self.torch_module.state_dict(), self.template))
+
+  def forward(self) -> Tuple[Dict, Dict]:
+    out_jax = self.flax_module.apply(self.params, *self.inputs)
+    with torch.no_grad():
+      out_torch = self.torch_module(*(torch.from_numpy(x) for x in self.inputs))
+    return as_dict(out_jax), as_dict(out_torch)
+
+  def grads(self, jax_loss: Callable, torch_loss: Callable) -> Tuple[Dict, Dict]:
+    """Gradients of a scalar loss(outputs) w.r.t. every parameter and every float input."""
+    def loss_of(params, inputs):
+      return jax_loss(self.flax_module.apply(params, *inputs))
+
+    g_params, g_inputs = jax.grad(loss_of, argnums=(0, 1))(self.params, self.inputs)
+    grads_jax = flat(g_params, "params/")
+    grads_jax.update({f"input{i}": np.asarray(g) for i, g in enumerate(g_inputs)})
+
+    inputs = [torch.from_numpy(x.copy()).requires_grad_() for x in self.inputs]
+    self.torch_module.zero_grad(set_to_none=True)
+    torch_loss(self.torch_module(*inputs)).backward()
+    named = dict(self.torch_module.named_parameters())
+    missing = [k for k, p in named.items() if p.grad is None]
+    if missing:
+      raise AssertionError(f"torch parameters without gradient: {missing}")
+    grads_torch = flat(torch_to_jax({k: p.grad for k, p in named.items()}, self.template), "params/")
+    grads_torch.update({f"input{i}": x.grad.numpy() for i, x in enumerate(inputs)})
+    return grads_jax, grads_torch
+
+
+def projection_loss(shapes, seed: int = 0):
+  """A scalar loss sum(out * R) with fixed random R per output, as (jax_fn, torch_fn)."""
+  rng = np.random.RandomState(seed)
+  weights = {name: rng.randn(*shape).astype(np.float32) for name, shape in shapes.items()}
+
+  def jax_fn(outputs):
+    return sum(jnp.sum(jnp.asarray(v) * weights[k]) for k, v in as_dict_jax(outputs).items())
+
+  def torch_fn(outputs):
+    return sum(torch.sum(v * torch.from_numpy(weights[k])) for k, v in as_dict_torch(outputs).items())
+
+  return jax_fn, torch_fn
+
+
+def as_dict_jax(outputs):
+  return {f"out{i}": v for i, v in enumerate(outputs)} if isinstance(outputs, tuple) else {"out": outputs}
+
+
+as_dict_torch = as_dict_jax
