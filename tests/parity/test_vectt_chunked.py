@@ -1,0 +1,50 @@
+"""The chunked evaluation of vector attention gives the naive numbers, in both frameworks."""
+import jax
+import numpy as np
+import pytest
+import torch
+
+from harness.parity import CHUNKED_ATOL, compare
+from tokenlearner_jax import mixers as mj
+from tokenlearner_torch import mixers as mt
+
+M, C = 23, 16  # 23 tokens: chunk sizes that do not divide it exercise the padding.
+
+
+@pytest.mark.parametrize("qk_dim", [0, 8])
+@pytest.mark.parametrize("chunk_size", [1, 5, 8])
+def test_chunked_equals_naive_jax(qk_dim, chunk_size, check):
+  x = np.random.RandomState(0).randn(2, M, C).astype(np.float32)
+  naive, chunked = mj.VectorAttention(qk_dim), mj.VectorAttention(qk_dim, chunk_size)
+  params = naive.init(jax.random.PRNGKey(0), x)
+  loss = lambda module: jax.grad(lambda p, x: (module.apply(p, x) ** 2).sum(), argnums=(0, 1))
+  grads_naive, grads_chunked = loss(naive)(params, x), loss(chunked)(params, x)
+  flat = lambda tree: {"/".join(map(str, k)): v for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  check(compare({"out": naive.apply(params, x)}, {"out": chunked.apply(params, x)}, CHUNKED_ATOL,
+                model=f"module/VectorAttention_qk{qk_dim}", direction="jax",
+                check=f"chunked{chunk_size}_vs_naive_forward"),
+        compare(flat(grads_naive), flat(grads_chunked), CHUNKED_ATOL,
+                model=f"module/VectorAttention_qk{qk_dim}", direction="jax",
+                check=f"chunked{chunk_size}_vs_naive_gradients"))
+
+
+@pytest.mark.parametrize("qk_dim", [0, 8])
+@pytest.mark.parametrize("chunk_size", [1, 5, 8])
+def test_chunked_equals_naive_torch(qk_dim, chunk_size, check):
+  x = torch.from_numpy(np.random.RandomState(0).randn(2, M, C).astype(np.float32))
+  module = mt.VectorAttention(C, qk_dim)
+  results = {}
+  for size in (0, chunk_size):
+    module.chunk_size = size
+    x_in = x.clone().requires_grad_()
+    module.zero_grad(set_to_none=True)
+    out = module(x_in)
+    (out ** 2).sum().backward()
+    grads = {k: p.grad.numpy().copy() for k, p in module.named_parameters()}
+    results[size] = ({"out": out.detach().numpy()}, {**grads, "input": x_in.grad.numpy()})
+  check(compare(results[0][0], results[chunk_size][0], CHUNKED_ATOL,
+                model=f"module/VectorAttention_qk{qk_dim}", direction="torch",
+                check=f"chunked{chunk_size}_vs_naive_forward"),
+        compare(results[0][1], results[chunk_size][1], CHUNKED_ATOL,
+                model=f"module/VectorAttention_qk{qk_dim}", direction="torch",
+                check=f"chunked{chunk_size}_vs_naive_gradients"))

@@ -1,0 +1,88 @@
+"""The twin configs: identical fields, and a clear error for each impossible value."""
+import dataclasses
+
+import pytest
+
+import tokenlearner_jax as tj
+import tokenlearner_torch as tt
+from harness import backends, registry
+from tokenlearner_jax import train_step as train_jax
+from tokenlearner_torch import train_step as train_torch
+
+TWINS = [(tj.ViTConfig, tt.ViTConfig), (tj.VideoConfig, tt.VideoConfig),
+         (train_jax.OptimizerConfig, train_torch.OptimizerConfig)]
+
+
+@pytest.mark.parametrize("jax_cls,torch_cls", TWINS, ids=lambda c: c.__name__)
+def test_twin_configs_have_identical_fields(jax_cls, torch_cls):
+  fields = lambda cls: [(f.name, f.type, f.default) for f in dataclasses.fields(cls)]
+  assert fields(jax_cls) == fields(torch_cls)
+
+
+BAD_VIT = [
+    (dict(token_reduction="tokenlearner", tokenlearner_at=12, num_layers=12), "tokenlearner_at=12 is outside the 12 blocks"),
+    (dict(token_reduction="learned"), "token_reduction='learned' is not one of"),
+    (dict(fuser="tokenfuser"), "fuser='tokenfuser' needs token_reduction='tokenlearner'"),
+    (dict(image_size=100, patch_size=16), "image_size=100 is not a multiple of patch_size=16"),
+    (dict(token_reduction="pool", pool_at=(3,), pool_window=5), "not divisible by pool_window=5"),
+    (dict(token_reduction="pool", pool_at=()), "needs a non-empty pool_at"),
+    (dict(token_reduction="tokenlearner", fuser="unpool", tokenlearner_version="1.1"), "unpool"),
+]
+
+
+@pytest.mark.parametrize("impl", [tj, tt], ids=["jax", "torch"])
+@pytest.mark.parametrize("fields,message", BAD_VIT, ids=[m for _, m in BAD_VIT])
+def test_vit_config_rejects(impl, fields, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    impl.ViTConfig(**fields)
+
+
+BAD_VIDEO = [
+    (dict(tokenizer="all", fuser="tokenfuser"), "tokenizer='all' keeps every position"),
+    (dict(tokenizer="pool", fuser="none"), "reduces the tokens; it needs a fuser"),
+    (dict(tokenizer="tokenlearner", fuser="broadcast"), "needs tokenizer='pool'"),
+    (dict(mixer="conv"), "mixer='conv' is not one of"),
+    (dict(image_size=100), "not a multiple of the backbone stride 32"),
+]
+
+
+@pytest.mark.parametrize("impl", [tj, tt], ids=["jax", "torch"])
+@pytest.mark.parametrize("fields,message", BAD_VIDEO, ids=[m for _, m in BAD_VIDEO])
+def test_video_config_rejects(impl, fields, message):
+  with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    impl.VideoConfig(**fields)
+
+
+def test_vit_variant_expansion():
+  cfg = tj.vit_config("L/16", image_size=512)
+  assert (cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.mlp_dim, cfg.patch_size) == (1024, 24, 16, 4096, 16)
+  with pytest.raises(ValueError, match="unknown ViT variant 'X/16'"):
+    tj.vit_config("X/16")
+
+
+def test_registry_names_every_paper_row():
+  counts = {e: len(registry.rows(e)) for e in registry.EXPERIMENTS}
+  assert counts == {"table1": 5, "figure1": 6, "table2": 7}
+  for row in registry.rows():
+    for scale in ("paper", "proxy"):
+      fields = registry.model_fields(row.experiment, row.key, scale)
+      for framework in backends.FRAMEWORKS:
+        backends.make_config(framework, row.kind, fields)  # Validates.
+
+
+def test_registry_paper_architectures():
+  t1 = backends.make_config("jax", "vit", registry.model_fields("table1", "tl16_at_12", "paper"))
+  assert (t1.num_layers, t1.hidden_size, t1.image_size, t1.num_tokens, t1.tokenlearner_at) == (24, 1024, 512, 16, 12)
+  f1 = backends.make_config("jax", "vit", registry.model_fields("figure1", "unpool_tl8", "paper"))
+  assert (f1.num_layers, f1.hidden_size, f1.image_size, f1.num_tokens, f1.fuser) == (12, 768, 384, 8, "unpool")
+  t2 = backends.make_config("jax", "video", registry.model_fields("table2", "tl_vectt_tokenfuser", "paper"))
+  assert (t2.num_frames, t2.grid_size, t2.stage_widths[-1], t2.module_width, t2.num_tokens) == (64, 7, 128, 492, 8)
+
+
+def test_registry_unknown_names():
+  with pytest.raises(KeyError, match="unknown experiment 'table9'"):
+    registry.rows("table9")
+  with pytest.raises(KeyError, match="unknown row 'nope' of table1"):
+    registry.model_fields("table1", "nope", "proxy")
+  with pytest.raises(KeyError, match="unknown scale 'huge'"):
+    registry.model_fields("table1", "base", "huge")
