@@ -11,11 +11,6 @@ torch.backends.cudnn.allow_tf32 = False
 torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
-def pytest_addoption(parser):
-  parser.addoption("--parity-csv", default=None,
-                   help="write every parity check's measured difference to this CSV file")
-
-
 @pytest.fixture(scope="session")
 def parity_log(request):
   log = ParityLog()
