@@ -36,6 +36,22 @@ def _np(x):
   return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+# Documented exception to the base tolerances. In a ViT with TokenLearner v1.0 and
+# TokenFuser in every block from L on, each such block sum-pools the grid, so its
+# tokens are ~N times larger (N = 64 at proxy, 576 at paper scale) than the features
+# they pool and carry ~N times their float32 absolute error; TokenFuser's LayerNorm
+# brings them back to unit scale with that error, once per block, and training
+# compounds it. Measured worst cases against the base tolerances: proxy forward 0.5x,
+# first AdamW update 1.6x, 20-step loss 4.2x and 5.7x (two installs), paper-scale
+# forward 3.4x (pre_logits). These models get 10x; every other model 1x.
+SUM_POOLED_FUSER_FACTOR = 10.0
+
+
+def tolerance_factor(kind: str, fields) -> float:
+  sum_pooled = kind == "vit" and fields.get("tokenlearner_version", "1.0") == "1.0"
+  return SUM_POOLED_FUSER_FACTOR if sum_pooled and fields.get("fuser") == "tokenfuser" else 1.0
+
+
 def _perturbation(weight, noise):
   """Moves initial weights off their init, as training would.
 

@@ -12,7 +12,9 @@ tiny_normal = nn.initializers.normal(stddev=1e-6)
 
 
 def layer_norm(name: str) -> nn.LayerNorm:
-  return nn.LayerNorm(epsilon=LN_EPS, name=name)
+  # Two-pass variance, as torch computes it: Flax's default E[x^2] - E[x]^2 cancels
+  # catastrophically on sum-pooled tokens, whose mean dwarfs their spread.
+  return nn.LayerNorm(epsilon=LN_EPS, use_fast_variance=False, name=name)
 
 
 def gelu(x):
