@@ -51,11 +51,6 @@ def torch_state_numpy(model) -> Dict[str, np.ndarray]:
   return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
 
 
-def load_torch_state(model, state: Mapping[str, np.ndarray]) -> None:
-  import torch
-  model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
-
-
 def param_counts(kind: str, fields: Mapping) -> Dict[str, int]:
   """Both frameworks' parameter counts of a config, without allocating any weights
   (jax.eval_shape; torch on the meta device), so paper-size models cost nothing."""

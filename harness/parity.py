@@ -18,6 +18,10 @@ GRAD_ATOL = 1e-4
 UPDATE_ATOL = 1e-5
 TRAIN_LOSS_RTOL = 1e-4
 CHUNKED_ATOL = 1e-6
+# Chunked vs naive gradients: a weight's gradient sums over all B*M*M query-key pairs,
+# which the chunked backward adds in another order (and torch's threaded CPU reductions
+# in a run-dependent one); float32 round-off of such sums reaches ~1e-6 relative.
+CHUNKED_GRAD_ATOL = 1e-5
 
 COLUMNS = ("model", "module", "direction", "check", "max_abs_diff", "tolerance", "passed")
 

@@ -1,4 +1,4 @@
-"""A Flax module and its torch twin with the same weights: forward, gradients, train steps.
+"""A Flax module and its torch twin with the same weights: forward and gradients.
 
 Weights start in the `direction`'s source framework and are converted to the
 other, then every quantity is returned as a name -> numpy map in the Flax
@@ -23,13 +23,17 @@ def flat(tree, prefix: str = "") -> Dict[str, np.ndarray]:
   return {prefix + "/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
 
 
-def as_dict(outputs, name: str = "out") -> Dict[str, np.ndarray]:
-  """Module outputs (array, tuple, or a model's (logits, intermediates)) -> name -> numpy."""
+def named_outputs(outputs) -> Dict:
+  """Module outputs (array, tuple, or a model's (logits, intermediates)) -> name -> tensor."""
   if isinstance(outputs, tuple) and len(outputs) == 2 and isinstance(outputs[1], dict):
-    return {k: _np(v) for k, v in outputs[1].items()}
+    return dict(outputs[1])
   if isinstance(outputs, tuple):
-    return {f"{name}{i}": _np(v) for i, v in enumerate(outputs)}
-  return {name: _np(outputs)}
+    return {f"out{i}": v for i, v in enumerate(outputs)}
+  return {"out": outputs}
+
+
+def as_dict(outputs) -> Dict[str, np.ndarray]:
+  return {k: _np(v) for k, v in named_outputs(outputs).items()}
 
 
 def _np(x):
@@ -131,16 +135,9 @@ def projection_loss(shapes, seed: int = 0):
   weights = {name: rng.randn(*shape).astype(np.float32) for name, shape in shapes.items()}
 
   def jax_fn(outputs):
-    return sum(jnp.sum(jnp.asarray(v) * weights[k]) for k, v in as_dict_jax(outputs).items())
+    return sum(jnp.sum(v * weights[k]) for k, v in named_outputs(outputs).items())
 
   def torch_fn(outputs):
-    return sum(torch.sum(v * torch.from_numpy(weights[k])) for k, v in as_dict_torch(outputs).items())
+    return sum(torch.sum(v * torch.from_numpy(weights[k])) for k, v in named_outputs(outputs).items())
 
   return jax_fn, torch_fn
-
-
-def as_dict_jax(outputs):
-  return {f"out{i}": v for i, v in enumerate(outputs)} if isinstance(outputs, tuple) else {"out": outputs}
-
-
-as_dict_torch = as_dict_jax

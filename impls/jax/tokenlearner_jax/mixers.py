@@ -30,14 +30,15 @@ class VectorAttention(nn.Module):
     v = nn.Dense(c, kernel_init=xavier, name="value")(x)  # Shape: [B, M, C].
     gamma = None
     if self.qk_dim:
-      gamma_layer = nn.Dense(c, kernel_init=xavier, name="gamma")
+      # No bias: it is the same for every key j, which the softmax over j cancels.
+      gamma_layer = nn.Dense(c, use_bias=False, kernel_init=xavier, name="gamma")
       gamma_layer(jnp.zeros((1, dk), x.dtype))  # Creates the params; the pure function below uses them.
       gamma = gamma_layer.variables["params"]
 
     def attend(q_chunk):  # Shape: [B, Q, dk] -> [B, Q, C].
       rel = q_chunk[:, :, None, :] * k[:, None, :, :]  # Shape: [B, Q, M, dk].
       if gamma is not None:
-        rel = rel @ gamma["kernel"] + gamma["bias"]  # Shape: [B, Q, M, C].
+        rel = rel @ gamma["kernel"]  # Shape: [B, Q, M, C].
       weights = jax.nn.softmax(rel, axis=2)  # Softmax over the keys j, per channel.
       return jnp.einsum("bqmc,bmc->bqc", weights, v)
 

@@ -25,7 +25,8 @@ class VectorAttention(nn.Module):
     # No key bias: q_i * b is the same for every key j, which the softmax over j cancels.
     self.key = dense(dim, dk, bias=False)
     self.value = dense(dim, dim)
-    self.gamma = dense(dk, dim) if qk_dim else None
+    # No gamma bias: it is the same for every key j, which the softmax over j cancels.
+    self.gamma = dense(dk, dim, bias=False) if qk_dim else None
     self.out = dense(dim, dim)
 
   def _attend(self, q_chunk, k, v):  # Shape: [B, Q, dk] -> [B, Q, C].
