@@ -32,6 +32,29 @@ def pooling_regions(grid: int, num_tokens: int) -> np.ndarray:
   return (region[:, None] == np.arange(num_tokens)[None, :]).astype(np.float32)
 
 
+class DepthwiseConv(nn.Module):
+  """Per-channel 3D conv, stride 1, SAME padding, as a sum of shifted inputs.
+
+  Same parameters as nn.Conv(feature_group_count=C) (kernel [kt, kh, kw, 1, C],
+  bias [C]); XLA's CPU grouped convolution is ~10x slower forward and backward.
+  """
+  kernel_size: tuple
+
+  @nn.compact
+  def __call__(self, x):
+    """x: [B, T, H, W, C] -> same."""
+    c = x.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, 1, c))
+    bias = self.param("bias", nn.initializers.zeros, (c,))
+    pads = [(k // 2, k // 2) for k in self.kernel_size]
+    padded = jnp.pad(x, [(0, 0), *pads, (0, 0)])
+    t, h, w = x.shape[1:4]
+    kt, kh, kw = self.kernel_size
+    out = sum(padded[:, i:i + t, j:j + h, l:l + w, :] * kernel[i, j, l, 0]
+              for i in range(kt) for j in range(kh) for l in range(kw))
+    return out + bias
+
+
 class ResBlock(nn.Module):
   """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
   depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
@@ -42,8 +65,8 @@ class ResBlock(nn.Module):
     c = x.shape[-1]
     e = c * self.expansion
     h = gelu(nn.Dense(e, name="expand")(layer_norm("norm")(x)))
-    h = nn.Conv(e, (1, 3, 3), padding=SPATIAL_PAD, feature_group_count=e, name="spatial")(h)
-    h = nn.Conv(e, (3, 1, 1), padding=TEMPORAL_PAD, feature_group_count=e, name="temporal")(h)
+    h = DepthwiseConv((1, 3, 3), name="spatial")(h)
+    h = DepthwiseConv((3, 1, 1), name="temporal")(h)
     return x + nn.Dense(c, name="project")(gelu(h))
 
 
