@@ -1,4 +1,5 @@
-"""Sessions: tests (the default suite), parity (writes results/parity.csv), reproduce (the main job).
+"""Sessions: tests (the default suite), parity (writes results/parity.csv), flops (writes
+results/flops.csv and tables/flops.md), reproduce (the main job).
 
 Each session installs the two implementations and the harness from this
 repository into its own virtual environment with pip (torch is pinned to the
@@ -34,10 +35,18 @@ def parity(session: nox.Session) -> None:
 
 
 @nox.session
+def flops(session: nox.Session) -> None:
+  """GFLOPs and parameters of every row at every scale, three counters, beside the paper."""
+  install(session)
+  session.run("python", "-m", "harness.flops", *session.posargs)
+
+
+@nox.session
 def reproduce(session: nox.Session) -> None:
   """The main job. Until the orchestrator (issue 4) exists: list the experiment matrix with
-  both frameworks' parameter counts, then run the parity suite behind it."""
+  both frameworks' parameter counts, count every row's FLOPs, then run the parity suite."""
   install(session)
   session.run("python", "-m", "harness", "list", *session.posargs)
+  session.run("python", "-m", "harness.flops")
   session.run("pytest", "-q", "tests/parity", "--parity-csv", PARITY_CSV)
   session.run("python", "-m", "harness.parity", PARITY_CSV)

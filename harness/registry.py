@@ -40,6 +40,15 @@ def scales(experiment: str) -> Tuple[str, ...]:
   return tuple(_load(experiment)["scales"])
 
 
+def title(experiment: str) -> str:
+  return _load(experiment)["title"]
+
+
+def describe_scale(experiment: str, scale: str) -> str:
+  """The base fields of a scale in words, e.g. 'variant=L/16, image_size=512, num_classes=1000'."""
+  return ", ".join(f"{k}={v}" for k, v in _load(experiment)["scales"][scale].items())
+
+
 def rows(experiment: str | None = None) -> List[Row]:
   """The registered rows of one experiment, or of all three in paper order."""
   names = EXPERIMENTS if experiment is None else (experiment,)

@@ -27,13 +27,11 @@ MODULES = {
     "MultiHeadAttention": lambda: (lj.MultiHeadAttention(4), lt.MultiHeadAttention(C, 4),
                                    [(B, 5, C), (B, 3, C)]),
     "EncoderBlock": lambda: (lj.EncoderBlock(4, 32), lt.EncoderBlock(C, 4, 32), [(B, 5, C)]),
-    "CrossAttentionBlock": lambda: (lj.CrossAttentionBlock(4, 32), lt.CrossAttentionBlock(C, 4, 32),
-                                    [(B, 16, C), (B, S, C)]),
     "TokenLearner": lambda: (tlj.TokenLearner(S), tlt.TokenLearner(C, S), [(B, 4, 4, C)]),
     "TokenLearnerV11": lambda: (tlj.TokenLearnerV11(S, 8), tlt.TokenLearnerV11(C, S, 8),
                                 [(B, 4, 4, C)]),
     "TokenFuser": lambda: (tlj.TokenFuser(8), tlt.TokenFuser(C, S, 8), [(B, S, C), (B, 16, C)]),
-    "ReprojectionFuser": lambda: (tlj.ReprojectionFuser(4, 32), tlt.ReprojectionFuser(C, 4, 32),
+    "ReprojectionFuser": lambda: (tlj.ReprojectionFuser(4), tlt.ReprojectionFuser(C, 4),
                                   [(B, S, C), (B, 16, C)]),
     "VectorAttention": lambda: (mj.VectorAttention(), mt.VectorAttention(C), [(B, 7, C)]),
     "VectorAttention_gamma": lambda: (mj.VectorAttention(qk_dim=8), mt.VectorAttention(C, qk_dim=8),
@@ -116,3 +114,19 @@ def test_pooling_regions_twins_agree_and_partition(grid, tokens):
   assert regions.shape == (grid * grid, tokens)
   np.testing.assert_array_equal(regions.sum(1), 1)  # Every position in exactly one region.
   assert (regions.sum(0) > 0).all()  # No empty region.
+
+
+@pytest.mark.parametrize("kernel", [(1, 3, 3), (3, 1, 1)])
+def test_depthwise_conv_impls_agree(kernel, check):
+  """The Flax depthwise conv's two programs (shifted sums, XLA grouped conv) are one function,
+  with the same parameters; the FLOP counter lowers the grouped one."""
+  x = np.random.RandomState(0).randn(B, 3, 5, 5, C).astype(np.float32)
+  params = vj.DepthwiseConv(kernel, "grouped").init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+  outputs = {impl: np.asarray(vj.DepthwiseConv(kernel, impl).apply(params, x))
+             for impl in ("shifted", "grouped")}
+  check(compare({"out": outputs["shifted"]}, {"out": outputs["grouped"]}, FORWARD_ATOL,
+                model=f"function/depthwise_conv_{kernel[0]}x{kernel[1]}x{kernel[2]}",
+                direction="none", check="forward"))
+  with pytest.raises(ValueError, match="depthwise impl='dense'"):
+    vj.DepthwiseConv(kernel, "dense").init(jax.random.PRNGKey(0), x)

@@ -1,4 +1,4 @@
-"""Transformer building blocks: MLP, multi-head attention, encoder and cross-attention blocks.
+"""Transformer building blocks: MLP, multi-head attention, the pre-LN encoder block.
 
 Numerics shared with tokenlearner_torch: LayerNorm eps 1e-6, tanh-approximate
 GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
@@ -64,19 +64,3 @@ class EncoderBlock(nn.Module):
     h = layer_norm("norm2")(x)
     return x + Mlp(self.mlp_dim, name="mlp")(h)
 
-
-class CrossAttentionBlock(nn.Module):
-  """One transformer layer whose queries are `x` [B, N, C] and keys/values `context` [B, S, C].
-
-  Pre-LN: x + MHA(LN(x), LN(context)), then + MLP(LN(.)); returns [B, N, C].
-  """
-  num_heads: int
-  mlp_dim: int
-
-  @nn.compact
-  def __call__(self, x, context):
-    q = layer_norm("norm_q")(x)
-    kv = layer_norm("norm_kv")(context)
-    x = x + MultiHeadAttention(self.num_heads, name="attn")(q, kv)
-    h = layer_norm("norm2")(x)
-    return x + Mlp(self.mlp_dim, name="mlp")(h)

@@ -27,7 +27,7 @@ class ViT(nn.Module):
     cfg = self.config
     if cfg.fuser == "tokenfuser":
       return TokenFuser(cfg.bottleneck_dim, name=name)
-    return ReprojectionFuser(cfg.num_heads, cfg.mlp_dim, name=name)
+    return ReprojectionFuser(cfg.num_heads, name=name)
 
   @nn.compact
   def __call__(self, images):

@@ -1,4 +1,4 @@
-"""Transformer building blocks: MLP, multi-head attention, encoder and cross-attention blocks.
+"""Transformer building blocks: MLP, multi-head attention, the pre-LN encoder block.
 
 Numerics shared with tokenlearner_jax: LayerNorm eps 1e-6, tanh-approximate
 GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
@@ -86,21 +86,3 @@ class EncoderBlock(nn.Module):
     x = x + self.attn(h, h)
     return x + self.mlp(self.norm2(x))
 
-
-class CrossAttentionBlock(nn.Module):
-  """One transformer layer whose queries are `x` [B, N, C] and keys/values `context` [B, S, C].
-
-  Pre-LN: x + MHA(LN(x), LN(context)), then + MLP(LN(.)); returns [B, N, C].
-  """
-
-  def __init__(self, dim: int, num_heads: int, mlp_dim: int):
-    super().__init__()
-    self.norm_q = layer_norm(dim)
-    self.norm_kv = layer_norm(dim)
-    self.attn = MultiHeadAttention(dim, num_heads)
-    self.norm2 = layer_norm(dim)
-    self.mlp = Mlp(dim, mlp_dim)
-
-  def forward(self, x, context):
-    x = x + self.attn(self.norm_q(x), self.norm_kv(context))
-    return x + self.mlp(self.norm2(x))

@@ -46,7 +46,7 @@ class ViT(nn.Module):
     cfg = self.config
     if cfg.fuser == "tokenfuser":
       return TokenFuser(cfg.hidden_size, cfg.num_tokens, cfg.bottleneck_dim)
-    return ReprojectionFuser(cfg.hidden_size, cfg.num_heads, cfg.mlp_dim)
+    return ReprojectionFuser(cfg.hidden_size, cfg.num_heads)
 
   def forward(self, images):
     cfg = self.config

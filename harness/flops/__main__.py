@@ -1,0 +1,31 @@
+"""python -m harness.flops: count every model, write results/flops.csv and tables/flops.md."""
+import argparse
+import time
+
+from harness.flops import report
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(prog="python -m harness.flops", description=__doc__)
+  parser.add_argument("--csv", default="results/flops.csv")
+  parser.add_argument("--md", default="tables/flops.md")
+  args = parser.parse_args(argv)
+  start = time.time()
+  seen = []
+
+  def progress(name: str) -> None:
+    seen.append(name)
+    print(f"[{len(seen):3d}] {time.time() - start:6.1f}s  counting {name}", flush=True)
+
+  frame = report.build(progress)
+  report.write_csv(frame, args.csv)
+  with open(args.md, "w") as f:
+    f.write(report.markdown(frame))
+  worst = report.agreement(frame)
+  print(f"{len(frame)} models counted in {time.time() - start:.0f}s; largest distance from the "
+        f"analytic count: XLA {100 * worst['xla_gflops']:.4f}%, torch {100 * worst['torch_gflops']:.4f}%")
+  print(f"wrote {args.csv} and {args.md}")
+
+
+if __name__ == "__main__":
+  main()
