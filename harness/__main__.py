@@ -1,33 +1,111 @@
-"""python -m harness list: the experiment matrix, with both frameworks' parameter counts."""
+"""python -m harness <verb> [options] [Hydra overrides]
+
+  run        one run:  python -m harness run experiment=table1 row=base framework=torch scale=proxy seed=0
+  reproduce  every row x framework x seed (Hydra multirun), skipping finished runs
+  list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
+
+Overrides are Hydra's (key=value, group=option); see harness/conf/config.yaml.
+"""
 import argparse
+import sys
 
 from tabulate import tabulate
 
-from harness import backends, registry
+from harness import registry
+
+FRAMEWORKS = ("jax", "torch")
 
 
-def list_rows(scales) -> None:
+def _choices(allowed):
+  def parse(text: str):
+    values = [v for v in text.split(",") if v]
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+      raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated subset of {', '.join(allowed)}")
+    return values
+  return parse
+
+
+def _seeds(text: str):
+  try:
+    return [int(v) for v in text.split(",")]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+
+
+def _matrix(args) -> None:
+  from harness import backends
+  from harness.flops import analytic
   table = []
   for row in registry.rows():
     entry = [row.experiment, row.key, row.label]
-    for scale in scales:
-      counts = backends.param_counts(row.kind, registry.model_fields(row.experiment, row.key, scale))
+    for scale in args.scales:
+      fields = registry.model_fields(row.experiment, row.key, scale)
+      counts = backends.param_counts(row.kind, fields)
       same = "" if counts["jax"] == counts["torch"] else f" (torch {counts['torch']:,})"
-      entry.append(f"{counts['jax']:,}{same}")
+      gflops = sum(analytic.count(row.kind, backends.make_config("torch", row.kind, fields)).values()) / 1e9
+      entry += [f"{counts['jax']:,}{same}", f"{gflops:.4g}"]
     table.append(entry)
-  headers = ["experiment", "row", "label"] + [f"params @ {s}" for s in scales]
+  headers = ["experiment", "row", "label"]
+  for scale in args.scales:
+    headers += [f"params @ {scale}", f"GFLOPs @ {scale}"]
   print(tabulate(table, headers=headers))
 
 
-def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+def _state(args, overrides) -> int:
+  from harness import status
+  table = status.runs_table(args.experiments, args.frameworks, args.seeds, overrides)
+  summary = status.summary(table).reset_index()
+  print(tabulate(summary, headers="keys", showindex=False, floatfmt=".2f", missingval=""))
+  left = table[table.status != "FINISHED"]
+  print(f"{len(table) - len(left)} of {len(table)} runs finished"
+        + (f"; not finished: {', '.join(sorted(set(left.status)))}" if len(left) else ""))
+  return len(left)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
   verbs = parser.add_subparsers(dest="verb", required=True)
-  listing = verbs.add_parser("list", help="list every registered row")
-  listing.add_argument("--scales", nargs="+", default=["proxy", "paper"])
-  args = parser.parse_args(argv)
-  if args.verb == "list":
-    list_rows(args.scales)
+  verbs.add_parser("run", help="train and evaluate one run")
+  for name, text in (("reproduce", "run every row x framework x seed"),
+                     ("list", "the matrix and the state of its runs")):
+    verb = verbs.add_parser(name, help=text)
+    verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
+                      default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
+    verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=list(FRAMEWORKS),
+                      help="comma-separated (default: jax,torch)")
+    verb.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated (default: 0,1,2)")
+    if name == "reproduce":
+      verb.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
+    else:
+      verb.add_argument("--scales", type=_choices(("proxy", "paper")), default=["proxy", "paper"],
+                        help="scales of the matrix's parameter and GFLOPs columns")
+      verb.add_argument("--no-matrix", action="store_true", help="only the state of the runs")
+  args, overrides = parser.parse_known_args(argv)
+  bad = [o for o in overrides if "=" not in o]
+  if bad:
+    parser.error(f"unrecognised arguments: {' '.join(bad)} (Hydra overrides look like key=value)")
+
+  from harness import config
+  try:
+    if args.verb == "run":
+      from harness import train
+      outcome = train.run(config.load(overrides))
+      return 0 if outcome.status in ("finished", "skipped") else 1
+    if args.verb == "reproduce":
+      from harness import sweep
+      sweep.reproduce(args.experiments, args.frameworks, args.seeds, args.jobs, overrides)
+      return 1 if _state(args, overrides) else 0
+    if not args.no_matrix:
+      _matrix(args)
+      print()
+    _state(args, overrides)
+    return 0
+  except config.ConfigError as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

@@ -1,5 +1,6 @@
 """The only harness module that imports both implementations: builds a registered row's
 model in either framework and moves weights between them."""
+import importlib
 from typing import Dict, Mapping
 
 import numpy as np
@@ -15,6 +16,11 @@ def _impl(framework: str):
   else:
     raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
   return impl
+
+
+def train_step_module(framework: str):
+  """That framework's train_step module (OptimizerConfig, make_train_step, losses)."""
+  return importlib.import_module(f"{_impl(framework).__name__}.train_step")
 
 
 def make_config(framework: str, kind: str, fields: Mapping):

@@ -70,10 +70,15 @@ def get_row(experiment: str, key: str) -> Row:
 
 def model_fields(experiment: str, key: str, scale: str) -> Dict:
   """The merged config fields of a row at a scale (a 'variant' such as 'L/16' left unexpanded)."""
-  spec = _load(experiment)
-  if scale not in spec["scales"]:
-    raise KeyError(f"unknown scale {scale!r} for {experiment}; known: {', '.join(spec['scales'])}")
   get_row(experiment, key)
+  return merge_fields(_load(experiment), key, scale)
+
+
+def merge_fields(spec: dict, key: str, scale: str) -> Dict:
+  """A row's model fields from an experiment spec (the YAML, or a composed run config's
+  `experiment`): the scale's base fields, then the row's shared ones, then its per-scale ones."""
+  if scale not in spec["scales"]:
+    raise KeyError(f"unknown scale {scale!r} for {spec['name']}; known: {', '.join(spec['scales'])}")
   row = spec["rows"][key]
-  fields = {**spec["scales"][scale], **row.get("model", {}), **row.get(scale, {})}
+  fields = {**spec["scales"][scale], **(row.get("model") or {}), **(row.get(scale) or {})}
   return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}

@@ -71,8 +71,9 @@ def loss_fn_for(multilabel: bool) -> Callable:
 
 
 def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False
-                    ) -> Tuple[torch.optim.Optimizer, Callable]:
-  """Returns (optimizer, step) with step(inputs, labels) -> loss, updating the model in place."""
+                    ) -> Tuple[Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR], Callable]:
+  """Returns ((optimizer, schedule), step) with step(inputs, labels) -> loss, updating the
+  model in place. The optimizer and schedule hold the training state (JAX's opt_state)."""
   opt, schedule = make_optimizer(model, cfg)
   loss_fn = loss_fn_for(multilabel)
 
@@ -88,4 +89,4 @@ def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bo
     schedule.step()
     return loss.detach()
 
-  return opt, step
+  return (opt, schedule), step

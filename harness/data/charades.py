@@ -1,0 +1,93 @@
+"""Charades: the official CSV annotations and frames extracted at 24 fps.
+
+<root>/Charades_v1_train.csv and Charades_v1_test.csv (columns include `id`,
+`actions` = "c092 11.90 21.20;c147 0.00 12.60" and `length` in seconds) and
+<root>/Charades_v1_rgb/<id>/<id>-000001.jpg, ... A train clip is `num_frames`
+frames every `fps_stride`-th frame (24 / 4 = the paper's 6 fps setting) from a
+random start, labelled with the actions that overlap it; the test clip of a
+video is its centre clip, labelled with all of the video's actions (Charades'
+video-level mAP).
+"""
+import csv
+import dataclasses
+import pathlib
+from typing import Iterator, List, Tuple
+
+import numpy as np
+
+from harness.data.base import Batch, Dataset, batch_rng
+from harness.data.files import epoch_indices, load_image, require_root
+
+NUM_CLASSES = 157
+FPS = 24
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+  id: str
+  frames: Tuple[pathlib.Path, ...]
+  actions: Tuple[Tuple[int, float, float], ...]  # (class, start s, end s)
+
+
+def parse_actions(text: str) -> Tuple[Tuple[int, float, float], ...]:
+  actions = []
+  for item in filter(None, (part.strip() for part in (text or "").split(";"))):
+    name, start, end = item.split()
+    if not (name.startswith("c") and name[1:].isdigit() and int(name[1:]) < NUM_CLASSES):
+      raise ValueError(f"unknown Charades action {name!r}")
+    actions.append((int(name[1:]), float(start), float(end)))
+  return tuple(actions)
+
+
+def read_split(root: pathlib.Path, split: str) -> List[Video]:
+  path = root / f"Charades_v1_{split}.csv"
+  if not path.is_file():
+    raise ValueError(f"missing Charades annotations {path}")
+  videos = []
+  with open(path, newline="") as f:
+    for record in csv.DictReader(f):
+      frames = tuple(sorted((root / "Charades_v1_rgb" / record["id"]).glob(f"{record['id']}-*.jpg")))
+      if not frames:
+        raise ValueError(f"no extracted frames for Charades video {record['id']} under {root}/Charades_v1_rgb")
+      videos.append(Video(record["id"], frames, parse_actions(record["actions"])))
+  return videos
+
+
+class Charades(Dataset):
+  multilabel = True
+  num_classes = NUM_CLASSES
+
+  def __init__(self, spec, seed: int, image_size: int):
+    root = require_root(spec.root, "charades")
+    self.train, self.test = read_split(root, "train"), read_split(root, "test")
+    self.spec, self.seed, self.image_size = spec, seed, image_size
+
+  def _clip(self, video: Video, start: int, rng=None) -> np.ndarray:
+    span = self.spec.fps_stride
+    index = [min(start + span * t, len(video.frames) - 1) for t in range(self.spec.num_frames)]
+    return np.stack([load_image(video.frames[i], self.image_size, rng) for i in index])
+
+  def _labels(self, video: Video, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
+    labels = np.zeros(NUM_CLASSES, np.float32)
+    for label, a_start, a_end in video.actions:
+      if a_start <= end and a_end >= start:
+        labels[label] = 1.0
+    return labels
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    rng = batch_rng(self.seed, step)
+    clips, labels = [], []
+    length = self.spec.fps_stride * (self.spec.num_frames - 1) + 1
+    for i in epoch_indices(self.seed, step, batch_size, len(self.train)):
+      video = self.train[i]
+      start = int(rng.integers(0, max(len(video.frames) - length, 0) + 1))
+      clips.append(self._clip(video, start, rng))
+      labels.append(self._labels(video, start / FPS, (start + length - 1) / FPS))
+    return np.stack(clips), np.stack(labels)
+
+  def test_batches(self, batch_size: int) -> Iterator[Batch]:
+    length = self.spec.fps_stride * (self.spec.num_frames - 1) + 1
+    for begin in range(0, len(self.test), batch_size):
+      videos = self.test[begin:begin + batch_size]
+      clips = [self._clip(v, max(len(v.frames) - length, 0) // 2) for v in videos]
+      yield np.stack(clips), np.stack([self._labels(v) for v in videos])

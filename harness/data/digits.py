@@ -1,0 +1,89 @@
+"""Proxy images: cluttered handwritten digits (a Cluttered-MNIST-style task).
+
+Each canvas holds one scikit-learn digit (8x8, scaled up) at a random place among
+fragments cut from other digits, so that where to look matters. The 1797 source
+digits are split once into train and test sources; clutter comes from the same
+split as the digit, so no test digit is ever seen in training.
+"""
+import functools
+from typing import Tuple
+
+import numpy as np
+
+from harness.data.base import Batch, Dataset, batch_rng
+
+SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
+TEST_FRACTION = 0.3
+TEST_SET_SEED = 1_000_003  # The test canvases are the same for every run seed.
+
+
+@functools.lru_cache(maxsize=None)
+def source_digits(split: str, size: int) -> Tuple[np.ndarray, np.ndarray]:
+  """The train or test source digits scaled to size x size, values in [0, 1], and labels."""
+  from sklearn.datasets import load_digits
+  digits = load_digits()
+  order = np.random.RandomState(SOURCE_SPLIT_SEED).permutation(len(digits.target))
+  n_test = int(len(order) * TEST_FRACTION)
+  index = order[n_test:] if split == "train" else order[:n_test]
+  images = digits.images[index].astype(np.float32) / 16.0
+  return resize(images, size), digits.target[index].astype(np.int32)
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+  """Bilinear resize of [N, h, w] images to [N, size, size] (align-corners sampling)."""
+  n, h, w = images.shape
+  ys, xs = np.linspace(0, h - 1, size), np.linspace(0, w - 1, size)
+  y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+  y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+  wy, wx = (ys - y0)[None, :, None], (xs - x0)[None, None, :]
+  top = images[:, y0][:, :, x0] * (1 - wx) + images[:, y0][:, :, x1] * wx
+  bottom = images[:, y1][:, :, x0] * (1 - wx) + images[:, y1][:, :, x1] * wx
+  return (top * (1 - wy) + bottom * wy).astype(np.float32)
+
+
+def paste(canvas: np.ndarray, piece: np.ndarray, y: int, x: int) -> None:
+  """Draws `piece` onto `canvas` at (y, x), keeping the brighter pixel."""
+  h, w = piece.shape
+  np.maximum(canvas[y:y + h, x:x + w], piece, out=canvas[y:y + h, x:x + w])
+
+
+def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
+           canvas_size: int, clutter: int, clutter_size: int) -> Batch:
+  """`count` canvases [count, S, S, 1] in [-1, 1] and their digit labels."""
+  n, size, _ = images.shape
+  if size > canvas_size or clutter_size > size:
+    raise ValueError(f"digit_size={size} must fit canvas_size={canvas_size} and hold "
+                     f"clutter_size={clutter_size}")
+  canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
+  picks = rng.integers(0, n, count)
+  for i, pick in enumerate(picks):
+    for _ in range(clutter):  # Fragments of other digits first, the digit on top.
+      donor = images[rng.integers(0, n)]
+      fy, fx = rng.integers(0, size - clutter_size + 1, 2)
+      y, x = rng.integers(0, canvas_size - clutter_size + 1, 2)
+      paste(canvases[i], donor[fy:fy + clutter_size, fx:fx + clutter_size], y, x)
+    y, x = rng.integers(0, canvas_size - size + 1, 2)
+    paste(canvases[i], images[pick], y, x)
+  return canvases[..., None] * 2.0 - 1.0, labels[picks]
+
+
+class ClutteredDigits(Dataset):
+  """Train batches drawn afresh for each (seed, step); a fixed test set."""
+  multilabel = False
+  num_classes = 10
+
+  def __init__(self, spec, seed: int):
+    self.spec, self.seed = spec, seed
+    self.train_sources = source_digits("train", spec.digit_size)
+    self.test_sources = source_digits("test", spec.digit_size)
+
+  def _render(self, rng, sources, count) -> Batch:
+    s = self.spec
+    return render(rng, *sources, count, s.canvas_size, s.clutter, s.clutter_size)
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+
+  @functools.cached_property
+  def test_set(self) -> Batch:
+    return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)

@@ -1,0 +1,63 @@
+"""Proxy video: clips of several handwritten digits moving in straight lines.
+
+Multi-label targets, as Charades has: which of the 10 digits appear and which of
+4 directions (right, left, down, up) something moves in, 14 labels scored by mAP.
+Digits come from the disjoint train/test sources of the image proxy.
+"""
+import functools
+
+import numpy as np
+
+from harness.data.base import Batch, Dataset, batch_rng
+from harness.data.digits import TEST_SET_SEED, paste, source_digits
+
+DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
+MAX_SPEED = 2  # pixels per frame
+
+
+def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
+           num_frames: int, canvas_size: int, max_digits: int) -> Batch:
+  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 14]."""
+  size = images.shape[1]
+  travel = MAX_SPEED * (num_frames - 1)
+  if size + travel > canvas_size:
+    raise ValueError(f"digit_size={size} moving up to {travel} px does not fit canvas_size={canvas_size}")
+  clips = np.zeros((count, num_frames, canvas_size, canvas_size), np.float32)
+  targets = np.zeros((count, 10 + len(DIRECTIONS)), np.float32)
+  for i in range(count):
+    for _ in range(rng.integers(1, max_digits + 1)):
+      pick, direction = rng.integers(0, len(labels)), rng.integers(0, len(DIRECTIONS))
+      speed = rng.integers(1, MAX_SPEED + 1)
+      velocity = DIRECTIONS[direction] * speed
+      # Start where the whole path stays on the canvas.
+      low = np.where(velocity < 0, -velocity * (num_frames - 1), 0)
+      high = canvas_size - size - np.where(velocity > 0, velocity * (num_frames - 1), 0)
+      start = np.array([rng.integers(low[a], high[a] + 1) for a in range(2)])
+      for t in range(num_frames):
+        y, x = start + velocity * t
+        paste(clips[i, t], images[pick], y, x)
+      targets[i, labels[pick]] = 1.0
+      targets[i, 10 + direction] = 1.0
+  return clips[..., None] * 2.0 - 1.0, targets
+
+
+class MovingDigits(Dataset):
+  """Train clips drawn afresh for each (seed, step); a fixed test set."""
+  multilabel = True
+  num_classes = 10 + len(DIRECTIONS)
+
+  def __init__(self, spec, seed: int):
+    self.spec, self.seed = spec, seed
+    self.train_sources = source_digits("train", spec.digit_size)
+    self.test_sources = source_digits("test", spec.digit_size)
+
+  def _render(self, rng, sources, count) -> Batch:
+    s = self.spec
+    return render(rng, *sources, count, s.num_frames, s.canvas_size, s.max_digits)
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+
+  @functools.cached_property
+  def test_set(self) -> Batch:
+    return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)

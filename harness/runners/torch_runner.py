@@ -1,0 +1,42 @@
+"""A training run in PyTorch: the model, optimizer and schedule of tokenlearner_torch."""
+import pathlib
+
+import numpy as np
+import torch
+
+from harness import backends
+from tokenlearner_torch import train_step
+
+
+class TorchRunner:
+  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int):
+    torch.manual_seed(seed)
+    self.target = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    self.model = backends.build("torch", kind, fields).to(self.target)
+    (self.optimizer, self.schedule), self._step = train_step.make_train_step(self.model, optim, multilabel)
+    self.multilabel = multilabel
+    self.num_params = backends.count_params("torch", self.model)
+
+  def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+    labels = torch.from_numpy(y) if self.multilabel else torch.from_numpy(y).long()
+    return float(self._step(torch.from_numpy(x).to(self.target), labels.to(self.target)))
+
+  @torch.no_grad()
+  def predict(self, x: np.ndarray) -> np.ndarray:
+    self.model.eval()
+    return self.model(torch.from_numpy(x).to(self.target))[0].cpu().numpy()
+
+  def save(self, path: pathlib.Path) -> None:
+    torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict()}, path)
+
+  def load(self, path: pathlib.Path) -> None:
+    state = torch.load(path, map_location=self.target, weights_only=True)
+    self.model.load_state_dict(state["model"])
+    self.optimizer.load_state_dict(state["optimizer"])
+    self.schedule.load_state_dict(state["schedule"])
+
+  def device(self) -> str:
+    if self.target.type == "cuda":
+      return f"torch:cuda:{torch.cuda.get_device_name()}"
+    return "torch:cpu"

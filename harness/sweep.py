@@ -1,0 +1,60 @@
+"""`reproduce`: every row x framework x seed of the chosen experiments as Hydra multiruns.
+
+One multirun per experiment (row names differ between experiments), each a sweep
+over row, framework and seed, run by Hydra's joblib launcher in `jobs` parallel
+processes (one CPU thread each unless train.threads says otherwise). A failing
+run is recorded as FAILED and reported; the sweep goes on and the command exits
+non-zero at the end.
+"""
+import sys
+import traceback
+from typing import Sequence
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from harness import config, registry
+
+_FAILED_MARK = "RUN FAILED"
+
+
+@hydra.main(config_path=str(config.CONF_DIR), config_name="config", version_base=None)
+def _job(cfg: DictConfig) -> str:
+  """One run of a multirun; returns 'finished', 'skipped' or 'failed' (never raises)."""
+  from harness import train
+  cfg.progress.index = cfg.progress.index + HydraConfig.get().job.num + 1
+  try:
+    return train.run(config.validate(cfg)).status
+  except Exception as error:  # Reported here and recorded FAILED in MLflow by train.run.
+    print(f"{_FAILED_MARK} {cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}: "
+          f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    if not isinstance(error, config.ConfigError):
+      traceback.print_exc()
+    return "failed"
+
+
+def reproduce(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int], jobs: int,
+              overrides: Sequence[str]) -> None:
+  """Runs the sweep (what is finished already is skipped inside each run)."""
+  config.load(list(overrides))  # A bad override fails here, once, before anything starts.
+  sweeps = [(e, [r.key for r in registry.rows(e)]) for e in experiments]
+  total = sum(len(rows) for _, rows in sweeps) * len(frameworks) * len(seeds)
+  user_threads = any(o.startswith("train.threads=") for o in overrides)
+  offset = 0
+  for experiment, rows in sweeps:
+    argv = ["harness", "--multirun", f"experiment={experiment}", f"row={','.join(rows)}",
+            f"framework={','.join(frameworks)}", f"seed={','.join(map(str, seeds))}",
+            f"progress.index={offset}", f"progress.total={total}",
+            "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "hydra/job_logging=none",
+            "hydra/hydra_logging=none"]
+    if jobs > 1 and not user_threads:
+      argv.append("train.threads=1")
+    GlobalHydra.instance().clear()
+    saved, sys.argv = sys.argv, argv + list(overrides)
+    try:
+      _job()
+    finally:
+      sys.argv = saved
+    offset += len(rows) * len(frameworks) * len(seeds)

@@ -1,0 +1,103 @@
+"""MLflow tracking: one MLflow experiment per paper artifact, one MLflow run per training run.
+
+The store is a SQLite file under results/ unless tracking.uri or
+$MLFLOW_TRACKING_URI names another. Runs are found again by the `config_hash`
+tag, which is how `reproduce` skips finished work and resumes unfinished work.
+Schema and experiment creation happen under a file lock, and writes are retried
+while SQLite reports the database locked, so that runs started at once on a
+fresh store are all recorded.
+"""
+import os
+import pathlib
+import time
+from typing import Dict, List, Optional
+
+from filelock import FileLock
+
+FINISHED, RUNNING, FAILED, KILLED = "FINISHED", "RUNNING", "FAILED", "KILLED"
+RETRY_SECONDS = 120
+
+
+def tracking_uri(spec) -> str:
+  if spec.uri:
+    return spec.uri
+  if os.environ.get("MLFLOW_TRACKING_URI"):
+    return os.environ["MLFLOW_TRACKING_URI"]
+  return f"sqlite:///{pathlib.Path(spec.results_dir).resolve() / 'mlflow.db'}"
+
+
+def _locked(error: Exception) -> bool:
+  text = str(error).lower()
+  return "database is locked" in text or "database table is locked" in text
+
+
+def retry(fn, *args, **kwargs):
+  """Calls fn, retrying for up to RETRY_SECONDS while SQLite reports a lock."""
+  deadline, wait = time.monotonic() + RETRY_SECONDS, 0.05
+  while True:
+    try:
+      return fn(*args, **kwargs)
+    except Exception as error:  # MLflow wraps SQLAlchemy's OperationalError in its own types.
+      if not _locked(error) or time.monotonic() > deadline:
+        raise
+      time.sleep(wait)
+      wait = min(wait * 2, 2.0)
+
+
+class Tracker:
+  def __init__(self, spec):
+    from mlflow.tracking import MlflowClient
+    self.uri = tracking_uri(spec)
+    self.prefix = spec.experiment_prefix
+    results = pathlib.Path(spec.results_dir)
+    results.mkdir(parents=True, exist_ok=True)
+    self._lock = FileLock(str(results / ".mlflow.lock"))
+    with self._lock:  # The first client on a new SQLite file creates the schema.
+      self.client = MlflowClient(tracking_uri=self.uri)
+      retry(self.client.search_experiments, max_results=1)
+
+  def experiment_id(self, artifact: str) -> str:
+    name = self.prefix + artifact
+    with self._lock:
+      found = retry(self.client.get_experiment_by_name, name)
+      if found is not None:
+        return found.experiment_id
+      return retry(self.client.create_experiment, name)
+
+  def runs(self, artifact: str, config_hash: Optional[str] = None) -> List:
+    """Runs of an artifact, newest first (optionally only those of one config hash)."""
+    query = f"tags.config_hash = '{config_hash}'" if config_hash else ""
+    return retry(self.client.search_runs, [self.experiment_id(artifact)], filter_string=query,
+                 order_by=["attributes.start_time DESC"], max_results=10000)
+
+  def finished_run(self, artifact: str, config_hash: str):
+    return next((r for r in self.runs(artifact, config_hash) if r.info.status == FINISHED), None)
+
+  def start(self, artifact: str, name: str, tags: Dict[str, str]) -> str:
+    run = retry(self.client.create_run, self.experiment_id(artifact), run_name=name, tags=tags)
+    return run.info.run_id
+
+  def reopen(self, run_id: str) -> None:
+    retry(self.client.update_run, run_id, status=RUNNING)
+
+  def log_params(self, run_id: str, params: Dict[str, object]) -> None:
+    from mlflow.entities import Param
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch.
+      retry(self.client.log_batch, run_id, params=items[start:start + 100])
+
+  def log_metrics(self, run_id: str, rows: List[Dict[str, float]]) -> None:
+    """rows: dicts with 'step' and metric values, logged in one batch."""
+    from mlflow.entities import Metric
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, int(row["step"])) for row in rows
+               for k, v in row.items() if k != "step"]
+    for start in range(0, len(metrics), 1000):
+      retry(self.client.log_batch, run_id, metrics=metrics[start:start + 1000])
+
+  def set_tags(self, run_id: str, tags: Dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+    retry(self.client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+  def end(self, run_id: str, status: str) -> None:
+    retry(self.client.set_terminated, run_id, status=status)
