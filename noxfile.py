@@ -43,10 +43,8 @@ def flops(session: nox.Session) -> None:
 
 @nox.session
 def reproduce(session: nox.Session) -> None:
-  """The main job. Until the orchestrator (issue 4) exists: list the experiment matrix with
-  both frameworks' parameter counts, count every row's FLOPs, then run the parity suite."""
+  """The main job: trains every row x framework x seed (proxy scale unless told otherwise),
+  logged to MLflow under results/; finished runs are skipped. Arguments after `--` go to
+  `python -m harness reproduce` (Hydra overrides such as scale=smoke, or --jobs 4)."""
   install(session)
-  session.run("python", "-m", "harness", "list", *session.posargs)
-  session.run("python", "-m", "harness.flops")
-  session.run("pytest", "-q", "tests/parity", "--parity-csv", PARITY_CSV)
-  session.run("python", "-m", "harness.parity", PARITY_CSV)
+  session.run("python", "-m", "harness", "reproduce", *session.posargs)

@@ -75,7 +75,8 @@ def main(argv=None) -> int:
                       default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
     verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=list(FRAMEWORKS),
                       help="comma-separated (default: jax,torch)")
-    verb.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated (default: 0,1,2)")
+    verb.add_argument("--seeds", type=_seeds, default=None,
+                      help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke)")
     if name == "reproduce":
       verb.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
     else:
@@ -89,9 +90,13 @@ def main(argv=None) -> int:
 
   from harness import config
   try:
+    if args.verb != "run" and args.seeds is None:
+      args.seeds = list(config.load(overrides).scale.seeds)
     if args.verb == "run":
       from harness import train
-      outcome = train.run(config.load(overrides))
+      cfg = config.compose_config(overrides)
+      train.configure_runtime(cfg.train.threads, cfg.train.fast_compile)  # Before jax is imported.
+      outcome = train.run(config.validate(cfg))
       return 0 if outcome.status in ("finished", "skipped") else 1
     if args.verb == "reproduce":
       from harness import sweep

@@ -42,6 +42,7 @@ class ExperimentSpec:
 class ScaleSpec:
   name: str = MISSING
   model_scale: str = MISSING  # Which experiment scale's model fields this scale trains.
+  seeds: List[int] = dataclasses.field(default_factory=lambda: [0])  # what `reproduce` runs
 
 
 @dataclasses.dataclass
@@ -84,6 +85,7 @@ class TrainSpec:
   log_every: int = 10  # steps between logged losses
   checkpoint_every: int = 100  # steps between checkpoints; 0: never
   threads: int = 0  # CPU threads per run; 0: the framework's default
+  fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates
 
 
 @dataclasses.dataclass
@@ -197,9 +199,10 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   experiment = tree.pop("experiment")
   tree["experiment"] = experiment["name"]
   tree["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in model_fields(cfg).items()}
-  for execution_only in ("log_every", "checkpoint_every", "threads"):
+  for execution_only in ("log_every", "checkpoint_every", "threads", "fast_compile"):
     tree["train"].pop(execution_only)
   tree.pop("progress")
+  tree["scale"].pop("seeds")  # The sweep's seed list; the run's own seed is `seed`.
   return tree
 
 

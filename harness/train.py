@@ -36,15 +36,18 @@ class Outcome:
   metrics: Dict[str, float]
 
 
-def configure_threads(threads: int) -> None:
-  """Caps a run's CPU threads (one run per core when runs go in parallel). JAX reads its
-  flags when it starts, so this only takes effect before the first run in a process."""
-  if not threads:
-    return
-  os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=false "
-                                     f"intra_op_parallelism_threads={threads}")
-  import torch
-  torch.set_num_threads(threads)
+def configure_runtime(threads: int, fast_compile: bool) -> None:
+  """Caps a run's CPU threads (one run per core when runs go in parallel) and XLA's compile
+  effort. JAX reads its flags when it starts, so the first run in a process decides them."""
+  flags = []
+  if threads:
+    flags += ["--xla_cpu_multi_thread_eigen=false", f"intra_op_parallelism_threads={threads}"]
+    import torch
+    torch.set_num_threads(threads)
+  if fast_compile:
+    flags.append("--xla_backend_optimization_level=0")
+  if flags and "jax" not in sys.modules:
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
 
 
 def git_commit() -> str:
@@ -126,7 +129,7 @@ def run(cfg: DictConfig) -> Outcome:
     progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
     return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
-  configure_threads(cfg.train.threads)
+  configure_runtime(cfg.train.threads, cfg.train.fast_compile)
   from harness import runners
   from harness.flops import analytic
   from harness import backends
@@ -137,7 +140,8 @@ def run(cfg: DictConfig) -> Outcome:
     raise config.ConfigError(f"data {cfg.data.source} has {data.num_classes} classes but the "
                              f"{row_id} model at {cfg.scale.name} scale has {model_config.num_classes}")
   optim = config.make_optimizer_config(cfg)
-  runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed)
+  runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed,
+                        cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
   lr_factor = __import__(f"tokenlearner_{cfg.framework}.train_step", fromlist=["lr_factor"]).lr_factor
 
   checkpoint = Checkpoint(cfg.tracking.results_dir, cfg_hash)

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Dict, Mapping
 
 from harness import backends
-from harness.flops import analytic, torch_counter, xla
+from harness.flops import analytic
 
 GIGA = 1e9
 
@@ -39,6 +39,7 @@ def counting_fields(kind: str, fields: Mapping) -> Dict:
 
 
 def count(kind: str, fields: Mapping) -> Count:
+  from harness.flops import torch_counter, xla  # Heavy imports, only for counting.
   fields = counting_fields(kind, fields)
   macs = analytic.count(kind, backends.make_config("torch", kind, fields))
   by_xla = xla.count(kind, fields)

@@ -1,4 +1,10 @@
-"""A training run in JAX: Flax model, optax optimizer, the jitted steps of tokenlearner_jax."""
+"""A training run in JAX: Flax model, optax optimizer, the jitted steps of tokenlearner_jax.
+
+The initial weights are the PyTorch twin's for the same seed, converted: both
+frameworks start from the same point, so that their results differ only by how
+they compute, and no time goes into compiling Flax's init.
+"""
+import functools
 import pathlib
 
 import jax
@@ -6,18 +12,42 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from harness import backends
+from harness import backends, convert
 from tokenlearner_jax import train_step
+
+
+@functools.lru_cache(maxsize=None)
+def _logits_fn(model):
+  """Jitted forward, shared by every run of one model config in the process."""
+  return jax.jit(lambda params, x: model.apply(params, x)[0])
+
+
+def enable_compilation_cache(directory: pathlib.Path) -> None:
+  """Keeps compiled programs on disk, so that seeds and reruns of a row compile once."""
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def initial_params(kind: str, fields, seed: int):
+  """The torch twin's initial weights for `seed`, as Flax params."""
+  import torch
+  torch.manual_seed(seed)
+  with torch.no_grad():
+    torch_model = backends.build("torch", kind, fields)
+  model = backends.build("jax", kind, fields)
+  shape = backends.input_shape(kind, model.config, batch=1)
+  template = jax.eval_shape(model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, jnp.float32))
+  return jax.tree.map(jnp.asarray, convert.torch_to_jax(backends.torch_state_numpy(torch_model), template))
 
 
 class JaxRunner:
   def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int):
     self.model = backends.build("jax", kind, fields)
-    dummy = jnp.zeros(backends.input_shape(kind, self.model.config, batch=1), jnp.float32)
-    self.params = jax.jit(self.model.init)(jax.random.PRNGKey(seed), dummy)
+    self.params = initial_params(kind, fields, seed)
     tx, self._step = train_step.make_train_step(self.model, optim, multilabel)
     self.opt_state = tx.init(self.params)
-    self._logits = jax.jit(lambda params, x: self.model.apply(params, x)[0])
+    self._logits = _logits_fn(self.model)
     self.num_params = backends.count_params("jax", self.params)
 
   def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
