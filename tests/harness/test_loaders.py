@@ -1,0 +1,90 @@
+"""Paper-scale loaders on tiny fixtures written in the real datasets' formats."""
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from harness import data as datasets
+from harness.config import DataSpec
+
+
+def write_image(path, value, size=(20, 14)):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+
+
+@pytest.fixture
+def imagenet(tmp_path):
+  """Class folders: 3 classes, 3 train and 1 val image each; class k's pixels are 40 * (k + 1)."""
+  for k, name in enumerate(["n01", "n02", "n03"]):
+    for i in range(3):
+      write_image(tmp_path / "train" / name / f"{name}_{i}.JPEG", 40 * (k + 1))
+    write_image(tmp_path / "val" / name / f"val_{k}.png", 40 * (k + 1))
+  return tmp_path
+
+
+def test_imagenet_folders_give_labelled_resized_images(imagenet):
+  data = datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(imagenet))), 0, 8)
+  assert data.num_classes == 3 and not data.multilabel
+  x, y = data.train_batch(0, 5)
+  assert x.shape == (5, 8, 8, 3) and x.dtype == np.float32
+  np.testing.assert_allclose((x.mean(axis=(1, 2, 3)) + 1) * 127.5, 40 * (y + 1), atol=2)
+  again = datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(imagenet))), 0, 8)
+  np.testing.assert_array_equal(again.train_batch(0, 5)[1], y)
+  # Steps 0 and 1 of batch 5 cover epoch 0's 9 images once, then epoch 1 begins.
+  first_epoch = np.concatenate([data.train_batch(0, 5)[1], data.train_batch(1, 5)[1][:4]])
+  assert sorted(first_epoch) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+  (xv, yv), = list(data.test_batches(8))
+  assert list(yv) == [0, 1, 2] and xv.shape == (3, 8, 8, 3)
+
+
+def test_imagenet_errors_name_the_problem(tmp_path):
+  with pytest.raises(ValueError, match="data.root is empty"):
+    datasets.make(OmegaConf.structured(DataSpec(source="imagenet")), 0, 8)
+  with pytest.raises(ValueError, match="has no train/ folder"):
+    datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(tmp_path))), 0, 8)
+
+
+CSV_HEADER = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
+
+
+@pytest.fixture
+def charades(tmp_path):
+  """Two train videos and one test video; 48 frames (2 s at 24 fps) each."""
+  videos = {"train": {"AAAAA": "c001 0.00 0.50;c010 1.50 2.00", "BBBBB": "c156 0.00 2.00"},
+            "test": {"CCCCC": "c002 0.20 0.40"}}
+  for split, rows in videos.items():
+    lines = [f'{vid},S,Kitchen,5,5,Yes,script,obj,desc,"{actions}",2.0\n' for vid, actions in rows.items()]
+    (tmp_path / f"Charades_v1_{split}.csv").write_text(CSV_HEADER + "".join(lines))
+    for vid in rows:
+      for f in range(1, 49):
+        write_image(tmp_path / "Charades_v1_rgb" / vid / f"{vid}-{f:06d}.jpg", 5 * f)
+  return tmp_path
+
+
+def charades_spec(root):
+  return OmegaConf.structured(DataSpec(source="charades", root=str(root), num_frames=4, fps_stride=4))
+
+
+def test_charades_clips_have_the_actions_they_overlap(charades):
+  data = datasets.make(charades_spec(charades), 0, 8)
+  assert data.multilabel and data.num_classes == 157
+  x, y = data.train_batch(0, 2)
+  assert x.shape == (2, 4, 8, 8, 3) and y.shape == (2, 157)
+  for clip, labels in zip(x, y):
+    first = int(round((clip[0].mean() + 1) * 127.5 / 5))  # Frame numbers are encoded in pixels.
+    last = int(round((clip[-1].mean() + 1) * 127.5 / 5))
+    assert last - first == 12  # 4 frames every 4th.
+    start, end = (first - 1) / 24, (last - 1) / 24
+    if labels[156]:  # Video BBBBB: one action over the whole video.
+      assert labels.sum() == 1
+    else:
+      assert labels[1] == (start <= 0.5) and labels[10] == (end >= 1.5)
+  (xt, yt), = list(data.test_batches(4))
+  assert xt.shape == (1, 4, 8, 8, 3) and np.flatnonzero(yt[0]).tolist() == [2]
+
+
+def test_charades_errors_name_the_problem(charades):
+  (charades / "Charades_v1_test.csv").write_text(CSV_HEADER + 'DDDDD,S,K,5,5,Yes,s,o,d,"c999 0 1",1\n')
+  with pytest.raises(ValueError, match="no extracted frames for Charades video DDDDD|unknown Charades action"):
+    datasets.make(charades_spec(charades), 0, 8)

@@ -1,0 +1,139 @@
+"""Runs end to end at smoke scale: recorded in MLflow with every field, skipped when finished,
+resumed after a kill with the same result, identical on a rerun, safe to start in parallel."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness import config, train
+from harness.__main__ import main
+
+ROOT = pathlib.Path(__file__).parents[2]
+FAST_ROW = ["experiment=table1", "row=pool_4x4_at_12"]
+
+
+def overrides(results: pathlib.Path, *extra):
+  return ["scale=smoke", f"tracking.results_dir={results}", f"tracking.uri=sqlite:///{results}/mlflow.db",
+          *extra]
+
+
+def client(results: pathlib.Path) -> MlflowClient:
+  return MlflowClient(tracking_uri=f"sqlite:///{results}/mlflow.db")
+
+
+def all_runs(results: pathlib.Path, artifact: str = "table1"):
+  c = client(results)
+  experiment = c.get_experiment_by_name(artifact)
+  return c.search_runs([experiment.experiment_id]) if experiment else []
+
+
+def run_cli(results: pathlib.Path, *extra, env=None):
+  """`python -m harness run` in a fresh process, as a killed or parallel job would be."""
+  env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+  return subprocess.run([sys.executable, "-m", "harness", "run", *overrides(results, *extra)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
+  cfg = config.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))
+  outcome = train.run(cfg)
+  assert outcome.status == "finished"
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FINISHED"
+  tags = run.data.tags
+  for key in ("config_hash", "row", "framework", "scale", "seed", "git_commit", "device",
+              "version.torch", "version.jax", "version.python"):
+    assert tags.get(key), key
+  assert tags["config_hash"] == config.config_hash(cfg) and tags["scale"] == "smoke"
+  params = run.data.params
+  assert params["optim.name"] == "adamw" and params["model.pool_window"] == "4"
+  assert params["data.source"] == "digits" and params["seed"] == "0"
+  for metric in ("test_top1", "gflops", "params", "wall_time_s", "train_loss", "learning_rate"):
+    assert metric in run.data.metrics, metric
+  history = client(tmp_path).get_metric_history(run.info.run_id, "train_loss")
+  assert sorted(m.step for m in history) == [0, 1, 2, 3]
+  assert not (tmp_path / "checkpoints" / tags["config_hash"]).exists()
+
+  again = train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
+  assert again.status == "skipped" and again.run_id == run.info.run_id
+  assert len(all_runs(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
+  results = [train.run(config.load(overrides(tmp_path / name, *FAST_ROW, f"framework={framework}")))
+             for name in ("first", "second")]
+  assert results[0].metrics["test_top1"] == results[1].metrics["test_top1"]
+  losses = [client(tmp_path / name).get_metric_history(r.run_id, "train_loss")
+            for name, r in zip(("first", "second"), results)]
+  assert [m.value for m in sorted(losses[0], key=lambda m: m.step)] == \
+         [m.value for m in sorted(losses[1], key=lambda m: m.step)]
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framework):
+  extra = [*FAST_ROW, f"framework={framework}", "train.steps=6", "train.checkpoint_every=2"]
+  killed = run_cli(tmp_path / "killed", *extra, env={train.KILL_AT_STEP_ENV: "2"})
+  assert killed.returncode == 137, killed.stderr[-2000:]
+  (run,) = all_runs(tmp_path / "killed")
+  assert run.info.status == "RUNNING"
+
+  resumed = train.run(config.load(overrides(tmp_path / "killed", *extra)))
+  assert resumed.status == "finished" and resumed.run_id == run.info.run_id
+  whole = train.run(config.load(overrides(tmp_path / "whole", *extra)))
+  assert resumed.metrics["test_top1"] == whole.metrics["test_top1"]
+  final = [client(tmp_path / name).get_metric_history(r.run_id, "train_loss")
+           for name, r in (("killed", resumed), ("whole", whole))]
+  last = [max(history, key=lambda m: m.step) for history in final]
+  assert last[0].step == last[1].step == 5 and last[0].value == last[1].value
+  (run,) = all_runs(tmp_path / "killed")
+  assert run.info.status == "FINISHED"
+
+
+def test_runs_started_at_once_on_a_fresh_store_are_all_recorded(tmp_path):
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run",
+                            *overrides(tmp_path, *FAST_ROW, "framework=torch", f"seed={seed}",
+                                       "train.threads=1")],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for seed in range(4)]
+  outputs = [job.communicate(timeout=600) for job in jobs]
+  assert [job.returncode for job in jobs] == [0] * 4, [err[-1500:] for _, err in outputs]
+  runs = all_runs(tmp_path)
+  assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1", "2", "3"]
+  assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
+  from harness.runners import torch_runner
+  real_step = torch_runner.TorchRunner.train_step
+
+  def failing(self, x, y):
+    raise RuntimeError("simulated failure")
+
+  monkeypatch.setattr(torch_runner.TorchRunner, "train_step", failing)
+  with pytest.raises(RuntimeError, match="simulated failure"):
+    train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
+  assert [r.info.status for r in all_runs(tmp_path)] == ["FAILED"]
+  monkeypatch.setattr(torch_runner.TorchRunner, "train_step", real_step)
+  assert train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))).status == "finished"
+  assert sorted(r.info.status for r in all_runs(tmp_path)) == ["FAILED", "FINISHED"]
+
+
+def test_reproduce_sweeps_rows_and_frameworks_then_skips_them(tmp_path, capsys):
+  args = ["reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "1",
+          *overrides(tmp_path)]
+  assert main(args) == 0
+  runs = all_runs(tmp_path)
+  assert sorted(r.data.tags["row"] for r in runs) == sorted(
+      ["base", "pool_2x2_at_9_18", "pool_2x2_at_12_18", "pool_4x4_at_12", "tl16_at_12"])
+  assert {r.info.status for r in runs} == {"FINISHED"}
+  capsys.readouterr()
+  assert main(args) == 0
+  output = capsys.readouterr()
+  assert output.err.count("skipped, already finished") == 5
+  assert "5 of 5 runs finished" in output.out
+  assert len(all_runs(tmp_path)) == 5
