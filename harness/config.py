@@ -47,16 +47,15 @@ class ScaleSpec:
 
 @dataclasses.dataclass
 class DataSpec:
-  """One data source; the fields a source does not use are ignored by it."""
+  """One data source; the fields a source does not use are ignored by it. Image size and
+  frame count are the model's (image_size, num_frames), not set here."""
   source: str = MISSING  # digits | moving_digits | imagenet | charades
   root: str = ""  # imagenet, charades: the dataset folder
   train_size: int = 0  # digits, moving_digits: examples in one pass over the train split
   test_size: int = 1000
-  canvas_size: int = 32  # digits: canvas side; moving_digits: frame side
   digit_size: int = 16  # side a source digit is scaled to
   clutter: int = 6  # digits: clutter fragments per canvas
   clutter_size: int = 5  # side of a clutter fragment
-  num_frames: int = 8  # moving_digits, charades
   max_digits: int = 3  # moving_digits: 1..max_digits digits per clip
   fps_stride: int = 4  # charades: keep every n-th extracted frame (24 fps / 4 = 6 fps)
 

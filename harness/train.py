@@ -135,7 +135,8 @@ def run(cfg: DictConfig) -> Outcome:
   from harness import backends
   kind, fields = cfg.experiment.model, config.model_fields(cfg)
   model_config = backends.make_config(cfg.framework, kind, fields)
-  data = datasets.make(cfg.data, cfg.seed, model_config.image_size)
+  data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
+                       getattr(model_config, "num_frames", 1))
   if data.num_classes != model_config.num_classes:
     raise config.ConfigError(f"data {cfg.data.source} has {data.num_classes} classes but the "
                              f"{row_id} model at {cfg.scale.name} scale has {model_config.num_classes}")

@@ -57,14 +57,14 @@ class Charades(Dataset):
   multilabel = True
   num_classes = NUM_CLASSES
 
-  def __init__(self, spec, seed: int, image_size: int):
+  def __init__(self, spec, seed: int, image_size: int, num_frames: int):
     root = require_root(spec.root, "charades")
     self.train, self.test = read_split(root, "train"), read_split(root, "test")
-    self.spec, self.seed, self.image_size = spec, seed, image_size
+    self.spec, self.seed, self.image_size, self.num_frames = spec, seed, image_size, num_frames
 
   def _clip(self, video: Video, start: int, rng=None) -> np.ndarray:
     span = self.spec.fps_stride
-    index = [min(start + span * t, len(video.frames) - 1) for t in range(self.spec.num_frames)]
+    index = [min(start + span * t, len(video.frames) - 1) for t in range(self.num_frames)]
     return np.stack([load_image(video.frames[i], self.image_size, rng) for i in index])
 
   def _labels(self, video: Video, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
@@ -77,7 +77,7 @@ class Charades(Dataset):
   def train_batch(self, step: int, batch_size: int) -> Batch:
     rng = batch_rng(self.seed, step)
     clips, labels = [], []
-    length = self.spec.fps_stride * (self.spec.num_frames - 1) + 1
+    length = self.spec.fps_stride * (self.num_frames - 1) + 1
     for i in epoch_indices(self.seed, step, batch_size, len(self.train)):
       video = self.train[i]
       start = int(rng.integers(0, max(len(video.frames) - length, 0) + 1))
@@ -86,7 +86,7 @@ class Charades(Dataset):
     return np.stack(clips), np.stack(labels)
 
   def test_batches(self, batch_size: int) -> Iterator[Batch]:
-    length = self.spec.fps_stride * (self.spec.num_frames - 1) + 1
+    length = self.spec.fps_stride * (self.num_frames - 1) + 1
     for begin in range(0, len(self.test), batch_size):
       videos = self.test[begin:begin + batch_size]
       clips = [self._clip(v, max(len(v.frames) - length, 0) // 2) for v in videos]

@@ -72,14 +72,14 @@ class ClutteredDigits(Dataset):
   multilabel = False
   num_classes = 10
 
-  def __init__(self, spec, seed: int):
-    self.spec, self.seed = spec, seed
+  def __init__(self, spec, seed: int, canvas_size: int):
+    self.spec, self.seed, self.canvas_size = spec, seed, canvas_size
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
 
   def _render(self, rng, sources, count) -> Batch:
     s = self.spec
-    return render(rng, *sources, count, s.canvas_size, s.clutter, s.clutter_size)
+    return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size)
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
     return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)

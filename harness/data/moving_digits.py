@@ -46,14 +46,15 @@ class MovingDigits(Dataset):
   multilabel = True
   num_classes = 10 + len(DIRECTIONS)
 
-  def __init__(self, spec, seed: int):
+  def __init__(self, spec, seed: int, canvas_size: int, num_frames: int):
     self.spec, self.seed = spec, seed
+    self.canvas_size, self.num_frames = canvas_size, num_frames
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
 
   def _render(self, rng, sources, count) -> Batch:
     s = self.spec
-    return render(rng, *sources, count, s.num_frames, s.canvas_size, s.max_digits)
+    return render(rng, *sources, count, self.num_frames, self.canvas_size, s.max_digits)
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
     return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)

@@ -16,24 +16,26 @@ SPECS = {
     "digits": spec(source="digits", test_size=50),
     "moving_digits": spec(source="moving_digits", digit_size=12, test_size=20),
 }
+FRAMES = {"digits": 1, "moving_digits": 6
+}
 
 
 @pytest.mark.parametrize("source", sorted(SPECS))
 def test_batches_are_a_function_of_seed_and_step(source):
-  data = datasets.make(SPECS[source], seed=3, image_size=32)
+  data = datasets.make(SPECS[source], seed=3, image_size=32, num_frames=FRAMES[source])
   x1, y1 = data.train_batch(7, 4)
-  x2, y2 = datasets.make(SPECS[source], seed=3, image_size=32).train_batch(7, 4)
+  x2, y2 = datasets.make(SPECS[source], seed=3, image_size=32, num_frames=FRAMES[source]).train_batch(7, 4)
   np.testing.assert_array_equal(x1, x2)
   np.testing.assert_array_equal(y1, y2)
   assert not np.array_equal(data.train_batch(8, 4)[0], x1)
-  assert not np.array_equal(datasets.make(SPECS[source], seed=4, image_size=32).train_batch(7, 4)[0], x1)
+  assert not np.array_equal(datasets.make(SPECS[source], seed=4, image_size=32, num_frames=FRAMES[source]).train_batch(7, 4)[0], x1)
   assert x1.dtype == np.float32 and x1.min() >= -1 and x1.max() <= 1
 
 
 @pytest.mark.parametrize("source", sorted(SPECS))
 def test_test_set_does_not_depend_on_the_run_seed(source):
-  a = datasets.make(SPECS[source], seed=0, image_size=32).test_set
-  b = datasets.make(SPECS[source], seed=1, image_size=32).test_set
+  a = datasets.make(SPECS[source], seed=0, image_size=32, num_frames=FRAMES[source]).test_set
+  b = datasets.make(SPECS[source], seed=1, image_size=32, num_frames=FRAMES[source]).test_set
   np.testing.assert_array_equal(a[0], b[0])
 
 

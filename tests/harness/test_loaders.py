@@ -63,11 +63,11 @@ def charades(tmp_path):
 
 
 def charades_spec(root):
-  return OmegaConf.structured(DataSpec(source="charades", root=str(root), num_frames=4, fps_stride=4))
+  return OmegaConf.structured(DataSpec(source="charades", root=str(root), fps_stride=4))
 
 
 def test_charades_clips_have_the_actions_they_overlap(charades):
-  data = datasets.make(charades_spec(charades), 0, 8)
+  data = datasets.make(charades_spec(charades), 0, 8, 4)
   assert data.multilabel and data.num_classes == 157
   x, y = data.train_batch(0, 2)
   assert x.shape == (2, 4, 8, 8, 3) and y.shape == (2, 157)
@@ -87,4 +87,4 @@ def test_charades_clips_have_the_actions_they_overlap(charades):
 def test_charades_errors_name_the_problem(charades):
   (charades / "Charades_v1_test.csv").write_text(CSV_HEADER + 'DDDDD,S,K,5,5,Yes,s,o,d,"c999 0 1",1\n')
   with pytest.raises(ValueError, match="no extracted frames for Charades video DDDDD|unknown Charades action"):
-    datasets.make(charades_spec(charades), 0, 8)
+    datasets.make(charades_spec(charades), 0, 8, 4)
