@@ -20,9 +20,10 @@ from importlib import metadata
 from typing import Dict, Optional
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from harness import config, data as datasets, metrics, tracking
+from harness import backends, config, data as datasets, metrics, tracking
+from harness.flops import analytic
 from harness.progress import Progress
 
 PACKAGES = ("jax", "flax", "optax", "torch", "numpy", "mlflow", "hydra-core")
@@ -130,9 +131,7 @@ def run(cfg: DictConfig) -> Outcome:
     return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
   configure_runtime(cfg.train.threads, cfg.train.fast_compile)
-  from harness import runners
-  from harness.flops import analytic
-  from harness import backends
+  from harness import runners  # Imports the frameworks: after configure_runtime.
   kind, fields = cfg.experiment.model, config.model_fields(cfg)
   model_config = backends.make_config(cfg.framework, kind, fields)
   data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
@@ -143,7 +142,7 @@ def run(cfg: DictConfig) -> Outcome:
   optim = config.make_optimizer_config(cfg)
   runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed,
                         cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
-  lr_factor = __import__(f"tokenlearner_{cfg.framework}.train_step", fromlist=["lr_factor"]).lr_factor
+  lr_factor = backends.train_step_module(cfg.framework).lr_factor
 
   checkpoint = Checkpoint(cfg.tracking.results_dir, cfg_hash)
   meta = checkpoint.meta()
