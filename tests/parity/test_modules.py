@@ -55,6 +55,10 @@ MODULES = {
             [(B, 2, 8, 8, C)]))
        for tok, mixer, fuser in [("all", "mhsa", "none"), ("pool", "prior", "broadcast"),
                                  ("tokenlearner", "vectt", "tokenfuser")]},
+    **{f"VideoModel_{pool}pool": (
+        lambda pool=pool: (vj.VideoModel(video_config(tj, head_pool=pool)),
+                           vt.VideoModel(video_config(tt, head_pool=pool)), [(B, 2, 32, 32, 1)]))
+       for pool in ("mean", "max")},
 }
 CASES = [pytest.param(name, d, id=f"{name}-{d}") for name in MODULES for d in DIRECTIONS]
 

@@ -21,6 +21,7 @@ IMAGE_FUSERS = ("none", "tokenfuser", "unpool", "reprojection")
 VIDEO_TOKENIZERS = ("all", "pool", "tokenlearner")
 VIDEO_MIXERS = ("mhsa", "vectt", "prior")
 VIDEO_FUSERS = ("none", "broadcast", "tokenfuser")
+VIDEO_HEAD_POOLS = ("mean", "max")
 
 
 def _check_choice(field: str, value: str, choices: Tuple[str, ...]) -> None:
@@ -109,7 +110,8 @@ class VideoConfig:
   inverted-bottleneck module runs: 1x1x1 expand to `module_width`, a per-frame
   3x3 Conv2D, a tokenizer per frame, a token mixer over the tokens of all frames,
   a fuser back to the per-frame grid, 1x1x1 project, residual. Head: LayerNorm,
-  global average pool, Dense to `num_classes` multi-label logits.
+  global pool over time and space (`head_pool`: average as X3D, or max), Dense to
+  `num_classes` multi-label logits.
   """
   num_classes: int = 157
   num_frames: int = 64
@@ -129,11 +131,13 @@ class VideoConfig:
   bottleneck_dim: int = 64  # TokenFuser MLP hidden width
   vectt_qk_dim: int = 0  # 0: q, k in module_width and gamma is the softmax alone
   vectt_chunk_size: int = 0  # 0: naive [M, M, C] attention; else queries per chunk
+  head_pool: str = "mean"  # 'max' where the objects cover a small part of the frame
 
   def __post_init__(self):
     _check_choice("tokenizer", self.tokenizer, VIDEO_TOKENIZERS)
     _check_choice("mixer", self.mixer, VIDEO_MIXERS)
     _check_choice("fuser", self.fuser, VIDEO_FUSERS)
+    _check_choice("head_pool", self.head_pool, VIDEO_HEAD_POOLS)
     object.__setattr__(self, "stage_widths", tuple(self.stage_widths))
     if self.image_size % self.spatial_stride:
       raise ValueError(f"image_size={self.image_size} is not a multiple of the backbone stride {self.spatial_stride}")

@@ -158,7 +158,8 @@ class VideoModel(nn.Module):
       x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.depthwise_impl,
                                       name=f"stages_{i}")(x)
     x = out["module"] = BottleneckTransformer(cfg, name="module")(x)
-    x = out["pre_logits"] = jnp.mean(layer_norm("norm")(x), axis=(1, 2, 3))  # Shape: [B, C].
+    pool = jnp.max if cfg.head_pool == "max" else jnp.mean
+    x = out["pre_logits"] = pool(layer_norm("norm")(x), axis=(1, 2, 3))  # Shape: [B, C].
     zeros = nn.initializers.zeros
     logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits

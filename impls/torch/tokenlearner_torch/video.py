@@ -162,6 +162,8 @@ class VideoModel(nn.Module):
     for i, stage in enumerate(self.stages):
       x = out[f"stage{i}"] = stage(x)
     x = out["module"] = self.module(x)
-    x = out["pre_logits"] = self.norm(x).mean(dim=(1, 2, 3))  # Shape: [B, C].
+    x = self.norm(x)
+    pooled = x.amax(dim=(1, 2, 3)) if self.config.head_pool == "max" else x.mean(dim=(1, 2, 3))
+    x = out["pre_logits"] = pooled  # Shape: [B, C].
     logits = out["logits"] = self.head(x)
     return logits, out
