@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,17 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty else "")
   except (OSError, subprocess.CalledProcessError):
     return "unknown"
+
+
+def machine() -> str:
+  """The host in words, e.g. 'Linux x86_64, AMD EPYC 7B13, 2 cores'."""
+  cpu = platform.processor()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+  except OSError:
+    pass
+  return f"{platform.system()} {platform.machine()}, {cpu or 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def versions() -> Dict[str, str]:
@@ -160,7 +172,7 @@ def run(cfg: DictConfig) -> Outcome:
     run_id = tracker.start(artifact, name, tags={
         "config_hash": cfg_hash, "row": cfg.row, "experiment": artifact, "framework": cfg.framework,
         "scale": cfg.scale.name, "seed": str(cfg.seed), "git_commit": git_commit(),
-        "device": runner.device(), **{f"version.{k}": v for k, v in versions().items()}})
+        "device": runner.device(), "machine": machine(), **{f"version.{k}": v for k, v in versions().items()}})
     tracker.log_params(run_id, _flatten(config.resolved(cfg)))
     gflops = sum(analytic.count(kind, model_config).values()) / 1e9
     tracker.log_metrics(run_id, [{"step": 0, "gflops": gflops, "params": runner.num_params}])
