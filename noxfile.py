@@ -1,5 +1,6 @@
 """Sessions: tests (the default suite), parity (writes results/parity.csv), flops (writes
-results/flops.csv and tables/flops.md), reproduce (the main job).
+results/flops.csv and tables/flops.md), reproduce (the main job), tables (rebuilds tables/
+from the runs).
 
 Each session installs the two implementations and the harness from this
 repository into its own virtual environment with pip (torch is pinned to the
@@ -45,6 +46,15 @@ def flops(session: nox.Session) -> None:
 def reproduce(session: nox.Session) -> None:
   """The main job: trains every row x framework x seed (proxy scale unless told otherwise),
   logged to MLflow under results/; finished runs are skipped. Arguments after `--` go to
-  `python -m harness reproduce` (Hydra overrides such as scale=smoke, or --jobs 4)."""
+  `python -m harness reproduce` (Hydra overrides such as scale=smoke, or --jobs 4). Its
+  last step is the `tables` session's work."""
   install(session)
   session.run("python", "-m", "harness", "reproduce", *session.posargs)
+
+
+@nox.session
+def tables(session: nox.Session) -> None:
+  """Tables 1-2, Figure 1 and the claims (tables/) from the runs: re-exported from MLflow into
+  results/runs-<scale>.csv when a store is there, else from that export alone (--offline forces it)."""
+  install(session)
+  session.run("python", "-m", "harness", "tables", *session.posargs)

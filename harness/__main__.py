@@ -3,6 +3,7 @@
   run        one run:  python -m harness run experiment=table1 row=base framework=torch scale=proxy seed=0
   reproduce  every row x framework x seed (Hydra multirun), skipping finished runs
   list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
+  tables     export the runs to results/runs-<scale>.csv and build tables/ from it
 
 Overrides are Hydra's (key=value, group=option); see harness/conf/config.yaml.
 """
@@ -68,8 +69,9 @@ def main(argv=None) -> int:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   verbs = parser.add_subparsers(dest="verb", required=True)
   verbs.add_parser("run", help="train and evaluate one run")
-  for name, text in (("reproduce", "run every row x framework x seed"),
-                     ("list", "the matrix and the state of its runs")):
+  for name, text in (("reproduce", "run every row x framework x seed, then build the tables"),
+                     ("list", "the matrix and the state of its runs"),
+                     ("tables", "Tables 1-2, Figure 1 and the claims from the runs")):
     verb = verbs.add_parser(name, help=text)
     verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
                       default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
@@ -79,7 +81,17 @@ def main(argv=None) -> int:
                       help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke)")
     if name == "reproduce":
       verb.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
-    else:
+    if name in ("reproduce", "tables"):
+      verb.add_argument("--out", default="tables",
+                        help="where the tables go (default tables/; tables/<scale>/ off proxy)")
+      verb.add_argument("--flops", default="results/flops.csv",
+                        help="the FLOP counts of `nox -s flops` (default results/flops.csv)")
+    if name == "tables":
+      verb.add_argument("--offline", action="store_true",
+                        help="build from results/runs-<scale>.csv only, without reading MLflow")
+      verb.add_argument("--force-export", action="store_true",
+                        help="replace the export even if MLflow holds fewer finished runs")
+    if name == "list":
       verb.add_argument("--scales", type=_choices(("proxy", "paper")), default=["proxy", "paper"],
                         help="scales of the matrix's parameter and GFLOPs columns")
       verb.add_argument("--no-matrix", action="store_true", help="only the state of the runs")
@@ -101,7 +113,15 @@ def main(argv=None) -> int:
     if args.verb == "reproduce":
       from harness import sweep
       sweep.reproduce(args.experiments, args.frameworks, args.seeds, args.jobs, overrides)
-      return 1 if _state(args, overrides) else 0
+      unfinished = _state(args, overrides)
+      from harness.tables import cli as tables
+      tables.main(args.frameworks, args.seeds, overrides, offline=False, force=False,
+                  out_root=args.out, flops_csv=args.flops)
+      return 1 if unfinished else 0
+    if args.verb == "tables":
+      from harness.tables import cli as tables
+      return tables.main(args.frameworks, args.seeds, overrides, args.offline, args.force_export,
+                         args.out, args.flops)
     if not args.no_matrix:
       _matrix(args)
       print()

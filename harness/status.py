@@ -1,16 +1,25 @@
 """The state of planned runs in MLflow: one record per row x framework x seed."""
-from typing import List, Sequence
+import dataclasses
+from typing import Any, Iterator, List, Optional, Sequence
 
 import pandas as pd
 
 from harness import config, registry, tracking
 
 
-def runs_table(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
-               overrides: Sequence[str] = ()) -> pd.DataFrame:
-  """Each planned run's status (FINISHED, RUNNING, FAILED, KILLED or 'not run') and metric,
-  found by the hash of the config it would run with."""
-  records: List[dict] = []
+@dataclasses.dataclass
+class Planned:
+  row: registry.Row
+  framework: str
+  seed: int
+  cfg: Any  # The run's validated DictConfig.
+  run: Optional[Any]  # Its mlflow.entities.Run, or None.
+
+
+def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
+            overrides: Sequence[str] = ()) -> Iterator[Planned]:
+  """Every planned run with its MLflow run (the finished one if any, else the newest; None if
+  never started), found by the hash of the config it would run with."""
   tracker = None
   for experiment in experiments:
     for row in registry.rows(experiment):
@@ -21,13 +30,24 @@ def runs_table(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seq
           tracker = tracker or tracking.Tracker(cfg.tracking)
           runs = tracker.runs(experiment, config.config_hash(cfg))
           finished = [r for r in runs if r.info.status == tracking.FINISHED]
-          run = (finished or runs or [None])[0]
-          metric = "test_map" if row.kind == "video" else "test_top1"
-          records.append(dict(
-              experiment=experiment, row=row.key, framework=framework, seed=seed,
-              scale=cfg.scale.name, status=run.info.status if run else "not run",
-              metric=metric, value=run.data.metrics.get(metric) if run else None,
-              wall_time_s=run.data.metrics.get("wall_time_s") if run else None))
+          yield Planned(row, framework, seed, cfg, (finished or runs or [None])[0])
+
+
+def metric_name(row: registry.Row) -> str:
+  return "test_map" if row.kind == "video" else "test_top1"
+
+
+def runs_table(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
+               overrides: Sequence[str] = ()) -> pd.DataFrame:
+  """Each planned run's status (FINISHED, RUNNING, FAILED, KILLED or 'not run') and metric."""
+  records: List[dict] = []
+  for p in planned(experiments, frameworks, seeds, overrides):
+    metric, run = metric_name(p.row), p.run
+    records.append(dict(
+        experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
+        scale=p.cfg.scale.name, status=run.info.status if run else "not run",
+        metric=metric, value=run.data.metrics.get(metric) if run else None,
+        wall_time_s=run.data.metrics.get("wall_time_s") if run else None))
   return pd.DataFrame.from_records(records)
 
 

@@ -125,12 +125,19 @@ def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
 
 def test_reproduce_sweeps_rows_and_frameworks_then_skips_them(tmp_path, capsys):
   args = ["reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "1",
+          "--out", str(tmp_path / "tables"), "--flops", str(ROOT / "results" / "flops.csv"),
           *overrides(tmp_path)]
   assert main(args) == 0
   runs = all_runs(tmp_path)
   assert sorted(r.data.tags["row"] for r in runs) == sorted(
       ["base", "pool_2x2_at_9_18", "pool_2x2_at_12_18", "pool_4x4_at_12", "tl16_at_12"])
   assert {r.info.status for r in runs} == {"FINISHED"}
+  # Its last step exported the runs and built the tables of the scale it ran.
+  export = (tmp_path / "runs-smoke.csv").read_text()
+  assert export.count(",FINISHED,") == 5
+  table1 = (tmp_path / "tables" / "smoke" / "table1.md").read_text()
+  assert "- **Scale:** smoke" in table1 and table1.count("(n=1)") == 5
+  assert (tmp_path / "tables" / "smoke" / "claims.md").exists()
   capsys.readouterr()
   assert main(args) == 0
   output = capsys.readouterr()

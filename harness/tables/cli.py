@@ -1,0 +1,53 @@
+"""The `tables` verb: refresh the run export from MLflow (unless offline), then build tables/."""
+import os
+import pathlib
+from typing import Sequence
+
+from harness import config, registry, tracking
+from harness.tables import build, runs as run_export
+
+FLOPS_CSV = "results/flops.csv"  # Written by `nox -s flops` (issue 3); committed.
+
+
+def _store_exists(spec) -> bool:
+  """A local SQLite store is only read if it exists: reading would create an empty one."""
+  if spec.uri or os.environ.get("MLFLOW_TRACKING_URI"):
+    return True
+  return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
+
+
+def output_dir(root, scale: str) -> pathlib.Path:
+  """tables/ for the proxy scale (the committed artifacts), tables/<scale>/ for the others."""
+  return pathlib.Path(root) if scale == "proxy" else pathlib.Path(root) / scale
+
+
+def refresh_export(frameworks: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
+                   force: bool = False) -> pathlib.Path:
+  """Writes results/runs-<scale>.csv from MLflow, unless that would drop finished runs the
+  current export holds (say, a fresh store on a clone whose export came from a full run)."""
+  cfg = config.load(overrides)
+  path = run_export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
+  if not _store_exists(cfg.tracking):
+    print(f"tables: no MLflow store at {tracking.tracking_uri(cfg.tracking)}; using {path}")
+    return path
+  fresh = run_export.export(registry.EXPERIMENTS, frameworks, seeds, overrides)
+  now = len(run_export.finished(fresh))
+  before = len(run_export.finished(run_export.read(path))) if path.exists() else 0
+  if now < before and not force:
+    print(f"tables: MLflow holds {now} finished {cfg.scale.name} runs, {path} {before}; "
+          f"keeping {path} (--force-export replaces it)")
+    return path
+  run_export.write(fresh, path)
+  print(f"tables: exported {now} finished of {len(fresh)} planned runs to {path}")
+  return path
+
+
+def main(frameworks, seeds, overrides, offline: bool, force: bool, out_root: str,
+         flops_csv: str = FLOPS_CSV) -> int:
+  cfg = config.load(overrides)
+  path = run_export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
+  if not offline:
+    path = refresh_export(frameworks, seeds, overrides, force)
+  written = build.build(path, flops_csv, output_dir(out_root, cfg.scale.name), frameworks)
+  print("tables: wrote " + ", ".join(str(p) for p in written))
+  return 0
