@@ -95,8 +95,8 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
         render.markdown(frame, runs, experiment, scale, frameworks, source))
     written.append(out / f"{experiment}.md")
     if experiment == "figure1":
-      written += [pathlib.Path(p) for p in figure.save(figure.draw(frame, frameworks, scale),
-                                                        out / "figure1")]
+      fig = figure.draw(frame, frameworks, scale, provenance.caption(runs, [experiment], scale))
+      written += [pathlib.Path(p) for p in figure.save(fig, out / "figure1")]
     else:
       (out / f"{experiment}.tex").write_text(
           render.latex(frame, runs, experiment, scale, frameworks, source))

@@ -5,6 +5,8 @@ measured for ours). Published accuracies (left axis, read off the paper's plot) 
 reproduced ones (right axis, mean and t interval over seeds per framework) share the
 x axis but not the y axis: the proxy task is not ImageNet.
 """
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,11 +22,11 @@ PUBLISHED = dict(color="black", marker="D", markerfacecolor="none", linestyle="-
 JITTER = 0.06  # GFLOPs: JAX and PyTorch points side by side rather than on top of each other.
 
 
-def draw(frame: pd.DataFrame, frameworks, scale: str) -> plt.Figure:
-  """`frame`: summary.build(...) of figure1."""
+def draw(frame: pd.DataFrame, frameworks, scale: str, caption: str = "") -> plt.Figure:
+  """`frame`: summary.build(...) of figure1; `caption`: provenance, printed under the legend."""
   conf = spec.experiment("figure1")
-  fig, axes = plt.subplots(1, len(SERIES), figsize=(4.2 * len(SERIES), 3.8), sharey=True,
-                           layout="constrained")
+  fig, axes = plt.subplots(1, len(SERIES), figsize=(4.4 * len(SERIES), 4.6), sharey=True)
+  fig.subplots_adjust(left=0.06, right=0.95, top=0.86, bottom=0.3, wspace=0.42)
   ours_axes = []
   for ax, series in zip(axes, SERIES):
     rows = frame[frame.series == series].sort_values("gflops_paper_scale")
@@ -50,7 +52,10 @@ def draw(frame: pd.DataFrame, frameworks, scale: str) -> plt.Figure:
     a.set_ylim(min(lows), max(highs))
   handles = axes[0].get_legend_handles_labels()[0] + ours_axes[0].get_legend_handles_labels()[0]
   labels = axes[0].get_legend_handles_labels()[1] + ours_axes[0].get_legend_handles_labels()[1]
-  fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+  fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.19), ncol=len(labels),
+             frameon=False)
+  if caption:
+    fig.supxlabel(textwrap.fill(caption, 190), fontsize=7, y=0.02, va="bottom")
   fig.suptitle("Supplementary Figure 1: TokenFuser alternatives")
   return fig
 
@@ -58,8 +63,8 @@ def draw(frame: pd.DataFrame, frameworks, scale: str) -> plt.Figure:
 def save(fig: plt.Figure, stem) -> list:
   """PNG and SVG, with no timestamps in them."""
   png, svg = f"{stem}.png", f"{stem}.svg"
-  fig.savefig(png, dpi=150, metadata={"Software": None})
+  fig.savefig(png, dpi=150, metadata={"Software": None}, bbox_inches="tight")
   with plt.rc_context({"svg.hashsalt": "tokenlearner"}):
-    fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    fig.savefig(svg, metadata={"Date": None, "Creator": None}, bbox_inches="tight")
   plt.close(fig)
   return [png, svg]

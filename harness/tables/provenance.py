@@ -45,6 +45,11 @@ def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tu
   return out
 
 
+def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
+  """One paragraph for a figure: the provenance fields without the model."""
+  return "; ".join(f"{k}: {v}" for k, v in lines(runs, experiments, scale) if not k.startswith("Model"))
+
+
 def deviations(experiment: str, scale: str) -> List[str]:
   conf = spec.experiment(experiment)["deviations"]
   return list(conf.get(scale if scale != "smoke" else "proxy", []))

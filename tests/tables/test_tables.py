@@ -83,7 +83,7 @@ def test_frameworks_that_differ_beyond_seed_noise_are_flagged(runs, gflops):
 
 def test_figure_has_three_series_published_points_and_labelled_axes(runs, gflops):
   frame = summary.build(runs, "figure1", ["jax", "torch"], gflops)
-  fig = figure.draw(frame, ["jax", "torch"], "proxy")
+  fig = figure.draw(frame, ["jax", "torch"], "proxy", caption="Scale: proxy")
   panels = [ax for ax in fig.axes if ax.get_title()]
   assert [ax.get_title() for ax in panels] == list(figure.SERIES)
   for ax in panels:
@@ -95,6 +95,7 @@ def test_figure_has_three_series_published_points_and_labelled_axes(runs, gflops
   assert len(ours) == 3 and all(ax.get_ylabel() for ax in ours)
   labels = {c.get_label() for ax in ours for c in ax.containers}
   assert labels == {"JAX, proxy (ours)", "PyTorch, proxy (ours)"}
+  assert fig.get_supxlabel() == "Scale: proxy"
   figure.plt.close(fig)
 
 
