@@ -31,9 +31,8 @@ def _test(c: claims.Comparison, test: dict) -> str:
 
 
 def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
-                    gflops_paper, scale: str, source: str) -> str:
+                    verdicts: List[claims.Verdict], scale: str, source: str) -> str:
   conf = spec.load()["confidence"]
-  verdicts = claims.judge(runs, frameworks, gflops_paper)
   names = [FRAMEWORK_NAMES[f] for f in frameworks]
   experiments = list(summaries)
   out = [f"# The paper's claims, judged from the {scale} runs", "",
@@ -75,6 +74,15 @@ def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], fram
   return "\n".join(out) + "\n"
 
 
+def verdict_lines(verdicts: List[claims.Verdict], experiment: str) -> List[str]:
+  """'Claim: JAX supported, PyTorch inconclusive (claims.md)' for each claim about `experiment`."""
+  by_claim: Dict[str, List[str]] = {}
+  for v in verdicts:
+    if v.claim["experiment"] == experiment:
+      by_claim.setdefault(v.claim["text"], []).append(f"{FRAMEWORK_NAMES[v.framework]} {v.verdict}")
+  return [f"{text}: {', '.join(parts)} (claims.md)" for text, parts in by_claim.items()]
+
+
 def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) -> List[pathlib.Path]:
   """Writes every artifact for the scale of `runs_csv` into `out_dir`; returns the paths."""
   runs = run_export.read(runs_csv)
@@ -87,12 +95,13 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   written, summaries = [], {}
+  verdicts = claims.judge(runs, frameworks, gflops_paper)
   for experiment in registry.EXPERIMENTS:
     if experiment not in set(runs.experiment):
       continue
     frame = summaries[experiment] = summary.build(runs, experiment, frameworks, gflops_paper)
-    (out / f"{experiment}.md").write_text(
-        render.markdown(frame, runs, experiment, scale, frameworks, source))
+    (out / f"{experiment}.md").write_text(render.markdown(
+        frame, runs, experiment, scale, frameworks, source, verdict_lines(verdicts, experiment)))
     written.append(out / f"{experiment}.md")
     if experiment == "figure1":
       fig = figure.draw(frame, frameworks, scale, provenance.caption(runs, [experiment], scale))
@@ -102,6 +111,6 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
           render.latex(frame, runs, experiment, scale, frameworks, source))
       written.append(out / f"{experiment}.tex")
   (out / "claims.md").write_text(
-      claims_markdown(runs, summaries, frameworks, gflops_paper, scale, source))
+      claims_markdown(runs, summaries, frameworks, verdicts, scale, source))
   written.append(out / "claims.md")
   return written

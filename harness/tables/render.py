@@ -67,16 +67,21 @@ NOTE = ("Reproduced: mean {pm} half-width of the {conf:.0%} t interval over seed
 
 
 def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: str,
-             frameworks: Sequence[str], source: str) -> str:
+             frameworks: Sequence[str], source: str, verdicts: Sequence[str] = ()) -> str:
+  """`verdicts`: one line per claim about this artifact, shown first."""
   cols = columns(experiment, scale, frameworks)
   conf = spec.load()["confidence"]
-  parts = [f"# {registry.title(experiment)}", "", GENERATOR.format(source=source), "",
-           provenance.markdown(runs, [experiment], scale), "",
+  parts = [f"# {registry.title(experiment)}", "", GENERATOR.format(source=source), ""]
+  if verdicts:
+    parts += [*(f"**{line}**  " for line in verdicts), ""]
+  parts += [provenance.markdown(runs, [experiment], scale), "",
            tabulate(_rows(frame, cols), headers=list(cols), tablefmt="pipe", disable_numparse=True),
            "", NOTE.format(pm="±", conf=conf)]
   if experiment == "table2":
     parts += ["", spec.experiment(experiment)["wiring_note"], "",
               tabulate(wiring(experiment), headers=WIRING_HEADERS, tablefmt="pipe")]
+  if experiment == "figure1":
+    parts += ["", "![Figure 1: accuracy against GFLOPs per fuser](figure1.png)"]
   return "\n".join(parts) + "\n"
 
 
