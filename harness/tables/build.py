@@ -38,8 +38,9 @@ def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], fram
   out = [f"# The paper's claims, judged from the {scale} runs", "",
          render.GENERATOR.format(source=source), "",
          provenance.markdown(runs, experiments, scale), "",
-         f"Each comparison is a Welch t interval ({conf:.0%}) for the difference of mean "
-         f"metric over seeds, row minus other, in one framework. 'row > other': supported "
+         f"Each comparison is a {conf:.0%} t interval for the mean difference in the metric, "
+         f"row minus other, paired by seed (a seed gives both rows the same training batches "
+         f"and test set), in one framework. 'row > other': supported "
          f"if the interval lies above 0, contradicted if below. 'row > other - m' "
          f"(non-inferiority, margin m points): supported if it lies above -m, contradicted "
          f"if below. A claim is supported if every comparison supports it, contradicted if "

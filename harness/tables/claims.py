@@ -1,7 +1,8 @@
 """Verdicts on the paper's claims, per framework, from the proxy runs (conf/tables.yaml).
 
-A comparison is a Welch t interval for (row - other) in the artifact's metric over
-seeds. 'superior' is supported when the interval lies above 0 and contradicted when
+A comparison is a paired t interval for (row - other) in the artifact's metric, paired
+by seed: a seed gives both rows the same training batches and test set, so the
+seed-to-seed spread they share drops out. 'superior' is supported when the interval lies above 0 and contradicted when
 it lies below; 'noninferior' likewise against -margin. A claim is contradicted if any
 comparison contradicts it, supported if all support it, inconclusive otherwise.
 """
@@ -34,15 +35,16 @@ class Verdict:
   comparisons: List[Comparison]
 
 
-def values(runs: pd.DataFrame, experiment: str, row: str, framework: str) -> List[float]:
+def values(runs: pd.DataFrame, experiment: str, row: str, framework: str) -> Dict[int, float]:
+  """seed -> metric of the finished runs of a row in a framework."""
   done = run_export.finished(runs)
   pick = done[(done.experiment == experiment) & (done.row == row) & (done.framework == framework)]
-  return pick.sort_values("seed").value.tolist()
+  return dict(zip(pick.seed, pick.value))
 
 
 def _judge(test: dict, difference: Optional[stats.Difference]) -> (str, str):
   if difference is None:
-    return INCONCLUSIVE, "fewer than 2 finished seeds on a side"
+    return INCONCLUSIVE, "fewer than 2 seeds finished in both rows"
   threshold = 0.0 if test["test"] == "superior" else -float(test["margin"])
   if difference.low > threshold:
     return SUPPORTED, f"interval above {threshold:g}"
@@ -55,7 +57,8 @@ def compare(runs: pd.DataFrame, experiment: str, test: dict, framework: str, con
             gflops: Dict[str, float]) -> Comparison:
   a = values(runs, experiment, test["row"], framework)
   b = values(runs, experiment, test["other"], framework)
-  difference = stats.welch(a, b, confidence)
+  seeds = sorted(set(a) & set(b))
+  difference = stats.paired([a[s] for s in seeds], [b[s] for s in seeds], confidence)
   verdict, reason = _judge(test, difference)
   if test.get("fewer_flops"):
     mine, theirs = gflops[test["row"]], gflops[test["other"]]

@@ -1,4 +1,4 @@
-"""Means with t confidence intervals over seeds, and Welch intervals for differences."""
+"""Means with t confidence intervals over seeds; paired and Welch intervals for differences."""
 import dataclasses
 import math
 from typing import Optional, Sequence
@@ -42,6 +42,17 @@ def estimate(values: Sequence[float], confidence: float) -> Estimate:
   std = float(x.std(ddof=1))
   t = stats.t.ppf(0.5 + confidence / 2, n - 1)
   return Estimate(n, float(x.mean()), std, float(t * std / math.sqrt(n)))
+
+
+def paired(a: Sequence[float], b: Sequence[float], confidence: float) -> Optional[Difference]:
+  """Mean of a - b over pairs (a[i], b[i]) with its t interval; None for fewer than two pairs."""
+  d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+  if len(d) < 2:
+    return None
+  e = estimate(d, confidence)
+  if e.std == 0:  # Every pair differs by the same amount: known exactly.
+    return Difference(e.mean, e.mean, e.mean, math.inf)
+  return Difference(e.mean, e.low, e.high, float(len(d) - 1))
 
 
 def welch(a: Sequence[float], b: Sequence[float], confidence: float) -> Optional[Difference]:

@@ -15,6 +15,7 @@ MEANS = {  # Row -> metric mean; unlisted rows get 30.
     "tokenfuser_tl8": 30.0, "unpool_tl8": 36.0,  # TokenFuser < unpool: contradicted.
     "reprojection_tl8": 30.5, "reprojection_tl16": 30.0,
 }
+EXPLICIT = {"reprojection_tl16": (31.0, 29.0, 33.0)}  # Per seed; its gap to TokenFuser varies.
 TORCH_SHIFT = {"base": 5.0}  # This row's frameworks disagree; the others match per seed.
 
 
@@ -25,6 +26,8 @@ def export() -> pd.DataFrame:
     for framework in ("jax", "torch"):
       for seed, noise in zip(SEEDS, NOISE):
         value = MEANS.get(row.key, 30.0) + noise * (1 + seed)
+        if row.key in EXPLICIT:
+          value = EXPLICIT[row.key][seed]
         if framework == "torch":
           value += TORCH_SHIFT.get(row.key, 0.0)
         unfinished = row.key == "vectt" and framework == "torch" and seed == 2

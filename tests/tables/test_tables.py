@@ -46,6 +46,15 @@ def test_welch_matches_scipy():
   assert (exact.low, exact.high) == (1.0, 1.0)
 
 
+def test_paired_matches_scipy_and_removes_the_shared_seed_effect():
+  a, b = [30.0, 25.0, 21.0], [28.0, 23.5, 18.0]  # Seeds move both rows together.
+  d = stats.paired(a, b, 0.95)
+  ci = scipy_stats.ttest_rel(a, b).confidence_interval(0.95)
+  assert (d.low, d.high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+  assert d.low > 0 and stats.welch(a, b, 0.95).low < 0
+  assert stats.paired([1.0], [0.0], 0.95) is None
+
+
 @pytest.mark.parametrize("experiment", registry.EXPERIMENTS)
 def test_summary(runs, gflops, experiment, dataframe_regression):
   frame = summary.build(runs, experiment, ["jax", "torch"], gflops)
