@@ -3,7 +3,6 @@
 Everything here reads the export CSV and results/flops.csv only, so that the committed
 tables regenerate byte for byte offline.
 """
-import math
 import pathlib
 from typing import Dict, List, Sequence
 
