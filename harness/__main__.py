@@ -120,8 +120,12 @@ def main(argv=None) -> int:
       return 1 if unfinished else 0
     if args.verb == "tables":
       from harness.tables import cli as tables
-      return tables.main(args.frameworks, args.seeds, overrides, args.offline, args.force_export,
-                         args.out, args.flops)
+      try:
+        return tables.main(args.frameworks, args.seeds, overrides, args.offline, args.force_export,
+                           args.out, args.flops)
+      except (FileNotFoundError, ValueError) as error:  # A missing or malformed export.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not args.no_matrix:
       _matrix(args)
       print()

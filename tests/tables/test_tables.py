@@ -130,6 +130,13 @@ def test_an_export_of_mixed_scales_or_wrong_columns_is_refused(runs, tmp_path):
     run_export.read(tmp_path / "missing.csv")
 
 
+def test_tables_without_an_export_fail_with_one_line(tmp_path, capsys):
+  from harness.__main__ import main
+  assert main(["tables", "--offline", "--out", str(tmp_path / "t"), f"tracking.results_dir={tmp_path}"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert "\n" not in err and err.startswith("error: no run export at") and "runs-proxy.csv" in err
+
+
 def test_committed_tables_regenerate_byte_for_byte_offline(tmp_path):
   """The committed tables/ come from the committed results/runs-proxy.csv alone."""
   build.build(COMMITTED_EXPORT, FLOPS_CSV, tmp_path)
