@@ -53,9 +53,9 @@ def _matrix(args) -> None:
   print(tabulate(table, headers=headers))
 
 
-def _state(args, overrides) -> int:
+def _state(planned_runs) -> int:
   from harness import status
-  table = status.runs_table(args.experiments, args.frameworks, args.seeds, overrides)
+  table = status.runs_table(planned_runs)
   summary = status.summary(table).reset_index()
   print(tabulate(summary, headers="keys", showindex=False, floatfmt=".2f", missingval=""))
   left = table[table.status != "FINISHED"]
@@ -73,8 +73,9 @@ def main(argv=None) -> int:
                      ("list", "the matrix and the state of its runs"),
                      ("tables", "Tables 1-2, Figure 1 and the claims from the runs")):
     verb = verbs.add_parser(name, help=text)
-    verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
-                      default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
+    if name != "tables":  # The tables always cover every experiment.
+      verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
+                        default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
     verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=list(FRAMEWORKS),
                       help="comma-separated (default: jax,torch)")
     verb.add_argument("--seeds", type=_seeds, default=None,
@@ -113,10 +114,12 @@ def main(argv=None) -> int:
     if args.verb == "reproduce":
       from harness import sweep
       sweep.reproduce(args.experiments, args.frameworks, args.seeds, args.jobs, overrides)
-      unfinished = _state(args, overrides)
+      from harness import status
       from harness.tables import cli as tables
+      plan = list(status.planned(registry.EXPERIMENTS, args.frameworks, args.seeds, overrides))
+      unfinished = _state([p for p in plan if p.row.experiment in args.experiments])
       tables.main(args.frameworks, args.seeds, overrides, offline=False, force=False,
-                  out_root=args.out, flops_csv=args.flops)
+                  out_root=args.out, flops_csv=args.flops, plan=lambda: plan)
       return 1 if unfinished else 0
     if args.verb == "tables":
       from harness.tables import cli as tables
@@ -129,7 +132,8 @@ def main(argv=None) -> int:
     if not args.no_matrix:
       _matrix(args)
       print()
-    _state(args, overrides)
+    from harness import status
+    _state(status.planned(args.experiments, args.frameworks, args.seeds, overrides))
     return 0
   except config.ConfigError as error:
     print(f"error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The state of planned runs in MLflow: one record per row x framework x seed."""
 import dataclasses
-from typing import Any, Iterator, List, Optional, Sequence
+from typing import Any, Iterable, Iterator, List, Optional, Sequence
 
 import pandas as pd
 
@@ -37,11 +37,10 @@ def metric_name(row: registry.Row) -> str:
   return "test_map" if row.kind == "video" else "test_top1"
 
 
-def runs_table(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
-               overrides: Sequence[str] = ()) -> pd.DataFrame:
+def runs_table(planned_runs: Iterable[Planned]) -> pd.DataFrame:
   """Each planned run's status (FINISHED, RUNNING, FAILED, KILLED or 'not run') and metric."""
   records: List[dict] = []
-  for p in planned(experiments, frameworks, seeds, overrides):
+  for p in planned_runs:
     metric, run = metric_name(p.row), p.run
     records.append(dict(
         experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,

@@ -1,9 +1,9 @@
 """The `tables` verb: refresh the run export from MLflow (unless offline), then build tables/."""
 import os
 import pathlib
-from typing import Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
-from harness import config, registry, tracking
+from harness import config, registry, status, tracking
 from harness.tables import build, runs as run_export
 
 FLOPS_CSV = "results/flops.csv"  # Written by `nox -s flops` (issue 3); committed.
@@ -21,16 +21,15 @@ def output_dir(root, scale: str) -> pathlib.Path:
   return pathlib.Path(root) if scale == "proxy" else pathlib.Path(root) / scale
 
 
-def refresh_export(frameworks: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
-                   force: bool = False) -> pathlib.Path:
-  """Writes results/runs-<scale>.csv from MLflow, unless that would drop finished runs the
-  current export holds (say, a fresh store on a clone whose export came from a full run)."""
-  cfg = config.load(overrides)
+def refresh_export(cfg, plan: Callable[[], Iterable[status.Planned]], force: bool = False) -> pathlib.Path:
+  """Writes results/runs-<scale>.csv from the planned runs `plan()` finds in MLflow, unless that
+  would drop finished runs the current export holds (say, a fresh store on a clone whose
+  export came from a full run). `plan` is only called when there is a store to read."""
   path = run_export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
   if not _store_exists(cfg.tracking):
     print(f"tables: no MLflow store at {tracking.tracking_uri(cfg.tracking)}; using {path}")
     return path
-  fresh = run_export.export(registry.EXPERIMENTS, frameworks, seeds, overrides)
+  fresh = run_export.export(plan())
   now = len(run_export.finished(fresh))
   before = len(run_export.finished(run_export.read(path))) if path.exists() else 0
   if now < before and not force:
@@ -42,12 +41,15 @@ def refresh_export(frameworks: Sequence[str], seeds: Sequence[int], overrides: S
   return path
 
 
-def main(frameworks, seeds, overrides, offline: bool, force: bool, out_root: str,
-         flops_csv: str = FLOPS_CSV) -> int:
+def main(frameworks: Sequence[str], seeds: Sequence[int], overrides: Sequence[str], offline: bool,
+         force: bool, out_root: str, flops_csv: str = FLOPS_CSV,
+         plan: Optional[Callable[[], Iterable[status.Planned]]] = None) -> int:
+  """`plan`: the planned runs of every experiment, if the caller has looked them up already."""
   cfg = config.load(overrides)
   path = run_export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
   if not offline:
-    path = refresh_export(frameworks, seeds, overrides, force)
+    plan = plan or (lambda: status.planned(registry.EXPERIMENTS, frameworks, seeds, overrides))
+    path = refresh_export(cfg, plan, force)
   written = build.build(path, flops_csv, output_dir(out_root, cfg.scale.name), frameworks)
   print("tables: wrote " + ", ".join(str(p) for p in written))
   return 0

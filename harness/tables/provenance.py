@@ -4,11 +4,16 @@ package versions, machine, and the deviations from the paper's protocol."""
 from typing import List, Sequence, Tuple
 
 import pandas as pd
+from omegaconf import OmegaConf
 
-from harness import registry
+from harness import config, registry
 from harness.tables import runs as run_export, spec
 
-ARTIFACT_RUNS = "python -m harness tables"
+
+
+def model_scale(scale: str) -> str:
+  """Which experiment scale's models a run scale trains (conf/scale/<scale>.yaml), e.g. smoke -> proxy."""
+  return OmegaConf.load(config.CONF_DIR / "scale" / f"{scale}.yaml").model_scale
 
 
 def _distinct(series: pd.Series) -> str:
@@ -41,7 +46,7 @@ def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tu
             ("Devices", _distinct(done.device))]
   for experiment in experiments:
     label = f"Model ({experiment})" if len(experiments) > 1 else "Model"
-    out.append((label, registry.describe_scale(experiment, scale if scale != "smoke" else "proxy")))
+    out.append((label, registry.describe_scale(experiment, model_scale(scale))))
   return out
 
 
@@ -52,7 +57,7 @@ def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
 
 def deviations(experiment: str, scale: str) -> List[str]:
   conf = spec.experiment(experiment)["deviations"]
-  return list(conf.get(scale if scale != "smoke" else "proxy", []))
+  return list(conf.get(model_scale(scale), []))
 
 
 def markdown(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:

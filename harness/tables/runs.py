@@ -6,7 +6,7 @@ input of the tables besides results/flops.csv.
 """
 import datetime
 import pathlib
-from typing import Sequence
+from typing import Iterable
 
 import pandas as pd
 
@@ -48,11 +48,9 @@ def _record(p: status.Planned) -> dict:
   return record
 
 
-def export(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
-           overrides: Sequence[str] = ()) -> pd.DataFrame:
-  """The planned runs of a scale (chosen by `overrides`) as they stand in MLflow."""
-  frame = pd.DataFrame.from_records(
-      [_record(p) for p in status.planned(experiments, frameworks, seeds, overrides)])
+def export(planned_runs: Iterable[status.Planned]) -> pd.DataFrame:
+  """Planned runs (status.planned) as they stand in MLflow, one record each."""
+  frame = pd.DataFrame.from_records([_record(p) for p in planned_runs])
   versions = sorted(c for c in frame.columns if c.startswith(VERSION_PREFIX))
   return frame.reindex(columns=COLUMNS + versions)
 
