@@ -11,7 +11,7 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "virtualenv"
 
-PACKAGES = ("-e", "impls/jax", "-e", "impls/torch", "-e", ".[test]")
+PACKAGES = ("-e", "impls/spec", "-e", "impls/jax", "-e", "impls/torch", "-e", ".[test]")
 PARITY_CSV = "results/parity.csv"
 
 

@@ -44,7 +44,7 @@ def _matrix(args) -> None:
       fields = registry.model_fields(row.experiment, row.key, scale)
       counts = backends.param_counts(row.kind, fields)
       same = "" if counts["jax"] == counts["torch"] else f" (torch {counts['torch']:,})"
-      gflops = sum(analytic.count(row.kind, backends.make_config("torch", row.kind, fields)).values()) / 1e9
+      gflops = sum(analytic.count(row.kind, backends.make_config(row.kind, fields)).values()) / 1e9
       entry += [f"{counts['jax']:,}{same}", f"{gflops:.4g}"]
     table.append(entry)
   headers = ["experiment", "row", "label"]

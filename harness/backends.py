@@ -4,6 +4,7 @@ import importlib
 from typing import Dict, Mapping
 
 import numpy as np
+from tokenlearner_spec import model_config
 
 FRAMEWORKS = ("jax", "torch")
 
@@ -23,21 +24,14 @@ def train_step_module(framework: str):
   return importlib.import_module(f"{_impl(framework).__name__}.train_step")
 
 
-def make_config(framework: str, kind: str, fields: Mapping):
-  """Plain field dict -> that framework's ViTConfig or VideoConfig."""
-  impl = _impl(framework)
-  fields = dict(fields)
-  if kind == "vit":
-    variant = fields.pop("variant", None)
-    return impl.vit_config(variant, **fields) if variant else impl.ViTConfig(**fields)
-  if kind == "video":
-    return impl.VideoConfig(**fields)
-  raise ValueError(f"unknown model kind {kind!r}")
+def make_config(kind: str, fields: Mapping):
+  """Plain field dict -> the ViTConfig or VideoConfig both frameworks build from, validated."""
+  return model_config(kind, fields)
 
 
 def build(framework: str, kind: str, fields: Mapping):
   """Builds the (uninitialised Flax / freshly initialised torch) model of a config."""
-  return _impl(framework).build_model(make_config(framework, kind, fields))
+  return _impl(framework).build_model(make_config(kind, fields))
 
 
 def input_shape(kind: str, config, batch: int = 2):

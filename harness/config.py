@@ -18,6 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, OmegaConf
+from tokenlearner_spec import OptimizerConfig
 
 CONF_DIR = pathlib.Path(__file__).parent / "conf"
 FRAMEWORKS = ("jax", "torch")
@@ -62,7 +63,7 @@ class DataSpec:
 
 @dataclasses.dataclass
 class OptimSpec:
-  """Optimizer and schedule; the fields of tokenlearner_*.train_step.OptimizerConfig but
+  """Optimizer and schedule; the fields of tokenlearner_spec.OptimizerConfig but
   total_steps, which is train.steps."""
   name: str = MISSING  # sgd | adamw
   learning_rate: float = 1e-3
@@ -162,7 +163,7 @@ def validate(cfg: DictConfig) -> DictConfig:
                       f"train.steps={cfg.train.steps}")
   try:
     fields = model_fields(cfg)
-    backends.make_config(cfg.framework, cfg.experiment.model, fields)
+    backends.make_config(cfg.experiment.model, fields)
     make_optimizer_config(cfg)
   except (ValueError, TypeError, KeyError) as error:
     raise ConfigError(f"bad config for {cfg.experiment.name}/{cfg.row}: {_one_line(error)}") from None
@@ -183,11 +184,9 @@ def model_fields(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def make_optimizer_config(cfg: DictConfig):
-  """The framework's OptimizerConfig for the run (total_steps = train.steps)."""
-  from harness import backends
+  """The run's OptimizerConfig (total_steps = train.steps)."""
   fields = OmegaConf.to_container(cfg.optim, resolve=True)
-  return backends.train_step_module(cfg.framework).OptimizerConfig(total_steps=cfg.train.steps,
-                                                                    **fields)
+  return OptimizerConfig(total_steps=cfg.train.steps, **fields)
 
 
 def resolved(cfg: DictConfig) -> Dict[str, Any]:

@@ -145,7 +145,7 @@ def run(cfg: DictConfig) -> Outcome:
   configure_runtime(cfg.train.threads, cfg.train.fast_compile)
   from harness import runners  # Imports the frameworks: after configure_runtime.
   kind, fields = cfg.experiment.model, config.model_fields(cfg)
-  model_config = backends.make_config(cfg.framework, kind, fields)
+  model_config = backends.make_config(kind, fields)
   data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
                        getattr(model_config, "num_frames", 1))
   if data.num_classes != model_config.num_classes:

@@ -41,7 +41,7 @@ def counting_fields(kind: str, fields: Mapping) -> Dict:
 def count(kind: str, fields: Mapping) -> Count:
   from harness.flops import torch_counter, xla  # Heavy imports, only for counting.
   fields = counting_fields(kind, fields)
-  macs = analytic.count(kind, backends.make_config("torch", kind, fields))
+  macs = analytic.count(kind, backends.make_config(kind, fields))
   by_xla = xla.count(kind, fields)
   by_torch = torch_counter.count(kind, fields)
   return Count(

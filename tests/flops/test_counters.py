@@ -68,7 +68,7 @@ def test_analytic_encoder_block_by_hand():
 
 
 def test_analytic_vit_by_hand():
-  cfg = backends.make_config("torch", "vit", dict(
+  cfg = backends.make_config("vit", dict(
       image_size=8, patch_size=4, in_channels=1, hidden_size=8, num_layers=2, num_heads=2,
       mlp_dim=16, num_classes=3, token_reduction="tokenlearner", num_tokens=2, tokenlearner_at=1))
   macs = analytic.vit(cfg)

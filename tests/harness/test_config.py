@@ -11,7 +11,7 @@ BAD = {
     "unknown row": (["row=nope"], "unknown row 'nope'"),
     "unknown scale": (["scale=huge"], "scale/huge"),
     "unknown framework": (["framework=mxnet"], "framework/mxnet"),
-    "unknown optimizer": (["optim.name=lamb"], "optimizer name='lamb'"),
+    "unknown optimizer": (["optim.name=lamb"], "name='lamb' is not one of"),
     "TokenLearner beyond the depth": (
         ["row=tl16_at_12", "experiment.rows.tl16_at_12.proxy.tokenlearner_at=8"],
         "tokenlearner_at=8 is outside the 8 blocks"),

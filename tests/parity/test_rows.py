@@ -7,7 +7,6 @@ import tokenlearner_jax as tj
 import tokenlearner_torch as tt
 from harness import backends, registry
 from harness.parity import (FORWARD_ATOL, GRAD_ATOL, TRAIN_LOSS_RTOL, UPDATE_ATOL, compare)
-from harness.convert import torch_to_jax
 from tests.parity.twins import DIRECTIONS, Twin, flat, tolerance_factor
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
@@ -44,10 +43,9 @@ def make_batch(row, config, seed):
 
 def make_twin(row, direction, seed=0):
   fields = registry.model_fields(row.experiment, row.key, "proxy")
-  cfg_jax = backends.make_config("jax", row.kind, fields)
-  cfg_torch = backends.make_config("torch", row.kind, fields)
-  x, y = make_batch(row, cfg_jax, seed)
-  twin = Twin(tj.build_model(cfg_jax), tt.build_model(cfg_torch), [x], direction, seed)
+  config = backends.make_config(row.kind, fields)
+  x, y = make_batch(row, config, seed)
+  twin = Twin(tj.build_model(config), tt.build_model(config), [x], direction, seed)
   return twin, y
 
 
@@ -60,21 +58,9 @@ def test_forward_and_gradients(row, direction, check):
   """Every named intermediate, then the training loss's gradient w.r.t. every parameter and
   the input (one jitted function in JAX, one autograd pass in torch)."""
   twin, y = make_twin(row, direction)
-  (x,) = twin.inputs
-  multilabel = row.kind == "video"
-  fn = train_jax.loss_and_grads_fn(twin.flax_module, multilabel, input_grads=True)
-  (_, out_jax), (g_params, g_input) = fn(twin.params, x, y)
-  grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
-
-  x_torch = torch.from_numpy(x.copy()).requires_grad_()
-  logits, out_torch = twin.torch_module(x_torch)
-  train_torch.loss_fn_for(multilabel)(logits, labels_torch(y)).backward()
-  named = dict(twin.torch_module.named_parameters())
-  grads_torch = {**flat(torch_to_jax({k: p.grad for k, p in named.items()}, twin.template), "params/"),
-                 "input0": x_torch.grad.numpy()}
+  out_jax, grads_jax, out_torch, grads_torch = twin.training_grads(y, row.kind == "video")
   factor = row_tolerance_factor(row)
-  check(compare({k: np.asarray(v) for k, v in out_jax.items()},
-                {k: v.detach().numpy() for k, v in out_torch.items()}, FORWARD_ATOL * factor,
+  check(compare(out_jax, out_torch, FORWARD_ATOL * factor,
                 model=row.id, direction=direction, check="forward"),
         compare(grads_jax, grads_torch, GRAD_ATOL * factor, model=row.id, direction=direction,
                 check="gradients"))

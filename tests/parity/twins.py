@@ -4,6 +4,7 @@ Weights start in the `direction`'s source framework and are converted to the
 other, then every quantity is returned as a name -> numpy map in the Flax
 layout, so that harness.parity.compare can set the two side by side.
 """
+import functools
 from typing import Callable, Dict, Sequence, Tuple
 
 import jax
@@ -13,6 +14,8 @@ import torch
 from flax import traverse_util
 
 from harness.convert import jax_to_torch, torch_to_jax
+from tokenlearner_jax import train_step as train_jax
+from tokenlearner_torch import train_step as train_torch
 
 PERTURB_STD = 0.02
 DIRECTIONS = ("jax_to_torch", "torch_to_jax")
@@ -33,6 +36,8 @@ def named_outputs(outputs) -> Dict:
 
 
 def as_dict(outputs) -> Dict[str, np.ndarray]:
+  if isinstance(outputs, dict):
+    return {k: _np(v) for k, v in outputs.items()}
   return {k: _np(v) for k, v in named_outputs(outputs).items()}
 
 
@@ -71,6 +76,23 @@ def _perturbation(weight, noise):
   return PERTURB_STD * noise
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _init_perturbed(flax_module, key, inputs):
+  """flax_module.init, then _perturbation, as one compiled program (op by op it takes seconds)."""
+  params = flax_module.init(key, *inputs)
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
+  moved = []
+  for x, k in zip(leaves, keys):
+    noise = jax.random.normal(k, x.shape)
+    if x.ndim >= 2:
+      step = jnp.where(jnp.any(x != 0), PERTURB_STD * noise, noise / x.shape[0] ** 0.5)
+    else:
+      step = PERTURB_STD * noise
+    moved.append(x + step)
+  return jax.tree.unflatten(treedef, moved)
+
+
 class Twin:
   """flax_module(*inputs) and torch_module(*inputs) holding the same weights."""
 
@@ -81,14 +103,11 @@ class Twin:
     self.flax_module, self.torch_module = flax_module, torch_module
     self.inputs = tuple(np.asarray(x) for x in inputs)
     self.direction = direction
-    key = jax.random.PRNGKey(seed)
+    # XLA's RngBitGenerator: threefry's unrolled rounds make a Flax init compile for seconds.
+    key = jax.random.key(seed, impl="rbg")
     self.template = jax.eval_shape(flax_module.init, key, *self.inputs)
     if direction == "jax_to_torch":
-      params = flax_module.init(key, *self.inputs)
-      leaves, treedef = jax.tree.flatten(params)
-      keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(leaves))
-      leaves = [x + _perturbation(x, jax.random.normal(k, x.shape)) for x, k in zip(leaves, keys)]
-      self.params = jax.tree.unflatten(treedef, leaves)
+      self.params = _init_perturbed(flax_module, key, self.inputs)
       state = jax_to_torch(self.params, torch_module.state_dict())
       torch_module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()}, strict=True)
     else:
@@ -109,24 +128,47 @@ class Twin:
     return as_dict(out_jax), as_dict(out_torch)
 
   def grads(self, jax_loss: Callable, torch_loss: Callable) -> Tuple[Dict, Dict]:
-    """Gradients of a scalar loss(outputs) w.r.t. every parameter and every float input."""
+    """Gradients of a scalar loss(outputs) w.r.t. every parameter and every float input,
+    jitted in JAX as training runs them."""
     def loss_of(params, inputs):
       return jax_loss(self.flax_module.apply(params, *inputs))
 
-    g_params, g_inputs = jax.grad(loss_of, argnums=(0, 1))(self.params, self.inputs)
+    g_params, g_inputs = jax.jit(jax.grad(loss_of, argnums=(0, 1)))(self.params, self.inputs)
     grads_jax = flat(g_params, "params/")
     grads_jax.update({f"input{i}": np.asarray(g) for i, g in enumerate(g_inputs)})
+    return grads_jax, self._torch_grads(lambda inputs: torch_loss(self.torch_module(*inputs)))
 
+  def training_grads(self, labels: np.ndarray, multilabel: bool, jit: bool = True
+                     ) -> Tuple[Dict, Dict, Dict, Dict]:
+    """A model's training loss (its own framework's), as the train step computes it:
+    (JAX intermediates, JAX gradients, torch intermediates, torch gradients), the
+    gradients w.r.t. every parameter and the input. `jit=False` runs JAX op by op."""
+    fn = train_jax.loss_and_grads_fn(self.flax_module, multilabel, input_grads=True)
+    fn = fn if jit else fn.__wrapped__  # The same function, traced and run primitive by primitive.
+    (_, out_jax), (g_params, g_input) = fn(self.params, *self.inputs, labels)
+    grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
+    y = torch.from_numpy(labels) if multilabel else torch.from_numpy(labels).long()
+    outputs = {}
+
+    def loss_of(inputs):
+      logits, out = self.torch_module(*inputs)
+      outputs.update(out)
+      return train_torch.loss_fn_for(multilabel)(logits, y)
+
+    grads_torch = self._torch_grads(loss_of)
+    return as_dict(out_jax), grads_jax, as_dict(outputs), grads_torch
+
+  def _torch_grads(self, loss_of: Callable) -> Dict[str, np.ndarray]:
     inputs = [torch.from_numpy(x.copy()).requires_grad_() for x in self.inputs]
     self.torch_module.zero_grad(set_to_none=True)
-    torch_loss(self.torch_module(*inputs)).backward()
+    loss_of(inputs).backward()
     named = dict(self.torch_module.named_parameters())
     missing = [k for k, p in named.items() if p.grad is None]
     if missing:
       raise AssertionError(f"torch parameters without gradient: {missing}")
-    grads_torch = flat(torch_to_jax({k: p.grad for k, p in named.items()}, self.template), "params/")
-    grads_torch.update({f"input{i}": x.grad.numpy() for i, x in enumerate(inputs)})
-    return grads_jax, grads_torch
+    grads = flat(torch_to_jax({k: p.grad for k, p in named.items()}, self.template), "params/")
+    grads.update({f"input{i}": x.grad.numpy() for i, x in enumerate(inputs)})
+    return grads
 
 
 def projection_loss(shapes, seed: int = 0):

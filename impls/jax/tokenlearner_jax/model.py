@@ -1,9 +1,9 @@
 """Builds the model a config describes."""
 import flax.linen as nn
 
-from tokenlearner_jax.config import VideoConfig, ViTConfig
 from tokenlearner_jax.video import VideoModel
 from tokenlearner_jax.vit import ViT
+from tokenlearner_spec.config import VideoConfig, ViTConfig
 
 
 def build_model(config: ViTConfig | VideoConfig) -> nn.Module:

@@ -6,31 +6,31 @@ model holds no running statistics and both frameworks stay stateless.
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from tokenlearner_jax.config import VideoConfig
 from tokenlearner_jax.layers import gelu, layer_norm
 from tokenlearner_jax.mixers import MixerBlock
 from tokenlearner_jax.tokenlearner import TokenFuser, TokenLearner
+from tokenlearner_spec.config import VideoConfig
+from tokenlearner_spec.pooling import pooling_regions
 
 SPATIAL_PAD = ((0, 0), (1, 1), (1, 1))  # 1x3x3 convs, as torch's padding=(0, 1, 1).
 TEMPORAL_PAD = ((1, 1), (0, 0), (0, 0))  # 3x1x1 convs, as torch's padding=(1, 0, 0).
 
 
-def pooling_regions(grid: int, num_tokens: int) -> np.ndarray:
-  """Fixed pooling: the grid split into rows x cols = num_tokens rectangles.
+def pool_positions(x, how: str):
+  """Global pool of [B, T, H, W, C] over time and space -> [B, C]: 'mean' or 'max'.
 
-  Returns the membership matrix [N, S] (1 where position n lies in region s);
-  pooling averages each region, broadcasting copies a region's token back.
+  'max' gathers each channel at its first argmax, so the gradient flows to exactly
+  that position in both twins. (A max reduction's own gradient finds the winner by
+  comparing the input with the max for equality; XLA may recompute the input in
+  another fusion with other rounding, and the jitted gradient then goes astray.)
   """
-  rows = max(r for r in range(1, int(num_tokens ** 0.5) + 1) if num_tokens % r == 0)
-  cols = num_tokens // rows
-  if cols > grid:
-    raise ValueError(f"cannot split a {grid}x{grid} grid into {rows}x{cols} pooling regions")
-  r = np.arange(grid) * rows // grid
-  c = np.arange(grid) * cols // grid
-  region = (r[:, None] * cols + c[None, :]).reshape(-1)  # Shape: [N].
-  return (region[:, None] == np.arange(num_tokens)[None, :]).astype(np.float32)
+  if how == "mean":
+    return jnp.mean(x, axis=(1, 2, 3))
+  b, c = x.shape[0], x.shape[-1]
+  flat = x.reshape(b, -1, c)  # Shape: [B, T*H*W, C].
+  winner = jnp.argmax(flat, axis=1)  # Shape: [B, C].
+  return jnp.take_along_axis(flat, winner[:, None, :], axis=1)[:, 0, :]
 
 
 DEPTHWISE_IMPLS = ("auto", "shifted", "grouped")
@@ -158,8 +158,7 @@ class VideoModel(nn.Module):
       x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.depthwise_impl,
                                       name=f"stages_{i}")(x)
     x = out["module"] = BottleneckTransformer(cfg, name="module")(x)
-    pool = jnp.max if cfg.head_pool == "max" else jnp.mean
-    x = out["pre_logits"] = pool(layer_norm("norm")(x), axis=(1, 2, 3))  # Shape: [B, C].
+    x = out["pre_logits"] = pool_positions(layer_norm("norm")(x), cfg.head_pool)  # Shape: [B, C].
     zeros = nn.initializers.zeros
     logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits

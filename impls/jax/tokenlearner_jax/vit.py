@@ -7,10 +7,10 @@ without fuser (Figure 4(a)) and with a fuser in every block from L on
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.config import ViTConfig
 from tokenlearner_jax.layers import EncoderBlock, layer_norm
 from tokenlearner_jax.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                            TokenLearnerV11, spatial_pool, unpool_fuse)
+from tokenlearner_spec.config import ViTConfig
 
 
 class ViT(nn.Module):

@@ -1,7 +1,7 @@
 """Builds the model a config describes."""
 import torch
 
-from tokenlearner_torch.config import VideoConfig, ViTConfig
+from tokenlearner_spec.config import VideoConfig, ViTConfig
 from tokenlearner_torch.video import VideoModel
 from tokenlearner_torch.vit import ViT
 

@@ -1,34 +1,15 @@
 """Optimizer, learning-rate schedule, losses and the train step.
 
 The recipe is field-for-field the one of tokenlearner_jax.train_step, so that
-the same OptimizerConfig gives the same updates in both frameworks.
+the same OptimizerConfig (tokenlearner_spec) gives the same updates in both frameworks.
 """
-import dataclasses
 import math
 from typing import Callable, Tuple
 
 import torch
 from torch.nn import functional as F
 
-
-@dataclasses.dataclass(frozen=True)
-class OptimizerConfig:
-  """SGD with momentum or AdamW, linear warm-up then cosine decay (total_steps 0: constant)."""
-  name: str = "adamw"
-  learning_rate: float = 1e-3
-  momentum: float = 0.9  # sgd
-  b1: float = 0.9  # adamw
-  b2: float = 0.999
-  eps: float = 1e-8
-  weight_decay: float = 0.0  # decoupled for adamw, added to the gradient for sgd
-  warmup_steps: int = 0
-  total_steps: int = 0
-  grad_clip_norm: float = 0.0  # 0: no clipping
-  label_smoothing: float = 0.0
-
-  def __post_init__(self):
-    if self.name not in ("sgd", "adamw"):
-      raise ValueError(f"optimizer name={self.name!r} is not one of ('sgd', 'adamw')")
+from tokenlearner_spec.config import OptimizerConfig
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:

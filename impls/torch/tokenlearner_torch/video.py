@@ -3,11 +3,11 @@
 Deviation from X3D: LayerNorm over channels instead of BatchNorm, so that the
 model holds no running statistics and both frameworks stay stateless.
 """
-import numpy as np
 import torch
 from torch import nn
 
-from tokenlearner_torch.config import VideoConfig
+from tokenlearner_spec.config import VideoConfig
+from tokenlearner_spec.pooling import pooling_regions
 from tokenlearner_torch.layers import gelu, layer_norm, lecun_normal_
 from tokenlearner_torch.mixers import MixerBlock
 from tokenlearner_torch.tokenlearner import TokenFuser, TokenLearner
@@ -16,20 +16,20 @@ SPATIAL_PAD = (0, 1, 1)  # 1x3x3 convs, as Flax's ((0, 0), (1, 1), (1, 1)).
 TEMPORAL_PAD = (1, 0, 0)  # 3x1x1 convs, as Flax's ((1, 1), (0, 0), (0, 0)).
 
 
-def pooling_regions(grid: int, num_tokens: int) -> np.ndarray:
-  """Fixed pooling: the grid split into rows x cols = num_tokens rectangles.
+def pool_positions(x, how: str):
+  """Global pool of [B, T, H, W, C] over time and space -> [B, C]: 'mean' or 'max'.
 
-  Returns the membership matrix [N, S] (1 where position n lies in region s);
-  pooling averages each region, broadcasting copies a region's token back.
+  'max' gathers each channel at its first argmax, so the gradient flows to exactly
+  that position in both twins. (A max reduction's own gradient finds the winner by
+  comparing the input with the max for equality; XLA may recompute the input in
+  another fusion with other rounding, and the jitted gradient then goes astray.)
   """
-  rows = max(r for r in range(1, int(num_tokens ** 0.5) + 1) if num_tokens % r == 0)
-  cols = num_tokens // rows
-  if cols > grid:
-    raise ValueError(f"cannot split a {grid}x{grid} grid into {rows}x{cols} pooling regions")
-  r = np.arange(grid) * rows // grid
-  c = np.arange(grid) * cols // grid
-  region = (r[:, None] * cols + c[None, :]).reshape(-1)  # Shape: [N].
-  return (region[:, None] == np.arange(num_tokens)[None, :]).astype(np.float32)
+  if how == "mean":
+    return x.mean(dim=(1, 2, 3))
+  b, c = x.shape[0], x.shape[-1]
+  flat = x.reshape(b, -1, c)  # Shape: [B, T*H*W, C].
+  winner = flat.argmax(dim=1, keepdim=True)  # Shape: [B, 1, C].
+  return flat.gather(1, winner)[:, 0, :]
 
 
 def conv3d(in_dim: int, out_dim: int, kernel, stride=1, padding=0, groups: int = 1) -> nn.Conv3d:
@@ -162,8 +162,6 @@ class VideoModel(nn.Module):
     for i, stage in enumerate(self.stages):
       x = out[f"stage{i}"] = stage(x)
     x = out["module"] = self.module(x)
-    x = self.norm(x)
-    pooled = x.amax(dim=(1, 2, 3)) if self.config.head_pool == "max" else x.mean(dim=(1, 2, 3))
-    x = out["pre_logits"] = pooled  # Shape: [B, C].
+    x = out["pre_logits"] = pool_positions(self.norm(x), self.config.head_pool)  # Shape: [B, C].
     logits = out["logits"] = self.head(x)
     return logits, out

@@ -7,7 +7,7 @@ without fuser (Figure 4(a)) and with a fuser in every block from L on
 import torch
 from torch import nn
 
-from tokenlearner_torch.config import ViTConfig
+from tokenlearner_spec.config import ViTConfig
 from tokenlearner_torch.layers import EncoderBlock, layer_norm, lecun_normal_
 from tokenlearner_torch.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                              TokenLearnerV11, spatial_pool, unpool_fuse)
