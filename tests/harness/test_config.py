@@ -55,3 +55,11 @@ def test_config_hash_ignores_execution_details_but_not_the_recipe():
   assert config.config_hash(config.load(["seed=1"])) != base
   assert config.config_hash(config.load(["optim.learning_rate=0.1"])) != base
   assert config.config_hash(config.load(["experiment.scales.proxy.num_layers=6"])) != base
+
+
+def test_enumerated_values_accept_what_a_command_line_parses():
+  """Hydra parses tokenlearner_version=1.1 as a float; the model config takes it as '1.1'."""
+  cfg = config.load(["row=tl16_at_12", "++experiment.rows.tl16_at_12.proxy.tokenlearner_version=1.1"])
+  assert config.model_fields(cfg)["tokenlearner_version"] == 1.1
+  from harness import backends
+  assert backends.make_config("vit", config.model_fields(cfg)).tokenlearner_version == "1.1"

@@ -94,10 +94,14 @@ def _init_perturbed(flax_module, key, inputs):
 
 
 class Twin:
-  """flax_module(*inputs) and torch_module(*inputs) holding the same weights."""
+  """flax_module(*inputs) and torch_module(*inputs) holding the same weights.
+
+  jax_to_torch: Flax's init, moved off it, converted to torch; or, given `params`,
+  those weights (Flax layout). torch_to_jax: torch's init, moved off it, converted.
+  """
 
   def __init__(self, flax_module, torch_module, inputs: Sequence[np.ndarray], direction: str,
-               seed: int = 0):
+               seed: int = 0, params=None):
     if direction not in DIRECTIONS:
       raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
     self.flax_module, self.torch_module = flax_module, torch_module
@@ -107,7 +111,7 @@ class Twin:
     key = jax.random.key(seed, impl="rbg")
     self.template = jax.eval_shape(flax_module.init, key, *self.inputs)
     if direction == "jax_to_torch":
-      self.params = _init_perturbed(flax_module, key, self.inputs)
+      self.params = _init_perturbed(flax_module, key, self.inputs) if params is None else params
       state = jax_to_torch(self.params, torch_module.state_dict())
       torch_module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()}, strict=True)
     else:
