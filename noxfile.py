@@ -13,6 +13,9 @@ nox.options.default_venv_backend = "virtualenv"
 
 PACKAGES = ("-e", "impls/spec", "-e", "impls/jax", "-e", "impls/torch", "-e", ".[test]")
 PARITY_CSV = "results/parity.csv"
+# Two pytest-xdist workers, a test file per worker at a time (a file's tests share compiled
+# programs): the suite is bound by XLA compiles, each on one thread.
+PARALLEL = ("-n", "2", "--dist", "loadfile")
 
 
 def install(session: nox.Session) -> None:
@@ -24,14 +27,14 @@ def install(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
   """The whole test suite: parity of every module and row, conversion, configs, isolation."""
   install(session)
-  session.run("pytest", "-q", "--parity-csv", PARITY_CSV, *session.posargs)
+  session.run("pytest", "-q", *PARALLEL, "--parity-csv", PARITY_CSV, *session.posargs)
 
 
 @nox.session
 def parity(session: nox.Session) -> None:
   """Cross-framework parity suite; writes results/parity.csv and prints it as a table."""
   install(session)
-  session.run("pytest", "-q", "tests/parity", "--parity-csv", PARITY_CSV, *session.posargs)
+  session.run("pytest", "-q", *PARALLEL, "tests/parity", "--parity-csv", PARITY_CSV, *session.posargs)
   session.run("python", "-m", "harness.parity", PARITY_CSV)
 
 

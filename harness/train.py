@@ -64,15 +64,27 @@ def git_commit() -> str:
     return "unknown"
 
 
+# Widest SIMD extension first: float32 kernels, and so a run's rounding, differ between them.
+SIMD_LEVELS = ("avx512f", "avx2", "avx", "sse4_2", "asimd")
+
+
 def machine() -> str:
-  """The host in words, e.g. 'Linux x86_64, AMD EPYC 7B13, 2 cores'."""
-  cpu = platform.processor()
+  """The host in words, e.g. 'Linux x86_64, AMD EPYC 7B13, 2 cores, avx512f'. Two hosts that
+  report the same CPU name trained the same run, same code and packages, to different
+  metrics (a Table 2 proxy run: 43.33 and 43.39 mAP); the SIMD level, which picks the
+  float32 kernels, is one difference the name hides."""
+  cpu, flags = platform.processor(), set()
   try:
     with open("/proc/cpuinfo") as f:
-      cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+      lines = f.read().splitlines()
+    cpu = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), cpu)
+    flags = set(next((l.split(":", 1)[1].split() for l in lines
+                      if l.startswith(("flags", "Features"))), []))
   except OSError:
     pass
-  return f"{platform.system()} {platform.machine()}, {cpu or 'unknown CPU'}, {os.cpu_count()} cores"
+  simd = next((level for level in SIMD_LEVELS if level in flags), "")
+  return (f"{platform.system()} {platform.machine()}, {cpu or 'unknown CPU'}, {os.cpu_count()} cores"
+          + (f", {simd}" if simd else ""))
 
 
 def versions() -> Dict[str, str]:

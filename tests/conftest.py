@@ -1,14 +1,43 @@
-"""Shared test setup: float32 parity settings for both frameworks, and the parity CSV log."""
+"""Shared test setup: float32 parity settings for both frameworks, and the parity CSV log.
+
+Under pytest-xdist each worker logs to <csv>.<worker> and the controller joins the
+parts into <csv> when the session ends.
+"""
+import pathlib
+
 import jax
 import pytest
 import torch
 
-from harness.parity import ParityLog
+from harness.parity import ParityLog, merge_csv
 
 jax.config.update("jax_default_matmul_precision", "highest")
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+def _worker(config):
+  return getattr(config, "workerinput", {}).get("workerid")
+
+
+def _parts(path: str):
+  return sorted(pathlib.Path(path).parent.glob(pathlib.Path(path).name + ".gw*"))
+
+
+def pytest_sessionstart(session):
+  path = session.config.getoption("--parity-csv")
+  if path and _worker(session.config) is None:
+    for stale in _parts(path):  # Left by an interrupted parallel session.
+      stale.unlink()
+
+
+def pytest_sessionfinish(session):
+  path = session.config.getoption("--parity-csv")
+  if path and _worker(session.config) is None and _parts(path):
+    merge_csv(_parts(path), path)
+    for part in _parts(path):
+      part.unlink()
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +46,8 @@ def parity_log(request):
   yield log
   path = request.config.getoption("--parity-csv")
   if path and log.results:
-    log.write_csv(path)
+    worker = _worker(request.config)
+    log.write_csv(f"{path}.{worker}" if worker else path)
 
 
 @pytest.fixture

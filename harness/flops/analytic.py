@@ -6,7 +6,7 @@ padding included, as torch's counter does) and nothing elementwise: norms,
 activations, softmaxes, residual adds, pooling averages and VectT's q * k
 products are left to the XLA counter's separate elementwise column.
 
-It is written from the architecture (supplementary and design.md), not from the
+It is written from the architecture (the supplementary's descriptions), not from the
 two implementations, so that agreeing with both framework counters checks all
 three. Counts are per example; each model returns them by component.
 """

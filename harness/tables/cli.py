@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from harness import config, registry, status, tracking
 from harness.tables import build, runs as run_export
 
-FLOPS_CSV = "results/flops.csv"  # Written by `nox -s flops` (issue 3); committed.
+FLOPS_CSV = "results/flops.csv"  # Written by `nox -s flops`; committed.
 
 
 def _store_exists(spec) -> bool:

@@ -14,7 +14,7 @@ FRAMEWORK_NAMES = {"jax": "JAX", "torch": "PyTorch"}
 
 
 def paper_gflops(flops_csv) -> Dict[str, Dict[str, float]]:
-  """experiment -> row -> analytic GFLOPs at paper scale, from results/flops.csv (issue 3)."""
+  """experiment -> row -> analytic GFLOPs at paper scale, from results/flops.csv."""
   path = pathlib.Path(flops_csv)
   if not path.exists():
     raise FileNotFoundError(f"no FLOP counts at {path}: run `nox -s flops` first")

@@ -9,7 +9,7 @@ from harness.flops import report
 
 ROOT = pathlib.Path(__file__).parents[2]
 XLA_RTOL, TORCH_RTOL = 0.02, 0.005  # Issue 3: all three within 2%, analytic and torch within 0.5%.
-# Rows whose published GFLOPs the paper-scale configs must give (issue 3).
+# Rows whose published GFLOPs the paper-scale configs must give.
 MUST_MATCH = ["table1/base", "table1/tl16_at_12", "figure1/tokenfuser_tl8", "figure1/tokenfuser_tl16",
               "figure1/reprojection_tl8", "figure1/reprojection_tl16"]
 
