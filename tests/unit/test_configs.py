@@ -83,3 +83,32 @@ def test_registry_unknown_names():
     registry.model_fields("table1", "nope", "proxy")
   with pytest.raises(KeyError, match="unknown scale 'huge'"):
     registry.model_fields("table1", "base", "huge")
+
+
+def test_values_are_normalised_to_plain_types():
+  """numpy integers and lists (from YAML) become ints and tuples; a number that reads as a
+  choice becomes that choice; the config then hashes and compares as plain data."""
+  import numpy as np
+  cfg = spec.ViTConfig(num_layers=np.int64(4), token_reduction="pool", pool_at=[1, np.int32(2)],
+                       image_size=32, patch_size=4, pool_window=2, tokenlearner_version=1.0)
+  assert type(cfg.num_layers) is int and cfg.pool_at == (1, 2) and cfg.tokenlearner_version == "1.0"
+  assert cfg == spec.ViTConfig(num_layers=4, token_reduction="pool", pool_at=(1, 2), image_size=32,
+                               patch_size=4, pool_window=2)
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(name="lamb"), "name='lamb' is not one of"),
+    (dict(learning_rate=-1.0), "learning_rate=-1.0 is not a number >= 0"),
+    (dict(warmup_steps=2.5), "warmup_steps=2.5 is not an integer >= 0"),
+    (dict(eps=float("nan")), "eps=nan is not a number >= 0"),
+])
+def test_optimizer_config_rejects(fields, message):
+  with pytest.raises(ValueError, match=message):
+    spec.OptimizerConfig(**fields)
+
+
+def test_model_config_names_an_unknown_field():
+  with pytest.raises(ValueError, match="VideoConfig has no field num_layers"):
+    spec.model_config("video", dict(num_layers=3))
+  with pytest.raises(ValueError, match="model kind 'audio' is not one of"):
+    spec.model_config("audio", {})

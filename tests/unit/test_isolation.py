@@ -1,17 +1,23 @@
-"""Each implementation installs and imports alone: neither pulls in the other nor the harness."""
+"""Each package installs and imports alone: the twins pull in neither each other nor the harness,
+and the spec both build from imports no framework."""
 import subprocess
 import sys
 
 import pytest
 
-CASES = {"tokenlearner_jax": ("torch", "tokenlearner_torch", "harness"),
-         "tokenlearner_torch": ("jax", "flax", "tokenlearner_jax", "harness")}
+CASES = {
+    "tokenlearner_spec": (("config", "pooling"),
+                          ("jax", "flax", "torch", "tokenlearner_jax", "tokenlearner_torch", "harness")),
+    "tokenlearner_jax": (("model", "train_step"), ("torch", "tokenlearner_torch", "harness")),
+    "tokenlearner_torch": (("model", "train_step"), ("jax", "flax", "tokenlearner_jax", "harness")),
+}
 
 
 @pytest.mark.parametrize("package", sorted(CASES))
-def test_implementation_imports_alone(package):
-  forbidden = CASES[package]
-  code = (f"import sys, {package}, {package}.model, {package}.train_step\n"
+def test_package_imports_alone(package):
+  modules, forbidden = CASES[package]
+  imports = ", ".join([package] + [f"{package}.{m}" for m in modules])
+  code = (f"import sys, {imports}\n"
           f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
           "assert not bad, f'imported {bad}'")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
