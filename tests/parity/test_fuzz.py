@@ -19,7 +19,7 @@ import tokenlearner_torch as tt
 from harness import backends
 from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
 from tests.parity import config_space
-from tests.parity.twins import PERTURB_STD, Twin, tolerance_factor
+from tests.parity.twins import PERTURB_STD, Twin, random_batch, tolerance_factor
 
 DEFAULT_BUDGET = 60
 BATCH = 2
@@ -45,14 +45,6 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("fuzz_seed", seeds, ids=[f"{s:04d}-{config_space.valid(s)[0]}" for s in seeds])
 
 
-def batch(kind: str, config, seed: int):
-  rng = np.random.RandomState(seed)
-  x = rng.randn(*backends.input_shape(kind, config, BATCH)).astype(np.float32)
-  if kind == "video":
-    return x, (rng.rand(BATCH, config.num_classes) < 0.3).astype(np.float32)
-  return x, rng.randint(0, config.num_classes, BATCH)
-
-
 def parity_checks(name: str, kind: str, fields, seed: int = 0, eager: bool = False):
   """Forward and gradient checks of one config in both directions; with `eager`, the
   jitted JAX gradients also against JAX run primitive by primitive.
@@ -63,7 +55,7 @@ def parity_checks(name: str, kind: str, fields, seed: int = 0, eager: bool = Fal
   """
   config = backends.make_config(kind, fields)
   factor = tolerance_factor(kind, fields)
-  x, y = batch(kind, config, seed)
+  x, y = random_batch(kind, config, seed, BATCH)
   results, params = [], None
   for direction in ("torch_to_jax", "jax_to_torch"):
     twin = Twin(tj.build_model(config), tt.build_model(config), [x], direction, seed, params)

@@ -7,7 +7,7 @@ import tokenlearner_jax as tj
 import tokenlearner_torch as tt
 from harness import backends, registry
 from harness.parity import (FORWARD_ATOL, GRAD_ATOL, TRAIN_LOSS_RTOL, UPDATE_ATOL, compare)
-from tests.parity.twins import DIRECTIONS, Twin, flat, tolerance_factor
+from tests.parity.twins import DIRECTIONS, Twin, flat, random_batch, tolerance_factor
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
 
@@ -31,20 +31,10 @@ def row_tolerance_factor(row) -> float:
   return tolerance_factor(row.kind, registry.model_fields(row.experiment, row.key, "proxy"))
 
 
-def make_batch(row, config, seed):
-  rng = np.random.RandomState(seed)
-  x = rng.randn(*backends.input_shape(row.kind, config, BATCH)).astype(np.float32)
-  if row.kind == "video":
-    y = (rng.rand(BATCH, config.num_classes) < 0.3).astype(np.float32)
-  else:
-    y = rng.randint(0, config.num_classes, BATCH)
-  return x, y
-
-
 def make_twin(row, direction, seed=0):
   fields = registry.model_fields(row.experiment, row.key, "proxy")
   config = backends.make_config(row.kind, fields)
-  x, y = make_batch(row, config, seed)
+  x, y = random_batch(row.kind, config, seed, BATCH)
   twin = Twin(tj.build_model(config), tt.build_model(config), [x], direction, seed)
   return twin, y
 
@@ -98,7 +88,7 @@ def test_adamw_update_and_training_run(row, direction, check):
   weights after the first update, then the loss at each of 20 steps."""
   twin, _ = make_twin(row, direction)
   factor = row_tolerance_factor(row)
-  batches = [make_batch(row, twin.flax_module.config, seed) for seed in range(4)]
+  batches = [random_batch(row.kind, twin.flax_module.config, seed, BATCH) for seed in range(4)]
   tx, step_jax = jitted_step(row, twin.flax_module, "adamw")
   _, step_torch = train_torch.make_train_step(
       twin.torch_module, train_torch.OptimizerConfig(**OPTIMIZERS["adamw"]), row.kind == "video")

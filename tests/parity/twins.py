@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from flax import traverse_util
 
+from harness import backends
 from harness.convert import jax_to_torch, torch_to_jax
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
@@ -36,9 +37,8 @@ def named_outputs(outputs) -> Dict:
 
 
 def as_dict(outputs) -> Dict[str, np.ndarray]:
-  if isinstance(outputs, dict):
-    return {k: _np(v) for k, v in outputs.items()}
-  return {k: _np(v) for k, v in named_outputs(outputs).items()}
+  named = outputs if isinstance(outputs, dict) else named_outputs(outputs)
+  return {k: _np(v) for k, v in named.items()}
 
 
 def _np(x):
@@ -173,6 +173,16 @@ class Twin:
     grads = flat(torch_to_jax({k: p.grad for k, p in named.items()}, self.template), "params/")
     grads.update({f"input{i}": x.grad.numpy() for i, x in enumerate(inputs)})
     return grads
+
+
+def random_batch(kind: str, config, seed: int, size: int = 2):
+  """A fixed random batch for a model config: N(0, 1) inputs, and class labels ('vit') or
+  multi-hot labels with 30% positives ('video')."""
+  rng = np.random.RandomState(seed)
+  x = rng.randn(*backends.input_shape(kind, config, size)).astype(np.float32)
+  if kind == "video":
+    return x, (rng.rand(size, config.num_classes) < 0.3).astype(np.float32)
+  return x, rng.randint(0, config.num_classes, size)
 
 
 def projection_loss(shapes, seed: int = 0):
