@@ -11,10 +11,9 @@ import argparse
 import sys
 
 from tabulate import tabulate
+from tokenlearner_spec import FRAMEWORKS
 
 from harness import registry
-
-FRAMEWORKS = ("jax", "torch")
 
 
 def _choices(allowed):
@@ -57,7 +56,7 @@ def _state(planned_runs) -> int:
   from harness import status
   table = status.runs_table(planned_runs)
   summary = status.summary(table).reset_index()
-  print(tabulate(summary, headers="keys", showindex=False, floatfmt=".2f", missingval=""))
+  print(tabulate(summary, headers="keys", showindex=False, floatfmt=".2f", missingval="–"))
   left = table[table.status != "FINISHED"]
   print(f"{len(table) - len(left)} of {len(table)} runs finished"
         + (f"; not finished: {', '.join(sorted(set(left.status)))}" if len(left) else ""))
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
     if args.verb == "run":
       from harness import train
       cfg = config.compose_config(overrides)
-      train.configure_runtime(cfg.train.threads, cfg.train.fast_compile)  # Before jax is imported.
+      train.configure_runtime(cfg.runtime)  # Before jax is imported.
       outcome = train.run(config.validate(cfg))
       return 0 if outcome.status in ("finished", "skipped") else 1
     if args.verb == "reproduce":

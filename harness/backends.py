@@ -4,9 +4,7 @@ import importlib
 from typing import Dict, Mapping
 
 import numpy as np
-from tokenlearner_spec import model_config
-
-FRAMEWORKS = ("jax", "torch")
+from tokenlearner_spec import FRAMEWORKS, model_config
 
 
 def _impl(framework: str):

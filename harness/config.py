@@ -18,11 +18,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, OmegaConf
-from tokenlearner_spec import OptimizerConfig
+from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
+
+from harness import schemas
 
 CONF_DIR = pathlib.Path(__file__).parent / "conf"
-FRAMEWORKS = ("jax", "torch")
-SCALES = ("smoke", "proxy", "paper")
 
 
 class ConfigError(ValueError):
@@ -30,51 +30,48 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass
-class ExperimentSpec:
-  """A paper artifact (conf/experiment/*.yaml); the registry reads the same files."""
-  name: str = MISSING
-  title: str = MISSING
-  model: str = MISSING  # 'vit' or 'video'
-  scales: Dict[str, Any] = dataclasses.field(default_factory=dict)
-  rows: Dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class ScaleSpec:
-  name: str = MISSING
-  model_scale: str = MISSING  # Which experiment scale's model fields this scale trains.
-  seeds: List[int] = dataclasses.field(default_factory=lambda: [0])  # what `reproduce` runs
-
-
-@dataclasses.dataclass
-class DataSpec:
-  """One data source; the fields a source does not use are ignored by it. Image size and
-  frame count are the model's (image_size, num_frames), not set here."""
-  source: str = MISSING  # digits | moving_digits | imagenet | charades
-  root: str = ""  # imagenet, charades: the dataset folder
-  train_size: int = 0  # digits, moving_digits: examples in one pass over the train split
-  test_size: int = 1000
+class DigitsData:
+  """Cluttered handwritten digits (harness/data/digits.py); the canvas is the model's image_size."""
+  source: str = "digits"
   digit_size: int = 16  # side a source digit is scaled to
-  clutter: int = 6  # digits: clutter fragments per canvas
+  clutter: int = 6  # clutter fragments per canvas
   clutter_size: int = 5  # side of a clutter fragment
-  max_digits: int = 3  # moving_digits: 1..max_digits digits per clip
-  fps_stride: int = 4  # charades: keep every n-th extracted frame (24 fps / 4 = 6 fps)
+  test_size: int = 1000
 
 
 @dataclasses.dataclass
-class OptimSpec:
-  """Optimizer and schedule; the fields of tokenlearner_spec.OptimizerConfig but
-  total_steps, which is train.steps."""
-  name: str = MISSING  # sgd | adamw
-  learning_rate: float = 1e-3
-  momentum: float = 0.9
-  b1: float = 0.9
-  b2: float = 0.999
-  eps: float = 1e-8
-  weight_decay: float = 0.0
-  warmup_steps: int = 0
-  grad_clip_norm: float = 0.0
-  label_smoothing: float = 0.0
+class MovingDigitsData:
+  """Clips of moving digits (harness/data/moving_digits.py); frames and size are the model's."""
+  source: str = "moving_digits"
+  digit_size: int = 12
+  max_digits: int = 3  # 1..max_digits digits per clip
+  test_size: int = 512
+
+
+@dataclasses.dataclass
+class ImageNetData:
+  source: str = "imagenet"
+  root: str = MISSING  # <root>/train/<class>/*, <root>/val/<class>/*
+
+
+@dataclasses.dataclass
+class CharadesData:
+  source: str = "charades"
+  root: str = MISSING  # annotations and frames extracted at 24 fps
+  fps_stride: int = 4  # keep every n-th extracted frame (24 fps / 4 = 6 fps)
+
+
+# The options of the `data` group: conf/data/<source>.yaml extends <source>_schema, so a key
+# that its source does not read is refused when the config is composed.
+DATA_SOURCES = {"digits": DigitsData, "moving_digits": MovingDigitsData, "imagenet": ImageNetData,
+                "charades": CharadesData}
+
+
+# The `optim` group: tokenlearner_spec.OptimizerConfig's fields and defaults, but total_steps,
+# which the harness sets to train.steps. Derived, so that the fields are written down once.
+OptimSpec = dataclasses.make_dataclass("OptimSpec", [
+    (f.name, f.type, dataclasses.field(default=f.default))
+    for f in dataclasses.fields(OptimizerConfig) if f.name != "total_steps"])
 
 
 @dataclasses.dataclass
@@ -82,10 +79,18 @@ class TrainSpec:
   steps: int = MISSING
   batch_size: int = MISSING
   eval_batch_size: int = 256
+
+
+@dataclasses.dataclass
+class RuntimeSpec:
+  """How a run executes, not what it computes: outside the config hash, so changing any of
+  these never retrains a finished run."""
   log_every: int = 10  # steps between logged losses
   checkpoint_every: int = 100  # steps between checkpoints; 0: never
   threads: int = 0  # CPU threads per run; 0: the framework's default
   fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates
+  progress_index: int = 0  # where this run stands in a `reproduce` sweep, for the progress line
+  progress_total: int = 0
 
 
 @dataclasses.dataclass
@@ -96,27 +101,25 @@ class TrackingSpec:
 
 
 @dataclasses.dataclass
-class ProgressSpec:
-  """Where this run stands in a `reproduce` sweep, for the progress line."""
-  index: int = 0
-  total: int = 0
-
-
-@dataclasses.dataclass
 class RunSpec:
-  experiment: ExperimentSpec = MISSING
-  scale: ScaleSpec = MISSING
-  data: DataSpec = MISSING
+  experiment: schemas.Experiment = MISSING
+  scale: schemas.Scale = MISSING
+  data: Any = MISSING  # one of DATA_SOURCES
   optim: OptimSpec = MISSING
   train: TrainSpec = MISSING
+  runtime: RuntimeSpec = dataclasses.field(default_factory=RuntimeSpec)
   tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)
-  progress: ProgressSpec = dataclasses.field(default_factory=ProgressSpec)
   framework: str = "jax"
   row: str = MISSING
   seed: int = 0
 
 
+# The parts of a run config that do not define its result.
+NOT_IDENTITY = ("runtime", "tracking")
+
 ConfigStore.instance().store(name="schema", node=RunSpec)
+for _source, _schema in DATA_SOURCES.items():
+  ConfigStore.instance().store(group="data", name=f"{_source}_schema", node=_schema)
 
 
 def _one_line(error: Exception) -> str:
@@ -144,9 +147,11 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
       raise ConfigError(f"bad config: {_one_line(error)}") from None
 
 
-def validate(cfg: DictConfig) -> DictConfig:
-  """Checks what the schema's types cannot; raises ConfigError."""
-  from harness import backends
+def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
+  """Checks what the schema's types cannot, the model against its data among them, before
+  anything is built or tracked; raises ConfigError. data_files=False skips what needs the
+  dataset on disk (a data.root's folders and class count): planning a sweep needs none."""
+  from harness import backends, data
   missing = sorted(OmegaConf.missing_keys(cfg))
   if missing:
     raise ConfigError(f"bad config: no value for {', '.join(missing)}")
@@ -155,24 +160,41 @@ def validate(cfg: DictConfig) -> DictConfig:
   if cfg.row not in cfg.experiment.rows:
     raise ConfigError(f"bad config: unknown row {cfg.row!r} of {cfg.experiment.name}; "
                       f"known: {', '.join(cfg.experiment.rows)}")
-  if cfg.train.steps < 1 or cfg.train.batch_size < 1:
-    raise ConfigError(f"bad config: train.steps={cfg.train.steps} and train.batch_size="
-                      f"{cfg.train.batch_size} must be positive")
+  if cfg.train.steps < 1 or cfg.train.batch_size < 1 or cfg.train.eval_batch_size < 1:
+    raise ConfigError(f"bad config: train.steps={cfg.train.steps}, train.batch_size="
+                      f"{cfg.train.batch_size} and train.eval_batch_size={cfg.train.eval_batch_size} "
+                      "must be positive")
   if cfg.optim.warmup_steps > cfg.train.steps:
     raise ConfigError(f"bad config: optim.warmup_steps={cfg.optim.warmup_steps} exceeds "
                       f"train.steps={cfg.train.steps}")
+  negative = [f"runtime.{k}={v}" for k, v in cfg.runtime.items() if not isinstance(v, bool) and v < 0]
+  if negative:
+    raise ConfigError(f"bad config: {', '.join(negative)} must not be negative")
+  row_id = f"{cfg.experiment.name}/{cfg.row}"
   try:
-    fields = model_fields(cfg)
-    backends.make_config(cfg.experiment.model, fields)
+    model = backends.make_config(cfg.experiment.model, model_fields(cfg))
     make_optimizer_config(cfg)
+    classes = data.num_classes(cfg.data) if data_files or "root" not in cfg.data else None
   except (ValueError, TypeError, KeyError) as error:
-    raise ConfigError(f"bad config for {cfg.experiment.name}/{cfg.row}: {_one_line(error)}") from None
+    raise ConfigError(f"bad config for {row_id}: {_one_line(error)}") from None
+  if classes is not None and classes != model.num_classes:
+    raise ConfigError(f"bad config: data {cfg.data.source} has {classes} classes but the {row_id} "
+                      f"model at {cfg.scale.name} scale has {model.num_classes}")
   return cfg
 
 
 def load(overrides: Sequence[str] = ()) -> DictConfig:
   """Composes and validates a run config; raises ConfigError with a one-line message."""
   return validate(compose_config(overrides))
+
+
+def for_run(cfg: DictConfig, row: str, framework: str, seed: int, data_files: bool = True) -> DictConfig:
+  """A validated copy of a composed config with another row, framework and seed: what
+  composing with row=, framework= and seed= overrides gives, without composing again (the
+  recipe is picked by experiment and scale, which stay)."""
+  run = cfg.copy()
+  run.row, run.framework, run.seed = row, framework, seed
+  return validate(run, data_files)
 
 
 def model_fields(cfg: DictConfig) -> Dict[str, Any]:
@@ -190,16 +212,14 @@ def make_optimizer_config(cfg: DictConfig):
 
 
 def resolved(cfg: DictConfig) -> Dict[str, Any]:
-  """What defines a run's result: the config without the row table and tracking, plus the
-  row's model fields. Its hash keys the run for skip-on-rerun and resume."""
+  """What defines a run's result: the config without its NOT_IDENTITY parts and the row
+  table, plus the row's model fields. Its hash keys the run for skip-on-rerun and resume."""
   tree = OmegaConf.to_container(cfg, resolve=True)
-  tree.pop("tracking")
+  for part in NOT_IDENTITY:
+    tree.pop(part)
   experiment = tree.pop("experiment")
   tree["experiment"] = experiment["name"]
   tree["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in model_fields(cfg).items()}
-  for execution_only in ("log_every", "checkpoint_every", "threads", "fast_compile"):
-    tree["train"].pop(execution_only)
-  tree.pop("progress")
   tree["scale"].pop("seeds")  # The sweep's seed list; the run's own seed is `seed`.
   return tree
 

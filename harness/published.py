@@ -1,12 +1,11 @@
 """The paper's published numbers, read from conf/published.yaml, each with its source."""
 import dataclasses
-import functools
-import pathlib
 from typing import Optional
 
-from omegaconf import OmegaConf
 
-PATH = pathlib.Path(__file__).parent / "conf" / "published.yaml"
+from harness import schemas
+
+PATH = schemas.CONF_DIR / "published.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,9 +14,8 @@ class Published:
   source: str  # Where in the paper, in words.
 
 
-@functools.lru_cache(maxsize=None)
 def _load() -> dict:
-  return OmegaConf.to_container(OmegaConf.load(PATH), resolve=True)
+  return schemas.load(PATH, schemas.PublishedFile)
 
 
 def _entry(spec: Optional[dict]) -> Optional[Published]:

@@ -6,13 +6,10 @@ one scale (`paper`, `proxy`, ...). The registry merges them into the plain
 field dict that both implementations' configs accept; it imports neither.
 """
 import dataclasses
-import functools
-import pathlib
 from typing import Dict, List, Tuple
 
-from omegaconf import OmegaConf
+from harness import schemas
 
-CONF_DIR = pathlib.Path(__file__).parent / "conf" / "experiment"
 EXPERIMENTS = ("table1", "figure1", "table2")
 
 
@@ -29,11 +26,10 @@ class Row:
     return f"{self.experiment}/{self.key}"
 
 
-@functools.lru_cache(maxsize=None)
 def _load(experiment: str) -> dict:
   if experiment not in EXPERIMENTS:
     raise KeyError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
-  return OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{experiment}.yaml"), resolve=True)
+  return schemas.load(schemas.CONF_DIR / "experiment" / f"{experiment}.yaml", schemas.Experiment)
 
 
 def scales(experiment: str) -> Tuple[str, ...]:

@@ -1,6 +1,12 @@
-"""The state of planned runs in MLflow: one record per row x framework x seed."""
+"""The planned runs and their state in MLflow: one record per row x framework x seed.
+
+The plan comes from the registry and one composed config per experiment; runs are
+found by the tags every run carries (one search per experiment), and a planned run
+is matched by its config hash, so a run trained with other overrides never stands
+in for it.
+"""
 import dataclasses
-from typing import Any, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import pandas as pd
 
@@ -12,25 +18,50 @@ class Planned:
   row: registry.Row
   framework: str
   seed: int
-  cfg: Any  # The run's validated DictConfig.
-  run: Optional[Any]  # Its mlflow.entities.Run, or None.
+  scale: str
+  config_hash: str
+  run: Optional[Any] = None  # Its mlflow.entities.Run: the finished one, else the newest.
+
+
+def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
+         overrides: Sequence[str] = ()) -> List[Planned]:
+  """Every planned run with the config hash it would run under, composing once per experiment."""
+  planned = []
+  for experiment in experiments:
+    rows = registry.rows(experiment)
+    base = config.compose_config([*overrides, f"experiment={experiment}", f"row={rows[0].key}"])
+    for row in rows:
+      for framework in frameworks:
+        for seed in seeds:
+          cfg = config.for_run(base, row.key, framework, seed, data_files=False)
+          planned.append(Planned(row, framework, seed, cfg.scale.name, config.config_hash(cfg)))
+  return planned
+
+
+def _pick(runs: List) -> Optional[Any]:
+  finished = [r for r in runs if r.info.status == tracking.FINISHED]
+  return (finished or runs or [None])[0]
 
 
 def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
             overrides: Sequence[str] = ()) -> Iterator[Planned]:
-  """Every planned run with its MLflow run (the finished one if any, else the newest; None if
-  never started), found by the hash of the config it would run with."""
-  tracker = None
-  for experiment in experiments:
-    for row in registry.rows(experiment):
-      for framework in frameworks:
-        for seed in seeds:
-          cfg = config.load([*overrides, f"experiment={experiment}", f"row={row.key}",
-                             f"framework={framework}", f"seed={seed}"])
-          tracker = tracker or tracking.Tracker(cfg.tracking)
-          runs = tracker.runs(experiment, config.config_hash(cfg))
-          finished = [r for r in runs if r.info.status == tracking.FINISHED]
-          yield Planned(row, framework, seed, cfg, (finished or runs or [None])[0])
+  """The plan with each run's MLflow run (None if never started, or if there is no store yet:
+  reading a local store that does not exist would create it)."""
+  runs = plan(experiments, frameworks, seeds, overrides)
+  spec = config.compose_config(overrides).tracking
+  if not runs or not tracking.store_exists(spec):
+    yield from runs
+    return
+  tracker = tracking.Tracker(spec)
+  by_hash: Dict[tuple, List] = {}
+  for experiment in dict.fromkeys(p.row.experiment for p in runs):
+    scales = {p.scale for p in runs if p.row.experiment == experiment}
+    for scale in scales:
+      for found in tracker.runs(experiment, scale=scale):  # Newest first.
+        by_hash.setdefault((experiment, found.data.tags.get("config_hash")), []).append(found)
+  for p in runs:
+    p.run = _pick(by_hash.get((p.row.experiment, p.config_hash), []))
+    yield p
 
 
 def metric_name(row: registry.Row) -> str:
@@ -44,18 +75,20 @@ def runs_table(planned_runs: Iterable[Planned]) -> pd.DataFrame:
     metric, run = metric_name(p.row), p.run
     records.append(dict(
         experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
-        scale=p.cfg.scale.name, status=run.info.status if run else "not run",
+        scale=p.scale, status=run.info.status if run else "not run",
         metric=metric, value=run.data.metrics.get(metric) if run else None,
         wall_time_s=run.data.metrics.get("wall_time_s") if run else None))
   return pd.DataFrame.from_records(records)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-  """Per row and framework: finished runs of planned, and the metric's mean and std."""
+  """Per row and framework: finished runs of planned, and the metric's mean and std (None
+  where there are too few finished runs)."""
   def agg(group):
     done = group[group.status == tracking.FINISHED]
     return pd.Series({"finished": f"{len(done)}/{len(group)}",
                       "mean": done.value.mean() if len(done) else None,
                       "std": done.value.std(ddof=1) if len(done) > 1 else None,
-                      "metric": group.metric.iloc[0]})
-  return table.groupby(["experiment", "row", "framework"], sort=False).apply(agg, include_groups=False)
+                      "metric": group.metric.iloc[0]}, dtype=object)
+  out = table.groupby(["experiment", "row", "framework"], sort=False).apply(agg, include_groups=False)
+  return out.astype(object).where(out.notna(), None)

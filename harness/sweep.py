@@ -2,7 +2,7 @@
 
 One multirun per experiment (row names differ between experiments), each a sweep
 over row, framework and seed, run by Hydra's joblib launcher in `jobs` parallel
-processes (one CPU thread each unless train.threads says otherwise). A failing
+processes (one CPU thread each unless runtime.threads says otherwise). A failing
 run is recorded as FAILED and reported; the sweep goes on and the command exits
 non-zero at the end.
 """
@@ -24,8 +24,8 @@ _FAILED_MARK = "RUN FAILED"
 def _job(cfg: DictConfig) -> str:
   """One run of a multirun; returns 'finished', 'skipped' or 'failed' (never raises)."""
   from harness import train
-  cfg.progress.index = cfg.progress.index + HydraConfig.get().job.num + 1
-  train.configure_runtime(cfg.train.threads, cfg.train.fast_compile)  # Before jax is imported.
+  cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
+  train.configure_runtime(cfg.runtime)  # Before jax is imported.
   try:
     return train.run(config.validate(cfg)).status
   except Exception as error:  # Reported here and recorded FAILED in MLflow by train.run.
@@ -42,16 +42,16 @@ def reproduce(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequ
   config.load(list(overrides))  # A bad override fails here, once, before anything starts.
   sweeps = [(e, [r.key for r in registry.rows(e)]) for e in experiments]
   total = sum(len(rows) for _, rows in sweeps) * len(frameworks) * len(seeds)
-  user_threads = any(o.startswith("train.threads=") for o in overrides)
+  user_threads = any(o.startswith("runtime.threads=") for o in overrides)
   offset = 0
   for experiment, rows in sweeps:
     argv = ["harness", "--multirun", f"experiment={experiment}", f"row={','.join(rows)}",
             f"framework={','.join(frameworks)}", f"seed={','.join(map(str, seeds))}",
-            f"progress.index={offset}", f"progress.total={total}",
+            f"runtime.progress_index={offset}", f"runtime.progress_total={total}",
             "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "hydra/job_logging=none",
             "hydra/hydra_logging=none"]
     if jobs > 1 and not user_threads:
-      argv.append("train.threads=1")
+      argv.append("runtime.threads=1")
     GlobalHydra.instance().clear()
     saved, sys.argv = sys.argv, argv + list(overrides)
     try:

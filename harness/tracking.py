@@ -26,6 +26,14 @@ def tracking_uri(spec) -> str:
   return f"sqlite:///{pathlib.Path(spec.results_dir).resolve() / 'mlflow.db'}"
 
 
+def store_exists(spec) -> bool:
+  """A local SQLite store counts only once a run has created it; a remote one always does.
+  Readers (list, tables) check first, since opening a store creates it."""
+  if spec.uri or os.environ.get("MLFLOW_TRACKING_URI"):
+    return True
+  return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
+
+
 def _locked(error: Exception) -> bool:
   text = str(error).lower()
   return "database is locked" in text or "database table is locked" in text
@@ -64,9 +72,12 @@ class Tracker:
         return found.experiment_id
       return retry(self.client.create_experiment, name)
 
-  def runs(self, artifact: str, config_hash: Optional[str] = None) -> List:
-    """Runs of an artifact, newest first (optionally only those of one config hash)."""
-    query = f"tags.config_hash = '{config_hash}'" if config_hash else ""
+  def runs(self, artifact: str, config_hash: Optional[str] = None, **tags: str) -> List:
+    """Runs of an artifact, newest first; optionally only those of one config hash, or with
+    the given tag values (e.g. scale='proxy')."""
+    if config_hash:
+      tags["config_hash"] = config_hash
+    query = " and ".join(f"tags.{k} = '{v}'" for k, v in sorted(tags.items()))
     return retry(self.client.search_runs, [self.experiment_id(artifact)], filter_string=query,
                  order_by=["attributes.start_time DESC"], max_results=10000)
 

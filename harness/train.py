@@ -38,10 +38,11 @@ class Outcome:
   metrics: Dict[str, float]
 
 
-def configure_runtime(threads: int, fast_compile: bool) -> None:
+def configure_runtime(runtime) -> None:
   """Caps a run's CPU threads (one run per core when runs go in parallel) and XLA's compile
-  effort. JAX reads its flags when it starts, so the first run in a process decides them."""
-  flags = []
+  effort (the run config's `runtime`). JAX reads its flags when it starts, so the first run
+  in a process decides them."""
+  threads, fast_compile, flags = runtime.threads, runtime.fast_compile, []
   if threads:
     flags += ["--xla_cpu_multi_thread_eigen=false", f"intra_op_parallelism_threads={threads}"]
     import torch
@@ -147,22 +148,19 @@ def run(cfg: DictConfig) -> Outcome:
   cfg_hash = config.config_hash(cfg)
   artifact, row_id = cfg.experiment.name, f"{cfg.experiment.name}/{cfg.row}"
   name = f"{row_id} {cfg.framework} {cfg.scale.name} seed {cfg.seed}"
-  progress = Progress(name, cfg.train.steps, cfg.progress.index, cfg.progress.total)
+  progress = Progress(name, cfg.train.steps, cfg.runtime.progress_index, cfg.runtime.progress_total)
   tracker = tracking.Tracker(cfg.tracking)
   done = tracker.finished_run(artifact, cfg_hash)
   if done is not None:
     progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
     return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
-  configure_runtime(cfg.train.threads, cfg.train.fast_compile)
+  configure_runtime(cfg.runtime)
   from harness import runners  # Imports the frameworks: after configure_runtime.
   kind, fields = cfg.experiment.model, config.model_fields(cfg)
   model_config = backends.make_config(kind, fields)
   data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
                        getattr(model_config, "num_frames", 1))
-  if data.num_classes != model_config.num_classes:
-    raise config.ConfigError(f"data {cfg.data.source} has {data.num_classes} classes but the "
-                             f"{row_id} model at {cfg.scale.name} scale has {model_config.num_classes}")
   optim = config.make_optimizer_config(cfg)
   runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed,
                         cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
@@ -202,10 +200,10 @@ def run(cfg: DictConfig) -> Outcome:
       pending.append({"step": step, "train_loss": loss, "learning_rate": lr})
       progress.update(step + 1, loss)
       last = step + 1 == cfg.train.steps
-      if len(pending) >= cfg.train.log_every or last:
+      if len(pending) >= cfg.runtime.log_every or last:
         tracker.log_metrics(run_id, pending)
         pending = []
-      if cfg.train.checkpoint_every and (step + 1) % cfg.train.checkpoint_every == 0 and not last:
+      if cfg.runtime.checkpoint_every and (step + 1) % cfg.runtime.checkpoint_every == 0 and not last:
         checkpoint.save(runner, {"step": step + 1, "run_id": run_id,
                                  "seconds": prior_seconds + time.monotonic() - began})
       if step == kill_at:

@@ -18,15 +18,21 @@ def _listing(folder: pathlib.Path, classes: List[str]) -> List[Tuple[pathlib.Pat
   return found
 
 
+def class_names(data_root: str) -> List[str]:
+  """The class folders of <root>/train, checked: both splits exist."""
+  root = require_root(data_root, "imagenet")
+  for split in ("train", "val"):
+    if not (root / split).is_dir():
+      raise ValueError(f"{root} has no {split}/ folder (expected <root>/{split}/<class>/<image>)")
+  return sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+
+
 class ImageFolder(Dataset):
   multilabel = False
 
   def __init__(self, spec, seed: int, image_size: int):
     root = require_root(spec.root, "imagenet")
-    for split in ("train", "val"):
-      if not (root / split).is_dir():
-        raise ValueError(f"{root} has no {split}/ folder (expected <root>/{split}/<class>/<image>)")
-    self.classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+    self.classes = class_names(spec.root)
     unknown = sorted(d.name for d in (root / "val").iterdir() if d.is_dir() and d.name not in self.classes)
     if unknown:
       raise ValueError(f"val/ has classes that train/ lacks: {', '.join(unknown[:5])}")

@@ -14,12 +14,10 @@ from importlib import metadata
 from typing import Callable, Dict, List, Optional
 
 import pandas as pd
-from omegaconf import OmegaConf
 from tabulate import tabulate
 
-from harness import flops, published, registry
+from harness import flops, published, registry, schemas
 
-CONF = pathlib.Path(__file__).parents[1] / "conf" / "flops.yaml"
 COUNT_COLUMNS = ["analytic_gflops", "xla_gflops", "torch_gflops", "xla_padding_gflops",
                  "xla_elementwise_gflops", "xla_total_gflops", "params", "params_torch"]
 COLUMNS = (["entry", "experiment", "row", "scale", "label"] + COUNT_COLUMNS +
@@ -27,9 +25,8 @@ COLUMNS = (["entry", "experiment", "row", "scale", "label"] + COUNT_COLUMNS +
 PAPER = "paper"
 
 
-@functools.lru_cache(maxsize=None)
 def conf() -> dict:
-  return OmegaConf.to_container(OmegaConf.load(CONF), resolve=True)
+  return schemas.load(schemas.CONF_DIR / "flops.yaml", schemas.FlopsFile)
 
 
 def _split(row_id: str):

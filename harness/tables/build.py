@@ -8,12 +8,12 @@ from typing import Dict, List, Sequence
 
 import pandas as pd
 from tabulate import tabulate
+from tokenlearner_spec import FRAMEWORKS
 
 from harness import registry
 from harness.tables import claims, figure, provenance, render, runs as run_export, spec, summary
 from harness.tables.summary import FRAMEWORK_NAMES
 
-FRAMEWORKS = ("jax", "torch")
 
 
 def _difference(c: claims.Comparison) -> str:

@@ -1,5 +1,4 @@
 """The `tables` verb: refresh the run export from MLflow (unless offline), then build tables/."""
-import os
 import pathlib
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -7,13 +6,6 @@ from harness import config, registry, status, tracking
 from harness.tables import build, runs as run_export
 
 FLOPS_CSV = "results/flops.csv"  # Written by `nox -s flops`; committed.
-
-
-def _store_exists(spec) -> bool:
-  """A local SQLite store is only read if it exists: reading would create an empty one."""
-  if spec.uri or os.environ.get("MLFLOW_TRACKING_URI"):
-    return True
-  return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
 
 
 def output_dir(root, scale: str) -> pathlib.Path:
@@ -26,7 +18,7 @@ def refresh_export(cfg, plan: Callable[[], Iterable[status.Planned]], force: boo
   would drop finished runs the current export holds (say, a fresh store on a clone whose
   export came from a full run). `plan` is only called when there is a store to read."""
   path = run_export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
-  if not _store_exists(cfg.tracking):
+  if not tracking.store_exists(cfg.tracking):
     print(f"tables: no MLflow store at {tracking.tracking_uri(cfg.tracking)}; using {path}")
     return path
   fresh = run_export.export(plan())

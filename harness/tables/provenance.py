@@ -4,16 +4,15 @@ package versions, machine, and the deviations from the paper's protocol."""
 from typing import List, Sequence, Tuple
 
 import pandas as pd
-from omegaconf import OmegaConf
 
-from harness import config, registry
+from harness import registry, schemas
 from harness.tables import runs as run_export, spec
 
 
 
 def model_scale(scale: str) -> str:
   """Which experiment scale's models a run scale trains (conf/scale/<scale>.yaml), e.g. smoke -> proxy."""
-  return OmegaConf.load(config.CONF_DIR / "scale" / f"{scale}.yaml").model_scale
+  return schemas.load(schemas.CONF_DIR / "scale" / f"{scale}.yaml", schemas.Scale)["model_scale"]
 
 
 def _distinct(series: pd.Series) -> str:

@@ -31,7 +31,7 @@ def _utc(ms) -> str:
 def _record(p: status.Planned) -> dict:
   run = p.run
   record = dict(experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
-                scale=p.cfg.scale.name, status=run.info.status if run else "not run",
+                scale=p.scale, status=run.info.status if run else "not run",
                 metric=status.metric_name(p.row))
   if run is None:
     return record

@@ -19,6 +19,12 @@ BAD = {
         ["row=pool_4x4_at_12", "experiment.rows.pool_4x4_at_12.proxy.pool_at=[9]"], "pool_at entry 9"),
     "non-positive steps": (["train.steps=0"], "train.steps=0"),
     "warm-up longer than training": (["train.steps=10", "optim.warmup_steps=20"], "warmup_steps=20"),
+    "a key the data source does not read": (["data.fps_stride=9"], "fps_stride"),
+    "a key no data source reads": (["data.train_size=100"], "train_size"),
+    "negative runtime option": (["runtime.log_every=-1"], "runtime.log_every=-1"),
+    "data classes differ from the model's": (
+        ["experiment.scales.proxy.num_classes=12"], "data digits has 10 classes"),
+    "empty dataset root": (["data=imagenet"], "data.root is empty"),
 }
 
 
@@ -43,7 +49,8 @@ def test_cli_reports_a_bad_config_in_one_line(capsys):
     ("table1", "paper", "imagenet"), ("table2", "paper", "charades")])
 def test_recipe_follows_experiment_and_scale(experiment, scale, source):
   row = "mhsa" if experiment == "table2" else ("base" if experiment == "table1" else "unpool_tl8")
-  cfg = config.load([f"experiment={experiment}", f"scale={scale}", f"row={row}"])
+  cfg = config.validate(config.compose_config([f"experiment={experiment}", f"scale={scale}",
+                                               f"row={row}"]), data_files=False)
   assert cfg.data.source == source
   assert config.model_fields(cfg)["image_size"] == (32 if scale != "paper" else
                                                      {"table1": 512, "table2": 224}[experiment])
@@ -51,7 +58,12 @@ def test_recipe_follows_experiment_and_scale(experiment, scale, source):
 
 def test_config_hash_ignores_execution_details_but_not_the_recipe():
   base = config.config_hash(config.load([]))
-  assert config.config_hash(config.load(["train.log_every=3", "train.threads=1"])) == base
+  for runtime in ("log_every=3", "threads=1", "checkpoint_every=7", "fast_compile=true",
+                  "progress_index=4", "progress_total=9"):
+    assert config.config_hash(config.load([f"runtime.{runtime}"])) == base, runtime
+  assert config.config_hash(config.load(["tracking.experiment_prefix=x_"])) == base
+  assert config.config_hash(config.load(["data.clutter=5"])) != base
+  assert config.config_hash(config.load(["train.eval_batch_size=128"])) != base
   assert config.config_hash(config.load(["seed=1"])) != base
   assert config.config_hash(config.load(["optim.learning_rate=0.1"])) != base
   assert config.config_hash(config.load(["experiment.scales.proxy.num_layers=6"])) != base
@@ -63,3 +75,18 @@ def test_enumerated_values_accept_what_a_command_line_parses():
   assert config.model_fields(cfg)["tokenlearner_version"] == 1.1
   from harness import backends
   assert backends.make_config("vit", config.model_fields(cfg)).tokenlearner_version == "1.1"
+
+
+def test_one_composition_per_experiment_gives_the_hash_of_composing_each_run():
+  """status.plan derives each planned run from one composed config per experiment."""
+  base = config.compose_config(["experiment=table2", "row=mhsa"])
+  for row, framework, seed in (("vectt", "torch", 2), ("tl_vectt_tokenfuser", "jax", 1)):
+    derived = config.for_run(base, row, framework, seed)
+    composed = config.load(["experiment=table2", f"row={row}", f"framework={framework}", f"seed={seed}"])
+    assert config.config_hash(derived) == config.config_hash(composed)
+
+
+def test_model_and_data_are_checked_before_mlflow_is_touched(tmp_path):
+  assert main(["run", "experiment.scales.proxy.num_classes=12",
+               f"tracking.results_dir={tmp_path}"]) == 2
+  assert not any(tmp_path.iterdir())

@@ -4,12 +4,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import data as datasets
-from harness.config import DataSpec
+from harness.config import DATA_SOURCES
 from harness.data import digits, moving_digits
 
 
-def spec(**fields):
-  return OmegaConf.structured(DataSpec(**fields))
+def spec(source, **fields):
+  return OmegaConf.structured(DATA_SOURCES[source](**fields))
 
 
 SPECS = {

@@ -13,7 +13,7 @@ import tokenlearner_torch as tt
 from harness import backends
 from harness.__main__ import main
 from tests.parity import config_space
-from tokenlearner_spec import VideoConfig, ViTConfig
+from tokenlearner_spec import FRAMEWORKS, VideoConfig, ViTConfig
 
 BUDGET = 48
 CASES = [config_space.invalid(seed) for seed in range(BUDGET)]
@@ -37,7 +37,7 @@ def assert_one_line_naming(message: str, field: str):
 
 @pytest.mark.parametrize("kind,fields,field,way", CASES, ids=IDS)
 def test_refused_through_the_python_api(kind, fields, field, way, nothing_is_built):
-  for framework in backends.FRAMEWORKS:
+  for framework in FRAMEWORKS:
     with pytest.raises(ValueError) as error:
       backends.build(framework, kind, fields)
     assert_one_line_naming(str(error.value), field)
@@ -81,6 +81,6 @@ def test_the_overrides_reproduce_a_valid_config_exactly():
   for seed in range(6):
     kind, fields = config_space.valid(seed)
     experiment, row = CLI_ROW[kind]
-    cfg = config.load([f"experiment={experiment}", f"row={row}", "scale=smoke",
-                       *model_overrides(kind, fields, experiment, row)])
+    cfg = config.compose_config([f"experiment={experiment}", f"row={row}", "scale=smoke",
+                                 *model_overrides(kind, fields, experiment, row)])
     assert backends.make_config(kind, config.model_fields(cfg)) == backends.make_config(kind, fields)

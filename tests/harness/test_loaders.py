@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from harness import data as datasets
-from harness.config import DataSpec
+from harness.config import CharadesData, ImageNetData
 
 
 def write_image(path, value, size=(20, 14)):
@@ -24,12 +24,12 @@ def imagenet(tmp_path):
 
 
 def test_imagenet_folders_give_labelled_resized_images(imagenet):
-  data = datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(imagenet))), 0, 8)
+  data = datasets.make(OmegaConf.structured(ImageNetData(root=str(imagenet))), 0, 8)
   assert data.num_classes == 3 and not data.multilabel
   x, y = data.train_batch(0, 5)
   assert x.shape == (5, 8, 8, 3) and x.dtype == np.float32
   np.testing.assert_allclose((x.mean(axis=(1, 2, 3)) + 1) * 127.5, 40 * (y + 1), atol=2)
-  again = datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(imagenet))), 0, 8)
+  again = datasets.make(OmegaConf.structured(ImageNetData(root=str(imagenet))), 0, 8)
   np.testing.assert_array_equal(again.train_batch(0, 5)[1], y)
   # Steps 0 and 1 of batch 5 cover epoch 0's 9 images once, then epoch 1 begins.
   first_epoch = np.concatenate([data.train_batch(0, 5)[1], data.train_batch(1, 5)[1][:4]])
@@ -40,9 +40,9 @@ def test_imagenet_folders_give_labelled_resized_images(imagenet):
 
 def test_imagenet_errors_name_the_problem(tmp_path):
   with pytest.raises(ValueError, match="data.root is empty"):
-    datasets.make(OmegaConf.structured(DataSpec(source="imagenet")), 0, 8)
+    datasets.make(OmegaConf.structured(ImageNetData(root="")), 0, 8)
   with pytest.raises(ValueError, match="has no train/ folder"):
-    datasets.make(OmegaConf.structured(DataSpec(source="imagenet", root=str(tmp_path))), 0, 8)
+    datasets.make(OmegaConf.structured(ImageNetData(root=str(tmp_path))), 0, 8)
 
 
 CSV_HEADER = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
@@ -63,7 +63,7 @@ def charades(tmp_path):
 
 
 def charades_spec(root):
-  return OmegaConf.structured(DataSpec(source="charades", root=str(root), fps_stride=4))
+  return OmegaConf.structured(CharadesData(root=str(root), fps_stride=4))
 
 
 def test_charades_clips_have_the_actions_they_overlap(charades):

@@ -77,7 +77,7 @@ def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framework):
-  extra = [*FAST_ROW, f"framework={framework}", "train.steps=6", "train.checkpoint_every=2"]
+  extra = [*FAST_ROW, f"framework={framework}", "train.steps=6", "runtime.checkpoint_every=2"]
   killed = run_cli(tmp_path / "killed", *extra, env={train.KILL_AT_STEP_ENV: "2"})
   assert killed.returncode == 137, killed.stderr[-2000:]
   (run,) = all_runs(tmp_path / "killed")
@@ -99,7 +99,7 @@ def test_runs_started_at_once_on_a_fresh_store_are_all_recorded(tmp_path):
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
   jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run",
                             *overrides(tmp_path, *FAST_ROW, "framework=torch", f"seed={seed}",
-                                       "train.threads=1")],
+                                       "runtime.threads=1")],
                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for seed in range(4)]
   outputs = [job.communicate(timeout=600) for job in jobs]
@@ -156,7 +156,7 @@ def test_fast_compile_changes_compile_time_only(tmp_path):
   for fast in ("true", "false"):
     results = tmp_path / f"fast_{fast}"
     done = run_cli(results, "experiment=table2", "row=mhsa", "framework=jax",
-                   f"train.fast_compile={fast}")
+                   f"runtime.fast_compile={fast}")
     assert done.returncode == 0, done.stderr[-2000:]
     (run,) = all_runs(results, "table2")
     history = client(results).get_metric_history(run.info.run_id, "train_loss")

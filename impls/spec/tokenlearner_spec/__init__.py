@@ -4,5 +4,7 @@ from tokenlearner_spec.config import (OptimizerConfig, VideoConfig, ViTConfig, m
                                       vit_config)
 from tokenlearner_spec.pooling import pooling_regions
 
-__all__ = ["OptimizerConfig", "ViTConfig", "VideoConfig", "model_config", "pooling_regions",
-           "vit_config"]
+FRAMEWORKS = ("jax", "torch")  # The frameworks with a twin: impls/jax, impls/torch.
+
+__all__ = ["FRAMEWORKS", "OptimizerConfig", "ViTConfig", "VideoConfig", "model_config",
+           "pooling_regions", "vit_config"]
