@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     if args.verb == "run":
       from harness import train
       cfg = config.compose_config(overrides)
-      train.configure_runtime(cfg.runtime)  # Before jax is imported.
+      train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
       outcome = train.run(config.validate(cfg))
       return 0 if outcome.status in ("finished", "skipped") else 1
     if args.verb == "reproduce":

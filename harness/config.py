@@ -23,6 +23,7 @@ from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
 from harness import schemas
 
 CONF_DIR = pathlib.Path(__file__).parent / "conf"
+INITS = ("shared", "native")  # train.init: see harness/starts.py
 
 
 class ConfigError(ValueError):
@@ -79,6 +80,7 @@ class TrainSpec:
   steps: int = MISSING
   batch_size: int = MISSING
   eval_batch_size: int = 256
+  init: str = "shared"  # shared: both frameworks start from one file per seed (harness/starts.py); native
 
 
 @dataclasses.dataclass
@@ -164,6 +166,8 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     raise ConfigError(f"bad config: train.steps={cfg.train.steps}, train.batch_size="
                       f"{cfg.train.batch_size} and train.eval_batch_size={cfg.train.eval_batch_size} "
                       "must be positive")
+  if cfg.train.init not in INITS:
+    raise ConfigError(f"bad config: train.init={cfg.train.init!r} is not one of {INITS}")
   if cfg.optim.warmup_steps > cfg.train.steps:
     raise ConfigError(f"bad config: optim.warmup_steps={cfg.optim.warmup_steps} exceeds "
                       f"train.steps={cfg.train.steps}")

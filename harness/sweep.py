@@ -25,7 +25,7 @@ def _job(cfg: DictConfig) -> str:
   """One run of a multirun; returns 'finished', 'skipped' or 'failed' (never raises)."""
   from harness import train
   cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
-  train.configure_runtime(cfg.runtime)  # Before jax is imported.
+  train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
   try:
     return train.run(config.validate(cfg)).status
   except Exception as error:  # Reported here and recorded FAILED in MLflow by train.run.

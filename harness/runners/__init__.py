@@ -1,15 +1,43 @@
-"""One training run's model and optimizer in a framework, behind one small interface:
-train_step(x, y) -> loss, predict(x) -> logits, save(path) / load(path)."""
+"""One training run's model and optimizer in one framework, behind the Runner protocol."""
+import pathlib
+from typing import Mapping, Optional, Protocol
+
+import numpy as np
+
+Weights = Mapping[str, np.ndarray]  # By PyTorch state-dict key: the converter's layout.
 
 
-def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int, cache_dir=None):
+class Runner(Protocol):
+  """What the training loop needs of a framework. Built from (kind, model fields,
+  OptimizerConfig, multilabel, seed, start): `start` is the initial weights, or None for
+  the framework's own initialisers seeded by `seed`."""
+  num_params: int
+
+  def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+    """One optimizer step on a batch (inputs channels last); the batch's loss."""
+
+  def predict(self, x: np.ndarray) -> np.ndarray:
+    """Logits of a batch, in evaluation mode."""
+
+  def save(self, path: pathlib.Path) -> None:
+    """Writes the whole training state (weights, optimizer, schedule) to `path`."""
+
+  def load(self, path: pathlib.Path) -> None:
+    """Restores what `save` wrote."""
+
+  def device(self) -> str:
+    """Where it runs, e.g. 'jax:cpu:cpu' or 'torch:cuda:NVIDIA H100'."""
+
+
+def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
+         start: Optional[Weights] = None, cache_dir=None) -> Runner:
   """The runner of a framework; cache_dir keeps JAX's compiled programs between processes."""
   if framework == "jax":
-    from harness.runners.jax_runner import JaxRunner as Runner, enable_compilation_cache
+    from harness.runners.jax_runner import JaxRunner as framework_runner, enable_compilation_cache
     if cache_dir is not None:
       enable_compilation_cache(cache_dir)
   elif framework == "torch":
-    from harness.runners.torch_runner import TorchRunner as Runner
+    from harness.runners.torch_runner import TorchRunner as framework_runner
   else:
     raise ValueError(f"unknown framework {framework!r}; expected jax or torch")
-  return Runner(kind, fields, optim, multilabel, seed)
+  return framework_runner(kind, fields, optim, multilabel, seed, start)

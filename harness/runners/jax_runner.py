@@ -1,11 +1,11 @@
 """A training run in JAX: Flax model, optax optimizer, the jitted steps of tokenlearner_jax.
 
-The initial weights are the PyTorch twin's for the same seed, converted: both
-frameworks start from the same point, so that their results differ only by how
-they compute, and no time goes into compiling Flax's init.
+The initial weights are a start file's (harness/starts.py), converted to Flax's tree,
+or Flax's own initialisers. Nothing here imports torch.
 """
 import functools
 import pathlib
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ import numpy as np
 from flax import serialization
 
 from harness import backends, convert
+from harness.runners import Weights
 from tokenlearner_jax import train_step
 
 
@@ -29,22 +30,20 @@ def enable_compilation_cache(directory: pathlib.Path) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def initial_params(kind: str, fields, seed: int):
-  """The torch twin's initial weights for `seed`, as Flax params."""
-  import torch
-  torch.manual_seed(seed)
-  with torch.no_grad():
-    torch_model = backends.build("torch", kind, fields)
-  model = backends.build("jax", kind, fields)
-  shape = backends.input_shape(kind, model.config, batch=1)
-  template = jax.eval_shape(model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, jnp.float32))
-  return jax.tree.map(jnp.asarray, convert.torch_to_jax(backends.torch_state_numpy(torch_model), template))
+def initial_params(model, kind: str, seed: int, start: Optional[Weights]):
+  """Flax params from a start (PyTorch state-dict layout), or from Flax's init with `seed`."""
+  example = jax.ShapeDtypeStruct(backends.input_shape(kind, model.config, batch=1), jnp.float32)
+  if start is None:
+    return jax.jit(model.init)(jax.random.PRNGKey(seed), jnp.zeros(example.shape, example.dtype))
+  template = jax.eval_shape(model.init, jax.random.PRNGKey(0), example)
+  return jax.tree.map(jnp.asarray, convert.torch_to_jax(start, template))
 
 
 class JaxRunner:
-  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int):
+  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
+               start: Optional[Weights] = None):
     self.model = backends.build("jax", kind, fields)
-    self.params = initial_params(kind, fields, seed)
+    self.params = initial_params(self.model, kind, seed, start)
     tx, self._step = train_step.make_train_step(self.model, optim, multilabel)
     self.opt_state = tx.init(self.params)
     self._logits = _logits_fn(self.model)

@@ -1,18 +1,24 @@
 """A training run in PyTorch: the model, optimizer and schedule of tokenlearner_torch."""
 import pathlib
+from typing import Optional
 
 import numpy as np
 import torch
 
 from harness import backends
+from harness.runners import Weights
 from tokenlearner_torch import train_step
 
 
 class TorchRunner:
-  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int):
+  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
+               start: Optional[Weights] = None):
     torch.manual_seed(seed)
     self.target = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    self.model = backends.build("torch", kind, fields).to(self.target)
+    self.model = backends.build("torch", kind, fields)
+    if start is not None:
+      self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
+    self.model.to(self.target)
     (self.optimizer, self.schedule), self._step = train_step.make_train_step(self.model, optim, multilabel)
     self.multilabel = multilabel
     self.num_params = backends.count_params("torch", self.model)

@@ -1,0 +1,70 @@
+"""Initial weights: one start file per model config and seed, shared by both runners; a JAX run
+reads it without importing torch, or draws Flax's own weights with train.init=native."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from harness import config, convert, runners, starts
+from tokenlearner_spec import OptimizerConfig
+
+ROOT = pathlib.Path(__file__).parents[2]
+ROW = ["experiment=table1", "row=tl16_at_12", "scale=smoke"]
+
+
+def row_fields():
+  cfg = config.load(ROW)
+  return cfg.experiment.model, config.model_fields(cfg)
+
+
+def test_a_start_is_written_once_and_both_runners_start_from_it_exactly(tmp_path):
+  kind, fields = row_fields()
+  start = starts.ensure(tmp_path, kind, fields, seed=3)
+  path = starts.path(tmp_path, kind, fields, seed=3)
+  written = path.stat().st_mtime_ns
+  again = starts.ensure(tmp_path, kind, fields, seed=3)
+  assert path.stat().st_mtime_ns == written and again.keys() == start.keys()
+  assert starts.path(tmp_path, kind, fields, seed=4) != path
+  other_seed = starts.ensure(tmp_path, kind, fields, seed=4)
+  assert any(not np.array_equal(start[k], other_seed[k]) for k in start)
+
+  optim = OptimizerConfig()
+  torch_runner = runners.make("torch", kind, fields, optim, False, 3, start)
+  for key, value in torch_runner.model.state_dict().items():
+    np.testing.assert_array_equal(value.numpy(), start[key], err_msg=key)
+  jax_runner = runners.make("jax", kind, fields, optim, False, 3, start)
+  back = convert.jax_to_torch(jax.device_get(jax_runner.params), start)
+  for key in start:
+    np.testing.assert_array_equal(back[key], start[key], err_msg=key)
+
+
+def test_native_init_draws_each_frameworks_own_weights_from_the_seed():
+  kind, fields = row_fields()
+  optim = OptimizerConfig()
+  first, second, other = (runners.make("jax", kind, fields, optim, False, seed, None)
+                          for seed in (0, 0, 1))
+  leaves = lambda r: jax.tree.leaves(jax.device_get(r.params))
+  assert all(np.array_equal(a, b) for a, b in zip(leaves(first), leaves(second)))
+  assert not all(np.array_equal(a, b) for a, b in zip(leaves(first), leaves(other)))
+
+
+def jax_run_imports(results: pathlib.Path, *extra: str) -> str:
+  code = ("import sys; from harness.__main__ import main; code = main(sys.argv[1:]); "
+          "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)")
+  done = subprocess.run([sys.executable, "-c", code, "run", *ROW, "framework=jax",
+                         f"tracking.results_dir={results}", *extra],
+                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                        text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("init", ["shared", "native"])
+def test_a_jax_run_imports_no_torch(tmp_path, init):
+  if init == "shared":  # The start is there (a PyTorch run, or another JAX run, wrote it).
+    starts.ensure(tmp_path, *row_fields(), seed=0)
+  assert jax_run_imports(tmp_path, f"train.init={init}") == "no torch"
