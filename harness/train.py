@@ -98,7 +98,7 @@ def run(cfg: DictConfig) -> Outcome:
     progress.start(first)
     for step in range(first, cfg.train.steps):
       x, y = data.train_batch(step, cfg.train.batch_size)
-      loss = runner.train_step(x, y)
+      loss = runner.train_step(step, x, y)
       if not math.isfinite(loss):
         raise FloatingPointError(f"{name}: loss is {loss} at step {step}")
       lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))

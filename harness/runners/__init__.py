@@ -13,8 +13,9 @@ class Runner(Protocol):
   the framework's own initialisers seeded by `seed`."""
   num_params: int
 
-  def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-    """One optimizer step on a batch (inputs channels last); the batch's loss."""
+  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
+    """Optimizer step `step` on a batch (inputs channels last); the batch's loss. Any
+    randomness in it (dropout) is a function of (seed, step), so a resumed run repeats."""
 
   def predict(self, x: np.ndarray) -> np.ndarray:
     """Logits of a batch, in evaluation mode."""

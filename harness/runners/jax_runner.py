@@ -45,12 +45,14 @@ class JaxRunner:
     self.model = backends.build("jax", kind, fields)
     self.params = initial_params(self.model, kind, seed, start)
     tx, self._step = train_step.make_train_step(self.model, optim, multilabel)
+    self._dropout_key = jax.random.PRNGKey(seed)
     self.opt_state = tx.init(self.params)
     self._logits = _logits_fn(self.model)
     self.num_params = backends.count_params("jax", self.params)
 
-  def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-    self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y)
+  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
+    key = jax.random.fold_in(self._dropout_key, step)  # A function of (seed, step): resumable.
+    self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y, key)
     return float(loss)
 
   def predict(self, x: np.ndarray) -> np.ndarray:

@@ -20,10 +20,11 @@ class TorchRunner:
       self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
     self.model.to(self.target)
     (self.optimizer, self.schedule), self._step = train_step.make_train_step(self.model, optim, multilabel)
-    self.multilabel = multilabel
+    self.multilabel, self.seed = multilabel, seed
     self.num_params = backends.count_params("torch", self.model)
 
-  def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
+  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
+    torch.manual_seed(int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0]))  # Dropout's.
     labels = torch.from_numpy(y) if self.multilabel else torch.from_numpy(y).long()
     return float(self._step(torch.from_numpy(x).to(self.target), labels.to(self.target)))
 

@@ -113,7 +113,7 @@ def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
   from harness.runners import torch_runner
   real_step = torch_runner.TorchRunner.train_step
 
-  def failing(self, x, y):
+  def failing(self, step, x, y):
     raise RuntimeError("simulated failure")
 
   monkeypatch.setattr(torch_runner.TorchRunner, "train_step", failing)

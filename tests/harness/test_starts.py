@@ -68,3 +68,24 @@ def test_a_jax_run_imports_no_torch(tmp_path, init):
   if init == "shared":  # The start is there (a PyTorch run, or another JAX run, wrote it).
     starts.ensure(tmp_path, *row_fields(), seed=0)
   assert jax_run_imports(tmp_path, f"train.init={init}") == "no torch"
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_training_with_dropout_is_a_function_of_seed_and_step(framework, tmp_path):
+  """What makes a resumed run with dropout repeat an uninterrupted one: the same step of
+  the same seed draws the same masks, whatever ran before it in the process."""
+  cfg = config.load(["experiment=figure1", "row=tokenfuser_tl8", "scale=smoke",
+                     "++experiment.rows.tokenfuser_tl8.proxy.dropout_rate=0.3"])
+  kind, fields = cfg.experiment.model, config.model_fields(cfg)
+  start = dict(starts.ensure(tmp_path, kind, fields, seed=0))
+  rng = np.random.RandomState(0)
+  for key in start:  # The head and TokenFuser's token mixing are zero at init, hiding dropout.
+    if key == "head.weight" or "token_mix" in key:
+      start[key] = rng.randn(*start[key].shape).astype(np.float32)
+  x, y = rng.randn(4, 32, 32, 1).astype(np.float32), rng.randint(0, 10, 4)
+  losses = []
+  for steps in ([0, 1, 2], [2]):  # Step 2 after steps 0 and 1, and step 2 first.
+    runner = runners.make(framework, kind, fields, OptimizerConfig(learning_rate=0.0), False, 0, start)
+    losses.append([runner.train_step(step, x, y) for step in steps])
+  assert losses[0][2] == losses[1][0]
+  assert losses[0][0] != losses[0][1]  # Other steps, other masks (the weights do not move).

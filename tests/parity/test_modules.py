@@ -18,6 +18,12 @@ VIDEO = dict(num_classes=3, num_frames=2, image_size=32, in_channels=1, stem_wid
              stage_widths=(16,), module_width=12, mlp_dim=16, num_tokens=S, num_heads=2)
 
 
+VIT_DROPOUT = dict(num_classes=3, image_size=16, in_channels=1, patch_size=4, hidden_size=C,
+                   num_layers=3, num_heads=2, mlp_dim=16, token_reduction="tokenlearner",
+                   num_tokens=S, tokenlearner_at=1, tokenlearner_version="1.1", bottleneck_dim=8,
+                   fuser="tokenfuser", dropout_rate=0.3)
+
+
 def video_config(impl, **fields):
   return impl.VideoConfig(**{**VIDEO, **fields})
 
@@ -32,6 +38,14 @@ MODULES = {
     "TokenLearnerV11": lambda: (tlj.TokenLearnerV11(S, 8), tlt.TokenLearnerV11(C, S, 8),
                                 [(B, 4, 4, C)]),
     "TokenFuser": lambda: (tlj.TokenFuser(8), tlt.TokenFuser(C, S, 8), [(B, S, C), (B, 16, C)]),
+    # Dropout placed as in the official modules; parity in deterministic (evaluation) mode.
+    "TokenLearnerV11_dropout": lambda: (tlj.TokenLearnerV11(S, 8, 0.3), tlt.TokenLearnerV11(C, S, 8, 0.3),
+                                        [(B, 4, 4, C)]),
+    "TokenFuser_dropout": lambda: (tlj.TokenFuser(8, 0.3), tlt.TokenFuser(C, S, 8, 0.3),
+                                   [(B, S, C), (B, 16, C)]),
+    "ViT_tokenfuser_v11_dropout": lambda: (
+        tj.build_model(tj.ViTConfig(**VIT_DROPOUT)), tt.build_model(tt.ViTConfig(**VIT_DROPOUT)),
+        [(B, 16, 16, 1)]),
     "ReprojectionFuser": lambda: (tlj.ReprojectionFuser(4), tlt.ReprojectionFuser(C, 4),
                                   [(B, S, C), (B, 16, C)]),
     "VectorAttention": lambda: (mj.VectorAttention(), mt.VectorAttention(C), [(B, 7, C)]),
@@ -56,6 +70,9 @@ MODULES = {
             [(B, 2, 8, 8, C)]))
        for tok, mixer, fuser in [("all", "mhsa", "none"), ("pool", "prior", "broadcast"),
                                  ("tokenlearner", "vectt", "tokenfuser")]},
+    "BottleneckTransformer_dropout": lambda: (
+        vj.BottleneckTransformer(video_config(tj, dropout_rate=0.3)),
+        vt.BottleneckTransformer(C, video_config(tt, dropout_rate=0.3)), [(B, 2, 8, 8, C)]),
     **{f"VideoModel_{pool}pool": (
         lambda pool=pool: (vj.VideoModel(video_config(tj, head_pool=pool)),
                            vt.VideoModel(video_config(tt, head_pool=pool)), [(B, 2, 32, 32, 1)]))

@@ -1,4 +1,5 @@
 """Parity of every registered row (Tables 1-2, Figure 1) at proxy scale, in both directions."""
+import jax
 import numpy as np
 import pytest
 import torch
@@ -57,6 +58,7 @@ def test_forward_and_gradients(row, direction, check):
 
 
 _STEPS = {}
+NO_DROPOUT = jax.random.PRNGKey(0)  # The rows train without dropout; the key goes unused.
 
 
 def jitted_step(row, flax_module, optimizer: str):
@@ -73,7 +75,7 @@ def test_sgd_momentum_update(row, direction, check):
   twin, y = make_twin(row, direction)
   (x,) = twin.inputs
   tx, step_jax = jitted_step(row, twin.flax_module, "sgd_momentum")
-  params, _, _ = step_jax(twin.params, tx.init(twin.params), x, y)
+  params, _, _ = step_jax(twin.params, tx.init(twin.params), x, y, NO_DROPOUT)
   _, step_torch = train_torch.make_train_step(
       twin.torch_module, train_torch.OptimizerConfig(**OPTIMIZERS["sgd_momentum"]),
       row.kind == "video")
@@ -96,7 +98,7 @@ def test_adamw_update_and_training_run(row, direction, check):
   losses_jax, losses_torch, results = {}, {}, []
   for i in range(TRAIN_STEPS):
     x, y = batches[i % len(batches)]
-    params, opt_state, loss = step_jax(params, opt_state, x, y)
+    params, opt_state, loss = step_jax(params, opt_state, x, y, NO_DROPOUT)
     losses_jax[f"step{i:02d}"] = float(loss)
     losses_torch[f"step{i:02d}"] = float(step_torch(torch.from_numpy(x), labels_torch(y)))
     if i == 0:

@@ -105,6 +105,7 @@ class Twin:
     if direction not in DIRECTIONS:
       raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
     self.flax_module, self.torch_module = flax_module, torch_module
+    torch_module.eval()  # Dropout, the one train/eval difference, off: Flax's default too.
     self.inputs = tuple(np.asarray(x) for x in inputs)
     self.direction = direction
     # XLA's RngBitGenerator: threefry's unrolled rounds make a Flax init compile for seconds.

@@ -114,3 +114,10 @@ def test_model_config_names_an_unknown_field():
     spec.model_config("video", dict(num_layers=3))
   with pytest.raises(ValueError, match="model kind 'audio' is not one of"):
     spec.model_config("audio", {})
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, "0.2"])
+def test_dropout_rate_is_a_probability_below_one(rate):
+  for cls, fields in ((spec.ViTConfig, {}), (spec.VideoConfig, {})):
+    with pytest.raises(ValueError, match="dropout_rate"):
+      cls(dropout_rate=rate, **fields)

@@ -22,15 +22,19 @@ def gelu(x):
 
 
 class Mlp(nn.Module):
-  """Dense -> GELU -> Dense. Input [..., C] -> output [..., out_dim or C]."""
+  """Dense -> GELU -> Dense. Input [..., C] -> output [..., out_dim or C]. With dropout_rate,
+  dropout after the GELU and after the output Dense, as Scenic's MlpBlock (deterministic=False)."""
   hidden_dim: int
   out_dim: int = 0
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, deterministic: bool = True):
     out_dim = self.out_dim or x.shape[-1]
+    dropout = lambda y: nn.Dropout(self.dropout_rate)(y, deterministic=deterministic)
     x = nn.Dense(self.hidden_dim, kernel_init=xavier, bias_init=tiny_normal, name="fc1")(x)
-    return nn.Dense(out_dim, kernel_init=xavier, bias_init=tiny_normal, name="fc2")(gelu(x))
+    x = nn.Dense(out_dim, kernel_init=xavier, bias_init=tiny_normal, name="fc2")(dropout(gelu(x)))
+    return dropout(x)
 
 
 class MultiHeadAttention(nn.Module):

@@ -68,7 +68,8 @@ class PriorOnlyAttention(nn.Module):
     if m != self.num_tokens:
       raise ValueError(f"PriorOnlyAttention was built for {self.num_tokens} tokens, got {m}")
     k_heads, d = self.num_heads, c // self.num_heads
-    prior = self.param("prior_logits", nn.initializers.normal(0.02), (k_heads, m, m))
+    prior = self.param("prior_logits", nn.initializers.normal(0.02),
+                       (k_heads, self.num_tokens, self.num_tokens))
     v = nn.Dense(c, kernel_init=xavier, name="value")(x).reshape(b, m, k_heads, d)
     weights = jax.nn.softmax(prior, axis=-1)  # Shape: [K, M, M].
     y = jnp.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)

@@ -32,16 +32,19 @@ class TokenLearner(nn.Module):
 
 
 class TokenLearnerV11(nn.Module):
-  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`), softmax over positions."""
+  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`, dropout inside), softmax over
+  positions."""
   num_tokens: int
   bottleneck_dim: int = 64
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, deterministic: bool = True):
     """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
     b, h, w, c = x.shape
     x = x.reshape(b, h * w, c)  # Shape: [B, N, C].
-    logits = Mlp(self.bottleneck_dim, self.num_tokens, name="mlp")(layer_norm("norm")(x))
+    mlp = Mlp(self.bottleneck_dim, self.num_tokens, self.dropout_rate, name="mlp")
+    logits = mlp(layer_norm("norm")(x), deterministic)
     maps = nn.softmax(logits.transpose(0, 2, 1), axis=-1)  # Shape: [B, S, N].
     return jnp.einsum("bsn,bnc->bsc", maps, x), maps
 
@@ -50,12 +53,14 @@ class TokenFuser(nn.Module):
   """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
 
   LayerNorm, Dense over the token axis (S -> S, zero-init kernel, no bias), LayerNorm;
-  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
+  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S]; with dropout_rate,
+  dropout inside the MLP and on the fused tokens before the residual.
   """
   bottleneck_dim: int = 64
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, tokens, original):
+  def __call__(self, tokens, original, deterministic: bool = True):
     """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
     s = tokens.shape[1]
     y = layer_norm("norm_tokens")(tokens).transpose(0, 2, 1)  # Shape: [B, C, S].
@@ -63,9 +68,10 @@ class TokenFuser(nn.Module):
     y = nn.Dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")(y)
     y = y.transpose(0, 2, 1)
     y = layer_norm("norm_mixed")(y)  # Shape: [B, S, C].
-    mix = Mlp(self.bottleneck_dim, s, name="mlp")(layer_norm("norm_original")(original))
-    mix = nn.sigmoid(mix)  # Shape: [B, N, S].
-    return original + jnp.einsum("bns,bsc->bnc", mix, y)
+    mlp = Mlp(self.bottleneck_dim, s, self.dropout_rate, name="mlp")
+    mix = nn.sigmoid(mlp(layer_norm("norm_original")(original), deterministic))  # Shape: [B, N, S].
+    fused = jnp.einsum("bns,bsc->bnc", mix, y)
+    return original + nn.Dropout(self.dropout_rate)(fused, deterministic=deterministic)
 
 
 def unpool_fuse(tokens, original, maps):

@@ -55,16 +55,19 @@ def loss_fn_for(multilabel: bool) -> Callable:
 
 @functools.lru_cache(maxsize=None)
 def loss_and_grads_fn(model: nn.Module, multilabel: bool, label_smoothing: float = 0.0,
-                      input_grads: bool = False) -> Callable:
-  """Jitted f(params, inputs, labels) -> ((loss, intermediates), grads).
+                      input_grads: bool = False, train: bool = False) -> Callable:
+  """Jitted f(params, inputs, labels[, dropout_key]) -> ((loss, intermediates), grads).
 
-  grads is the params' gradient, or (params', inputs') with input_grads. Cached
-  per model config, so every optimizer over one model shares one compilation.
+  grads is the params' gradient, or (params', inputs') with input_grads. train: the
+  model in training mode, dropout drawing from dropout_key (without dropout, the
+  same function). Cached per model config, so every optimizer over one model
+  shares one compilation.
   """
   loss_fn = loss_fn_for(multilabel)
 
-  def loss_of(params, inputs, labels):
-    logits, out = model.apply(params, inputs)
+  def loss_of(params, inputs, labels, *dropout_key):
+    mode = {"train": True, "rngs": {"dropout": dropout_key[0]}} if train else {}
+    logits, out = model.apply(params, inputs, **mode)
     return loss_fn(logits, labels, label_smoothing), out
 
   return jax.jit(jax.value_and_grad(loss_of, argnums=(0, 1) if input_grads else 0, has_aux=True))
@@ -72,19 +75,19 @@ def loss_and_grads_fn(model: nn.Module, multilabel: bool, label_smoothing: float
 
 def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = False
                     ) -> Tuple[optax.GradientTransformation, Callable]:
-  """Returns (optimizer, step) with step(params, opt_state, inputs, labels) ->
+  """Returns (optimizer, step) with step(params, opt_state, inputs, labels, dropout_key) ->
   (params, opt_state, loss). The gradient and the update are jitted separately so
   that the gradient's (costly) compilation is shared across optimizers."""
   tx = make_optimizer(cfg)
-  loss_and_grads = loss_and_grads_fn(model, multilabel, cfg.label_smoothing)
+  loss_and_grads = loss_and_grads_fn(model, multilabel, cfg.label_smoothing, train=True)
 
   @jax.jit
   def update(grads, opt_state, params):
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
-  def step(params, opt_state, inputs, labels):
-    (loss, _), grads = loss_and_grads(params, inputs, labels)
+  def step(params, opt_state, inputs, labels, dropout_key):
+    (loss, _), grads = loss_and_grads(params, inputs, labels, dropout_key)
     params, opt_state = update(grads, opt_state, params)
     return params, opt_state, loss
 

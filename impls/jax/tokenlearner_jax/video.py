@@ -41,7 +41,9 @@ class DepthwiseConv(nn.Module):
 
   impl 'grouped' is XLA's grouped convolution; 'shifted' the same sum written as
   shifted, scaled copies of the input, ~10x faster forward and backward on XLA's
-  CPU backend; 'auto' picks 'shifted' on CPU and 'grouped' elsewhere.
+  CPU backend; 'auto' picks 'shifted' on CPU and 'grouped' elsewhere. The PyTorch
+  twin has no counterpart because it needs none: its grouped Conv3d is fast on CPU,
+  and both programs here compute that same function from the same parameters.
   """
   kernel_size: tuple
   impl: str = "auto"
@@ -107,7 +109,7 @@ class BottleneckTransformer(nn.Module):
   config: VideoConfig
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, deterministic: bool = True):
     cfg = self.config
     b, t, h, w, c = x.shape
     e, n, s = cfg.module_width, h * w, cfg.tokens_per_frame
@@ -133,7 +135,8 @@ class BottleneckTransformer(nn.Module):
     elif cfg.fuser == "broadcast":
       fused = frames + jnp.einsum("ns,bse->bne", jnp.asarray(pooling_regions(h, s)), mixed)
     else:
-      fused = TokenFuser(cfg.bottleneck_dim, name="fuser")(mixed, frames)  # Shape: [B*T, N, E].
+      fuser = TokenFuser(cfg.bottleneck_dim, cfg.dropout_rate, name="fuser")
+      fused = fuser(mixed, frames, deterministic)  # Shape: [B*T, N, E].
     return x + nn.Dense(c, name="project")(fused.reshape(b, t, h, w, e))
 
 
@@ -147,7 +150,8 @@ class VideoModel(nn.Module):
   depthwise_impl: str = "auto"
 
   @nn.compact
-  def __call__(self, clips):
+  def __call__(self, clips, train: bool = False):
+    """train: dropout on (it draws from the 'dropout' rng)."""
     cfg = self.config
     out = {}
     x = nn.Conv(cfg.stem_width, (1, 3, 3), strides=(1, 2, 2), padding=SPATIAL_PAD,
@@ -157,7 +161,7 @@ class VideoModel(nn.Module):
     for i, width in enumerate(cfg.stage_widths):
       x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.depthwise_impl,
                                       name=f"stages_{i}")(x)
-    x = out["module"] = BottleneckTransformer(cfg, name="module")(x)
+    x = out["module"] = BottleneckTransformer(cfg, name="module")(x, not train)
     x = out["pre_logits"] = pool_positions(layer_norm("norm")(x), cfg.head_pool)  # Shape: [B, C].
     zeros = nn.initializers.zeros
     logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)

@@ -17,20 +17,22 @@ class ViT(nn.Module):
   """images [B, H, W, C_in] -> (logits [B, classes], intermediates by name)."""
   config: ViTConfig
 
-  def _tokenlearner(self, name: str) -> nn.Module:
+  def _tokenlearner(self, name: str, grid_tokens, deterministic: bool):
     cfg = self.config
     if cfg.tokenlearner_version == "1.0":
-      return TokenLearner(cfg.num_tokens, name=name)
-    return TokenLearnerV11(cfg.num_tokens, cfg.bottleneck_dim, name=name)
+      return TokenLearner(cfg.num_tokens, name=name)(grid_tokens)
+    learner = TokenLearnerV11(cfg.num_tokens, cfg.bottleneck_dim, cfg.dropout_rate, name=name)
+    return learner(grid_tokens, deterministic)
 
-  def _fuser(self, name: str) -> nn.Module:
+  def _fuser(self, name: str, tokens, original, deterministic: bool):
     cfg = self.config
     if cfg.fuser == "tokenfuser":
-      return TokenFuser(cfg.bottleneck_dim, name=name)
-    return ReprojectionFuser(cfg.num_heads, name=name)
+      return TokenFuser(cfg.bottleneck_dim, cfg.dropout_rate, name=name)(tokens, original, deterministic)
+    return ReprojectionFuser(cfg.num_heads, name=name)(tokens, original)
 
   @nn.compact
-  def __call__(self, images):
+  def __call__(self, images, train: bool = False):
+    """train: dropout on (it draws from the 'dropout' rng)."""
     cfg = self.config
     out = {}
     p = cfg.patch_size
@@ -47,15 +49,15 @@ class ViT(nn.Module):
         x = spatial_pool(x, grid, cfg.pool_window)  # Shape: [B, N / window^2, C].
         grid //= cfg.pool_window
       if learn and cfg.fuser == "none" and i == cfg.tokenlearner_at:
-        x, _ = self._tokenlearner("tokenlearners_0")(x.reshape(b, grid, grid, c))  # [B, S, C].
+        x, _ = self._tokenlearner("tokenlearners_0", x.reshape(b, grid, grid, c), not train)
       if learn and cfg.fuser != "none" and i >= cfg.tokenlearner_at:
         j = i - cfg.tokenlearner_at
-        tokens, maps = self._tokenlearner(f"tokenlearners_{j}")(x.reshape(b, grid, grid, c))
+        tokens, maps = self._tokenlearner(f"tokenlearners_{j}", x.reshape(b, grid, grid, c), not train)
         tokens = block(tokens)  # Shape: [B, S, C].
         if cfg.fuser == "unpool":
           x = unpool_fuse(tokens, x, maps)
         else:
-          x = self._fuser(f"fusers_{j}")(tokens, x)  # Shape: [B, N, C].
+          x = self._fuser(f"fusers_{j}", tokens, x, not train)  # Shape: [B, N, C].
       else:
         x = block(x)
       out[f"block{i:02d}"] = x

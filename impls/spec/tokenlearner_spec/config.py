@@ -76,6 +76,13 @@ def _number(config, field: str, minimum: float) -> None:
   _set(config, field, float(value))
 
 
+def _rate(config, field: str) -> None:
+  """A probability in [0, 1): a dropout rate."""
+  _number(config, field, 0.0)
+  if not getattr(config, field) < 1.0:
+    raise ValueError(f"{field}={getattr(config, field)!r} is not below 1")
+
+
 @dataclasses.dataclass(frozen=True)
 class ViTConfig:
   """A ViT (pre-LN, no class token, GAP head) with optional token reduction.
@@ -100,6 +107,7 @@ class ViTConfig:
   tokenlearner_at: int = 0
   tokenlearner_version: str = "1.0"
   bottleneck_dim: int = 64  # hidden width of the TokenLearner v1.1 / TokenFuser MLPs
+  dropout_rate: float = 0.0  # TokenLearner v1.1 and TokenFuser, where the official modules drop
   fuser: str = "none"
   pool_at: Tuple[int, ...] = ()
   pool_window: int = 2
@@ -114,6 +122,7 @@ class ViTConfig:
       _integer(self, field, 1)
     _integer(self, "tokenlearner_at", 0)
     _integers(self, "pool_at", 0)
+    _rate(self, "dropout_rate")
     if self.image_size % self.patch_size:
       raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
     if self.hidden_size % self.num_heads:
@@ -193,6 +202,7 @@ class VideoConfig:
   num_heads: int = 4  # MHSA and prior-only attention
   mlp_dim: int = 492  # MLP of the mixer's transformer layer
   bottleneck_dim: int = 64  # TokenFuser MLP hidden width
+  dropout_rate: float = 0.0  # TokenFuser, where the official module drops
   vectt_qk_dim: int = 0  # 0: q, k in module_width and gamma is the softmax alone
   vectt_chunk_size: int = 0  # 0: naive [M, M, C] attention; else queries per chunk
   head_pool: str = "mean"  # 'max' where the objects cover a small part of the frame
@@ -208,6 +218,7 @@ class VideoConfig:
       _integer(self, field, 1)
     for field in ("blocks_per_stage", "vectt_qk_dim", "vectt_chunk_size"):
       _integer(self, field, 0)
+    _rate(self, "dropout_rate")
     _integers(self, "stage_widths", 1)
     if self.image_size % self.spatial_stride:
       raise ValueError(f"image_size={self.image_size} is not a multiple of the backbone stride {self.spatial_stride}")

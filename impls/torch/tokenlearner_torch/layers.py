@@ -20,32 +20,36 @@ def gelu(x):
   return F.gelu(x, approximate="tanh")
 
 
-def dense(in_dim: int, out_dim: int, bias_std: float = 0.0, bias: bool = True) -> nn.Linear:
-  """Linear with Scenic's init: xavier-uniform kernel, zero (or tiny normal) bias."""
-  layer = nn.Linear(in_dim, out_dim, bias=bias)
-  nn.init.xavier_uniform_(layer.weight)
-  if bias:
-    nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
-  return layer
-
-
 def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
-  """Flax's default conv kernel init: truncated normal with variance 1 / fan_in."""
+  """Flax's default kernel init: truncated normal with variance 1 / fan_in."""
   fan_in = weight[0].numel()
   std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # Corrects for the truncation at 2 std.
   return nn.init.trunc_normal_(weight, std=std, a=-2 * std, b=2 * std)
 
 
-class Mlp(nn.Module):
-  """Dense -> GELU -> Dense. Input [..., C] -> output [..., out_dim or C]."""
+def dense(in_dim: int, out_dim: int, bias_std: float = 0.0, bias: bool = True,
+          kernel_init=nn.init.xavier_uniform_) -> nn.Linear:
+  """Linear initialised as the Flax twin's Dense: `kernel_init` (Scenic's xavier-uniform, or
+  lecun_normal_ where the twin keeps Flax's default), zero (or tiny normal) bias."""
+  layer = nn.Linear(in_dim, out_dim, bias=bias)
+  kernel_init(layer.weight)
+  if bias:
+    nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
+  return layer
 
-  def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 0):
+
+class Mlp(nn.Module):
+  """Dense -> GELU -> Dense. Input [..., C] -> output [..., out_dim or C]. With dropout_rate,
+  dropout after the GELU and after the output Dense, as Scenic's MlpBlock (training mode)."""
+
+  def __init__(self, in_dim: int, hidden_dim: int, out_dim: int = 0, dropout_rate: float = 0.0):
     super().__init__()
     self.fc1 = dense(in_dim, hidden_dim, bias_std=1e-6)
     self.fc2 = dense(hidden_dim, out_dim or in_dim, bias_std=1e-6)
+    self.dropout = nn.Dropout(dropout_rate)
 
   def forward(self, x):
-    return self.fc2(gelu(self.fc1(x)))
+    return self.dropout(self.fc2(self.dropout(gelu(self.fc1(x)))))
 
 
 class MultiHeadAttention(nn.Module):

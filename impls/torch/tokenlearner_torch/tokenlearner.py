@@ -38,12 +38,13 @@ class TokenLearner(nn.Module):
 
 
 class TokenLearnerV11(nn.Module):
-  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`), softmax over positions."""
+  """TokenLearner v1.1: LayerNorm, MLP (hidden `bottleneck_dim`, dropout inside), softmax over
+  positions."""
 
-  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64):
+  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64, dropout_rate: float = 0.0):
     super().__init__()
     self.norm = layer_norm(dim)
-    self.mlp = Mlp(dim, bottleneck_dim, num_tokens)
+    self.mlp = Mlp(dim, bottleneck_dim, num_tokens, dropout_rate)
 
   def forward(self, x):
     """x: [B, H, W, C] -> (tokens [B, S, C], maps [B, S, N])."""
@@ -58,10 +59,11 @@ class TokenFuser(nn.Module):
   """TokenFuser: mixes the S tokens, then spreads them back with maps computed from `original`.
 
   LayerNorm, Dense over the token axis (S -> S, zero-init kernel, no bias), LayerNorm;
-  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S].
+  mixing weights sigmoid(MLP(LayerNorm(original))) of shape [B, N, S]; with dropout_rate,
+  dropout inside the MLP and on the fused tokens before the residual.
   """
 
-  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64):
+  def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int = 64, dropout_rate: float = 0.0):
     super().__init__()
     self.norm_tokens = layer_norm(dim)
     # No bias: a per-token constant is removed by the LayerNorm that follows.
@@ -69,7 +71,8 @@ class TokenFuser(nn.Module):
     nn.init.zeros_(self.token_mix.weight)
     self.norm_mixed = layer_norm(dim)
     self.norm_original = layer_norm(dim)
-    self.mlp = Mlp(dim, bottleneck_dim, num_tokens)
+    self.mlp = Mlp(dim, bottleneck_dim, num_tokens, dropout_rate)
+    self.dropout = nn.Dropout(dropout_rate)
 
   def forward(self, tokens, original):
     """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
@@ -77,7 +80,7 @@ class TokenFuser(nn.Module):
     y = self.token_mix(y).transpose(1, 2)
     y = self.norm_mixed(y)  # Shape: [B, S, C].
     mix = torch.sigmoid(self.mlp(self.norm_original(original)))  # Shape: [B, N, S].
-    return original + torch.einsum("bns,bsc->bnc", mix, y)
+    return original + self.dropout(torch.einsum("bns,bsc->bnc", mix, y))
 
 
 def unpool_fuse(tokens, original, maps):

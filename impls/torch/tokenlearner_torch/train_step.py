@@ -54,7 +54,8 @@ def loss_fn_for(multilabel: bool) -> Callable:
 def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False
                     ) -> Tuple[Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR], Callable]:
   """Returns ((optimizer, schedule), step) with step(inputs, labels) -> loss, updating the
-  model in place. The optimizer and schedule hold the training state (JAX's opt_state)."""
+  model in place. The optimizer and schedule hold the training state (JAX's opt_state).
+  Dropout, if any, draws from torch's global generator."""
   opt, schedule = make_optimizer(model, cfg)
   loss_fn = loss_fn_for(multilabel)
 

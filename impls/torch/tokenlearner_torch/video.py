@@ -8,7 +8,7 @@ from torch import nn
 
 from tokenlearner_spec.config import VideoConfig
 from tokenlearner_spec.pooling import pooling_regions
-from tokenlearner_torch.layers import gelu, layer_norm, lecun_normal_
+from tokenlearner_torch.layers import dense, gelu, layer_norm, lecun_normal_
 from tokenlearner_torch.mixers import MixerBlock
 from tokenlearner_torch.tokenlearner import TokenFuser, TokenLearner
 
@@ -45,14 +45,6 @@ def channels_last(conv: nn.Module, x):
   return conv(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
 
 
-def linear(in_dim: int, out_dim: int) -> nn.Linear:
-  """Linear with Flax Dense's default init (lecun-normal kernel, zero bias)."""
-  layer = nn.Linear(in_dim, out_dim)
-  lecun_normal_(layer.weight)
-  nn.init.zeros_(layer.bias)
-  return layer
-
-
 class ResBlock(nn.Module):
   """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
   depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
@@ -61,10 +53,10 @@ class ResBlock(nn.Module):
     super().__init__()
     e = dim * expansion
     self.norm = layer_norm(dim)
-    self.expand = linear(dim, e)
+    self.expand = dense(dim, e, kernel_init=lecun_normal_)
     self.spatial = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD, groups=e)
     self.temporal = conv3d(e, e, (3, 1, 1), padding=TEMPORAL_PAD, groups=e)
-    self.project = linear(e, dim)
+    self.project = dense(e, dim, kernel_init=lecun_normal_)
 
   def forward(self, x):
     h = gelu(self.expand(self.norm(x)))
@@ -96,7 +88,7 @@ class BottleneckTransformer(nn.Module):
     cfg = self.config = config
     e, s = cfg.module_width, cfg.tokens_per_frame
     self.norm = layer_norm(dim)
-    self.expand = linear(dim, e)
+    self.expand = dense(dim, e, kernel_init=lecun_normal_)
     self.conv2d = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD)
     if cfg.tokenizer == "tokenlearner":
       self.tokenizer = TokenLearner(e, s)
@@ -106,8 +98,8 @@ class BottleneckTransformer(nn.Module):
     self.mixer = MixerBlock(e, cfg.mixer, cfg.num_heads, cfg.mlp_dim, num_tokens=cfg.num_frames * s,
                             qk_dim=cfg.vectt_qk_dim, chunk_size=cfg.vectt_chunk_size)
     if cfg.fuser == "tokenfuser":
-      self.fuser = TokenFuser(e, s, cfg.bottleneck_dim)
-    self.project = linear(e, dim)
+      self.fuser = TokenFuser(e, s, cfg.bottleneck_dim, cfg.dropout_rate)
+    self.project = dense(e, dim, kernel_init=lecun_normal_)
 
   def forward(self, x):
     cfg = self.config

@@ -40,12 +40,12 @@ class ViT(nn.Module):
     cfg = self.config
     if cfg.tokenlearner_version == "1.0":
       return TokenLearner(cfg.hidden_size, cfg.num_tokens)
-    return TokenLearnerV11(cfg.hidden_size, cfg.num_tokens, cfg.bottleneck_dim)
+    return TokenLearnerV11(cfg.hidden_size, cfg.num_tokens, cfg.bottleneck_dim, cfg.dropout_rate)
 
   def _fuser(self) -> nn.Module:
     cfg = self.config
     if cfg.fuser == "tokenfuser":
-      return TokenFuser(cfg.hidden_size, cfg.num_tokens, cfg.bottleneck_dim)
+      return TokenFuser(cfg.hidden_size, cfg.num_tokens, cfg.bottleneck_dim, cfg.dropout_rate)
     return ReprojectionFuser(cfg.hidden_size, cfg.num_heads)
 
   def forward(self, images):
