@@ -3,16 +3,17 @@
 The YAML under harness/conf fills this schema: `experiment` (a paper artifact
 and its rows), `scale` (smoke, proxy, paper), `recipe` (picked as
 <experiment>_<scale>: the data and optimizer groups and the training length),
-`framework`, `tracking`. A value of the wrong type or a key the schema does not
-have fails when the config is composed; `load()` then checks what types cannot
-(the row exists, the model config is valid) and turns every failure into one
-line that names the problem.
+`framework`, `tracking`, and `runtime` (how a run executes, outside its hash).
+Each data source has its own schema, so a key the source does not read is
+refused. A value of the wrong type or a key the schema does not have fails when
+the config is composed; `validate()` then checks what types cannot (the row
+exists, the model config is valid, the data has the model's classes) and turns
+every failure into one line that names the problem.
 """
 import dataclasses
 import hashlib
 import json
-import pathlib
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -22,7 +23,7 @@ from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
 
 from harness import schemas
 
-CONF_DIR = pathlib.Path(__file__).parent / "conf"
+CONF_DIR = schemas.CONF_DIR
 INITS = ("shared", "native")  # train.init: see harness/starts.py
 
 
