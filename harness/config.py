@@ -131,7 +131,7 @@ def _one_line(error: Exception) -> str:
   while error is not None:
     lines = [line.strip() for line in str(error).strip().splitlines()]
     if lines and lines[0] not in parts and "$VALUE" not in lines[0]:
-      parts.append(lines[0])
+      parts.append(lines[0].rstrip("."))
     if any(line.startswith("Available options") for line in lines):
       start = next(i for i, line in enumerate(lines) if line.startswith("Available options")) + 1
       options = [line for line in lines[start:] if line and not line.startswith(("Config search", "provider="))]
