@@ -46,6 +46,14 @@ def flops(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+  """Training throughput of every proxy row in both frameworks against the machine's matmul
+  roof: results/bench.csv, results/bench-roof.csv, tables/bench.md. Wants an idle machine."""
+  install(session)
+  session.run("python", "-m", "harness.bench", *session.posargs)
+
+
+@nox.session
 def reproduce(session: nox.Session) -> None:
   """The main job: trains every row x framework x seed (proxy scale unless told otherwise),
   logged to MLflow under results/; finished runs are skipped. Arguments after `--` go to

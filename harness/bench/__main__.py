@@ -1,0 +1,107 @@
+"""python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...]
+
+Measures, one process at a time: each framework's float32 matmul roof on one core
+and on all; then every proxy row's training throughput in JAX and in PyTorch on one
+thread. Writes results/bench.csv (a row per proxy row) and results/bench-roof.csv,
+and renders tables/bench.md from them.
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from typing import Sequence
+
+import pandas as pd
+from tokenlearner_spec import FRAMEWORKS
+
+from harness import host, registry
+from harness.bench import report
+
+# The row each TokenLearner or pooling row is the cheaper version of.
+BASE_ROWS = {"table1": "base", "table2": "mhsa"}
+
+
+def probe(*args: str) -> dict:
+  done = subprocess.run([sys.executable, "-m", "harness.bench.probe", *map(str, args)],
+                        capture_output=True, text=True, check=False)
+  if done.returncode:
+    raise RuntimeError(f"probe {' '.join(map(str, args))} failed: {done.stderr.strip()[-2000:]}")
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_roofs() -> pd.DataFrame:
+  records = []
+  for framework in FRAMEWORKS:
+    for threads in sorted({1, os.cpu_count() or 1}):
+      gflops = probe("roof", framework, threads)["gflops_per_s"]
+      print(f"bench: roof {framework} {threads} thread(s): {gflops:.1f} GFLOP/s", file=sys.stderr)
+      records.append({"framework": framework, "threads": threads, "gflops_per_s": gflops})
+  return pd.DataFrame.from_records(records)
+
+
+def measure_rows(experiments: Sequence[str], steps: int, repeats: int, flops: pd.DataFrame,
+                 roofs: pd.DataFrame) -> pd.DataFrame:
+  records = []
+  one_core = roofs[roofs.threads == 1].set_index("framework").gflops_per_s
+  for row in registry.rows():
+    if row.experiment not in experiments:
+      continue
+    macs = flops.loc[f"row:{row.id}@proxy", "analytic_gflops"]
+    record = {"experiment": row.experiment, "row": row.key, "label": row.label,
+              "gmacs_per_example": macs}
+    for framework in FRAMEWORKS:
+      result = probe("train", framework, row.experiment, row.key, steps, repeats)
+      speed = result["examples_per_s"]
+      # A training step: forward and backward, three forward passes; a multiply-add: 2 FLOPs.
+      achieved = speed * macs * 3 * 2
+      record.update({"batch_size": result["batch_size"], f"{framework}_examples_per_s": speed,
+                     f"{framework}_gflops_per_s": achieved,
+                     f"{framework}_roof_fraction": achieved / one_core[framework]})
+      print(f"bench: {row.id} {framework}: {speed:.1f} examples/s, {achieved:.1f} GFLOP/s",
+            file=sys.stderr)
+    record["jax_over_torch"] = record["jax_examples_per_s"] / record["torch_examples_per_s"]
+    records.append(record)
+  frame = pd.DataFrame.from_records(records)
+  for experiment, base in BASE_ROWS.items():
+    at = frame.experiment == experiment
+    if not (at & (frame.row == base)).any():
+      continue
+    reference = frame[at & (frame.row == base)].iloc[0]
+    frame.loc[at, "flop_ratio_vs_base"] = reference.gmacs_per_example / frame.loc[at, "gmacs_per_example"]
+    for framework in FRAMEWORKS:
+      column = f"{framework}_examples_per_s"
+      frame.loc[at, f"{framework}_speedup_vs_base"] = frame.loc[at, column] / reference[column]
+  return frame
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
+  parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is kept")
+  parser.add_argument("--experiments", default=",".join(registry.EXPERIMENTS))
+  parser.add_argument("--flops", default="results/flops.csv")
+  parser.add_argument("--out", default="results/bench.csv")
+  parser.add_argument("--table", default="tables/bench.md")
+  args = parser.parse_args(argv)
+  experiments = [e for e in args.experiments.split(",") if e]
+  unknown = sorted(set(experiments) - set(registry.EXPERIMENTS))
+  if unknown or args.steps < 1 or args.repeats < 1:
+    parser.error(f"--experiments must name {', '.join(registry.EXPERIMENTS)} (got {unknown}); "
+                 "--steps and --repeats must be positive")
+  flops = pd.read_csv(args.flops, index_col="id")
+  roofs = measure_roofs()
+  rows = measure_rows(experiments, args.steps, args.repeats, flops, roofs)
+  meta = {"machine": host.machine(), "commit": host.git_commit(),
+          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+          "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
+          "steps": args.steps, "repeats": args.repeats}
+  report.write(rows, roofs, meta, args.out, args.table)
+  print(f"bench: wrote {args.out}, {report.roof_path(args.out)}, {args.table}", file=sys.stderr)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

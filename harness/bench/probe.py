@@ -1,0 +1,89 @@
+"""One measurement in a fresh process, printed as one JSON line:
+
+  python -m harness.bench.probe roof <framework> <threads>
+  python -m harness.bench.probe train <framework> <experiment> <row> <steps> <repeats>
+
+`roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
+batches of calls after a warm-up. `train`: examples per second of the row's proxy
+training step on one thread (as `reproduce` runs them), the median over repeats of
+`steps` steps on batches made beforehand, after two warm-up steps (compilation).
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+from omegaconf import OmegaConf
+
+MATMUL_SIZE = 1024
+MATMUL_CALLS, MATMUL_REPEATS = 5, 7
+
+
+def set_threads(framework: str, threads: int) -> None:
+  """One thread: what `reproduce` gives each run. All cores: the framework's default."""
+  from harness import train
+  limit = threads if threads < (os.cpu_count() or 1) else 0
+  train.configure_runtime(OmegaConf.create({"threads": limit, "fast_compile": False}), framework)
+
+
+def _median_seconds(call, repeats: int) -> float:
+  times = []
+  for _ in range(repeats):
+    began = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - began)
+  return statistics.median(times)
+
+
+def roof(framework: str, threads: int) -> dict:
+  n = MATMUL_SIZE
+  a, b = (np.random.default_rng(i).standard_normal((n, n), np.float32) for i in range(2))
+  if framework == "jax":
+    import jax
+    matmul = jax.jit(lambda x, y: x @ y)
+    a, b = jax.device_put(a), jax.device_put(b)
+    run = lambda: [matmul(a, b).block_until_ready() for _ in range(MATMUL_CALLS)]
+  else:
+    import torch
+    a, b = torch.from_numpy(a), torch.from_numpy(b)
+    run = lambda: [torch.mm(a, b) for _ in range(MATMUL_CALLS)]
+  run()  # Warm-up (and compilation).
+  seconds = _median_seconds(run, MATMUL_REPEATS)
+  return {"gflops_per_s": 2 * n ** 3 * MATMUL_CALLS / seconds / 1e9}
+
+
+def train_throughput(framework: str, experiment: str, row: str, steps: int, repeats: int) -> dict:
+  from harness import backends, config, data as datasets, runners
+  cfg = config.load([f"experiment={experiment}", f"row={row}", "scale=proxy", f"framework={framework}",
+                     "train.init=native"])
+  kind, fields = cfg.experiment.model, config.model_fields(cfg)
+  model = backends.make_config(kind, fields)
+  data = datasets.make(cfg.data, 0, model.image_size, getattr(model, "num_frames", 1))
+  runner = runners.make(framework, kind, fields, config.make_optimizer_config(cfg), data.multilabel, 0)
+  batch = cfg.train.batch_size
+  batches = [data.train_batch(step, batch) for step in range(steps)]
+  for step in range(2):
+    runner.train_step(step, *batches[step % steps])
+  run = lambda: [runner.train_step(step, x, y) for step, (x, y) in enumerate(batches)]
+  seconds = _median_seconds(run, repeats)
+  return {"batch_size": batch, "examples_per_s": steps * batch / seconds}
+
+
+def main(argv) -> None:
+  what, framework, *rest = argv
+  if what == "roof":
+    set_threads(framework, int(rest[0]))
+    result = roof(framework, int(rest[0]))
+  elif what == "train":
+    set_threads(framework, 1)
+    experiment, row, steps, repeats = rest
+    result = train_throughput(framework, experiment, row, int(steps), int(repeats))
+  else:
+    raise SystemExit(f"unknown measurement {what!r}; expected roof or train")
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,0 +1,30 @@
+"""The bench report from given measurements (no timing is measured or asserted here)."""
+import pandas as pd
+
+from harness.bench import report
+
+ROOFS = pd.DataFrame({"framework": ["jax", "jax", "torch", "torch"], "threads": [1, 2, 1, 2],
+                      "gflops_per_s": [100.0, 190.0, 80.0, 150.0]})
+ROWS = pd.DataFrame({
+    "experiment": ["table1", "table1"], "row": ["base", "tl16_at_12"], "label": ["Base", "16-TL"],
+    "gmacs_per_example": [0.02, 0.01], "batch_size": [64, 64],
+    "jax_examples_per_s": [200.0, 300.0], "torch_examples_per_s": [400.0, 600.0],
+    "jax_gflops_per_s": [24.0, 18.0], "torch_gflops_per_s": [48.0, 36.0],
+    "jax_roof_fraction": [0.24, 0.18], "torch_roof_fraction": [0.6, 0.45],
+    "jax_over_torch": [0.5, 0.5], "flop_ratio_vs_base": [1.0, 2.0],
+    "jax_speedup_vs_base": [1.0, 1.5], "torch_speedup_vs_base": [1.0, 1.5]})
+META = {"date": "2026-01-01 00:00 UTC", "commit": "abc", "machine": "a machine", "versions": "x 1",
+        "steps": 10, "repeats": 5}
+
+
+def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
+  report.write(ROWS, ROOFS, META, tmp_path / "bench.csv", tmp_path / "bench.md")
+  written = pd.read_csv(tmp_path / "bench.csv")
+  assert list(written.row) == ["base", "tl16_at_12"] and "jax_over_torch" in written
+  assert len(pd.read_csv(tmp_path / "bench-roof.csv")) == 4
+  text = (tmp_path / "bench.md").read_text()
+  assert "commit abc" in text and "a machine" in text
+  assert "table1/tl16_at_12" in text and "24.0 (24%)" in text
+  tl_line = next(line for line in text.splitlines() if line.startswith("table1/tl16_at_12")
+                 and "2.00" in line)
+  assert "0.75" in tl_line  # Speed-up 1.5 of a FLOP ratio 2.0.
