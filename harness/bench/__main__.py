@@ -1,9 +1,10 @@
 """python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...]
 
 Measures, one process at a time: each framework's float32 matmul roof on one core
-and on all; then every proxy row's training throughput in JAX and in PyTorch on one
-thread. Writes results/bench.csv (a row per proxy row) and results/bench-roof.csv,
-and renders tables/bench.md from them.
+and on all; every proxy row's training throughput in JAX and in PyTorch on one
+thread; and the Table 1 proxy base built from each framework's stock blocks. Writes
+results/bench.csv (a row per proxy row), results/bench-roof.csv and
+results/bench-peers.csv, and renders tables/bench.md from them.
 """
 import argparse
 import datetime
@@ -38,6 +39,15 @@ def measure_roofs() -> pd.DataFrame:
       gflops = probe("roof", framework, threads)["gflops_per_s"]
       print(f"bench: roof {framework} {threads} thread(s): {gflops:.1f} GFLOP/s", file=sys.stderr)
       records.append({"framework": framework, "threads": threads, "gflops_per_s": gflops})
+  return pd.DataFrame.from_records(records)
+
+
+def measure_peers(steps: int, repeats: int) -> pd.DataFrame:
+  records = []
+  for framework in FRAMEWORKS:
+    speed = probe("peer", framework, steps, repeats)["examples_per_s"]
+    print(f"bench: stock-block peer {framework}: {speed:.1f} examples/s", file=sys.stderr)
+    records.append({"framework": framework, "model": "table1/base", "peer_examples_per_s": speed})
   return pd.DataFrame.from_records(records)
 
 
@@ -94,12 +104,13 @@ def main(argv=None) -> int:
   flops = pd.read_csv(args.flops, index_col="id")
   roofs = measure_roofs()
   rows = measure_rows(experiments, args.steps, args.repeats, flops, roofs)
+  peers = measure_peers(args.steps, args.repeats)
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  report.write(rows, roofs, meta, args.out, args.table)
-  print(f"bench: wrote {args.out}, {report.roof_path(args.out)}, {args.table}", file=sys.stderr)
+  report.write(rows, roofs, peers, meta, args.out, args.table)
+  print(f"bench: wrote {args.out} (and its -roof, -peers), {args.table}", file=sys.stderr)
   return 0
 
 

@@ -2,11 +2,14 @@
 
   python -m harness.bench.probe roof <framework> <threads>
   python -m harness.bench.probe train <framework> <experiment> <row> <steps> <repeats>
+  python -m harness.bench.probe peer <framework> <steps> <repeats>
 
 `roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
 batches of calls after a warm-up. `train`: examples per second of the row's proxy
 training step on one thread (as `reproduce` runs them), the median over repeats of
 `steps` steps on batches made beforehand, after two warm-up steps (compilation).
+`peer`: the same for the Table 1 proxy base model built from the framework's stock
+blocks (harness/bench/peer_*.py), trained by the twin's own train step.
 """
 import json
 import os
@@ -54,21 +57,67 @@ def roof(framework: str, threads: int) -> dict:
   return {"gflops_per_s": 2 * n ** 3 * MATMUL_CALLS / seconds / 1e9}
 
 
-def train_throughput(framework: str, experiment: str, row: str, steps: int, repeats: int) -> dict:
-  from harness import backends, config, data as datasets, runners
+def _row(framework: str, experiment: str, row: str):
+  """(run config, model config, data) of a row's proxy run."""
+  from harness import backends, config, data as datasets
   cfg = config.load([f"experiment={experiment}", f"row={row}", "scale=proxy", f"framework={framework}",
                      "train.init=native"])
-  kind, fields = cfg.experiment.model, config.model_fields(cfg)
-  model = backends.make_config(kind, fields)
-  data = datasets.make(cfg.data, 0, model.image_size, getattr(model, "num_frames", 1))
-  runner = runners.make(framework, kind, fields, config.make_optimizer_config(cfg), data.multilabel, 0)
-  batch = cfg.train.batch_size
+  model = backends.make_config(cfg.experiment.model, config.model_fields(cfg))
+  return cfg, model, datasets.make(cfg.data, 0, model.image_size, getattr(model, "num_frames", 1))
+
+
+class _PeerRunner:
+  """A stock-block model behind the Runner's train_step, trained by the twin's train step."""
+
+  def __init__(self, framework: str, model_config, optim):
+    if framework == "jax":
+      import jax
+      import jax.numpy as jnp
+      from harness.bench.peer_jax import StockViT
+      from tokenlearner_jax import train_step
+      model = StockViT(model_config)
+      example = jnp.zeros((1, model_config.image_size, model_config.image_size, model_config.in_channels))
+      self.params = jax.jit(model.init)(jax.random.PRNGKey(0), example)
+      tx, self._step = train_step.make_train_step(model, optim)
+      self.opt_state, self._key = tx.init(self.params), jax.random.PRNGKey(0)
+    else:
+      import torch
+      from harness.bench.peer_torch import StockViT
+      from tokenlearner_torch import train_step
+      self.model = StockViT(model_config)
+      _, self._step = train_step.make_train_step(self.model, optim)
+    self.framework = framework
+
+  def train_step(self, step: int, x, y) -> float:
+    if self.framework == "jax":
+      self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y, self._key)
+      return float(loss)
+    import torch
+    return float(self._step(torch.from_numpy(x), torch.from_numpy(y).long()))
+
+
+def _throughput(runner, data, batch: int, steps: int, repeats: int) -> dict:
   batches = [data.train_batch(step, batch) for step in range(steps)]
-  for step in range(2):
+  for step in range(2):  # Warm-up: compilation, first-touch allocations.
     runner.train_step(step, *batches[step % steps])
   run = lambda: [runner.train_step(step, x, y) for step, (x, y) in enumerate(batches)]
   seconds = _median_seconds(run, repeats)
   return {"batch_size": batch, "examples_per_s": steps * batch / seconds}
+
+
+def train_throughput(framework: str, experiment: str, row: str, steps: int, repeats: int) -> dict:
+  from harness import config, runners
+  cfg, model, data = _row(framework, experiment, row)
+  runner = runners.make(framework, cfg.experiment.model, config.model_fields(cfg),
+                        config.make_optimizer_config(cfg), data.multilabel, 0)
+  return _throughput(runner, data, cfg.train.batch_size, steps, repeats)
+
+
+def peer_throughput(framework: str, steps: int, repeats: int) -> dict:
+  from harness import config
+  cfg, model, data = _row(framework, "table1", "base")
+  runner = _PeerRunner(framework, model, config.make_optimizer_config(cfg))
+  return _throughput(runner, data, cfg.train.batch_size, steps, repeats)
 
 
 def main(argv) -> None:
@@ -80,8 +129,11 @@ def main(argv) -> None:
     set_threads(framework, 1)
     experiment, row, steps, repeats = rest
     result = train_throughput(framework, experiment, row, int(steps), int(repeats))
+  elif what == "peer":
+    set_threads(framework, 1)
+    result = peer_throughput(framework, int(rest[0]), int(rest[1]))
   else:
-    raise SystemExit(f"unknown measurement {what!r}; expected roof or train")
+    raise SystemExit(f"unknown measurement {what!r}; expected roof, train or peer")
   print(json.dumps(result))
 
 

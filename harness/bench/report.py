@@ -1,4 +1,4 @@
-"""results/bench.csv and results/bench-roof.csv, and tables/bench.md rendered from them."""
+"""results/bench.csv, -roof.csv and -peers.csv, and tables/bench.md rendered from them."""
 import json
 import pathlib
 
@@ -6,21 +6,24 @@ import pandas as pd
 from tabulate import tabulate
 
 
-def roof_path(rows_csv) -> pathlib.Path:
+def beside(rows_csv, part: str) -> pathlib.Path:
+  """results/bench.csv -> results/bench-<part>.csv."""
   path = pathlib.Path(rows_csv)
-  return path.with_name(path.stem + "-roof.csv")
+  return path.with_name(f"{path.stem}-{part}.csv")
 
 
-def write(rows: pd.DataFrame, roofs: pd.DataFrame, meta: dict, rows_csv, table_md) -> None:
+def write(rows: pd.DataFrame, roofs: pd.DataFrame, peers: pd.DataFrame, meta: dict, rows_csv,
+          table_md) -> None:
   rows_csv, table_md = pathlib.Path(rows_csv), pathlib.Path(table_md)
   rows_csv.parent.mkdir(parents=True, exist_ok=True)
   rows.assign(meta=json.dumps(meta, sort_keys=True)).to_csv(rows_csv, index=False, float_format="%.6g")
-  roofs.to_csv(roof_path(rows_csv), index=False, float_format="%.6g")
+  roofs.to_csv(beside(rows_csv, "roof"), index=False, float_format="%.6g")
+  peers.to_csv(beside(rows_csv, "peers"), index=False, float_format="%.6g")
   table_md.parent.mkdir(parents=True, exist_ok=True)
-  table_md.write_text(markdown(rows, roofs, meta))
+  table_md.write_text(markdown(rows, roofs, peers, meta))
 
 
-def markdown(rows: pd.DataFrame, roofs: pd.DataFrame, meta: dict) -> str:
+def markdown(rows: pd.DataFrame, roofs: pd.DataFrame, peers: pd.DataFrame, meta: dict) -> str:
   roof = roofs.pivot(index="threads", columns="framework", values="gflops_per_s").reset_index()
   roof["threads"] = roof["threads"].astype(int).astype(str)
   speed = pd.DataFrame({
@@ -49,6 +52,17 @@ def markdown(rows: pd.DataFrame, roofs: pd.DataFrame, meta: dict) -> str:
       "",
       tabulate(speed, headers="keys", showindex=False, floatfmt=".2f"),
   ]
+  twin = rows[(rows.experiment == "table1") & (rows.row == "base")]
+  if len(twin) and len(peers):
+    speeds = {fw: float(twin[f"{fw}_examples_per_s"].iloc[0]) for fw in peers.framework}
+    parts += ["", "## The Table 1 proxy base against a peer built from stock blocks", "",
+              "PyTorch: `nn.TransformerEncoderLayer`; Flax: `nn.MultiHeadDotProductAttention`. Same "
+              "widths, depth, batch and train step.", "",
+              tabulate(pd.DataFrame({
+                  "framework": peers.framework, "peer ex/s": peers.peer_examples_per_s,
+                  "twin ex/s": [speeds[fw] for fw in peers.framework],
+                  "twin / peer": [speeds[fw] / p for fw, p in zip(peers.framework, peers.peer_examples_per_s)],
+              }), headers="keys", showindex=False, floatfmt=".2f")]
   if "flop_ratio_vs_base" in rows:
     based = rows.dropna(subset=["flop_ratio_vs_base"])
     parts += ["", "## Speed-up over the base row beside the FLOP ratio", "",

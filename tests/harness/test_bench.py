@@ -13,12 +13,14 @@ ROWS = pd.DataFrame({
     "jax_roof_fraction": [0.24, 0.18], "torch_roof_fraction": [0.6, 0.45],
     "jax_over_torch": [0.5, 0.5], "flop_ratio_vs_base": [1.0, 2.0],
     "jax_speedup_vs_base": [1.0, 1.5], "torch_speedup_vs_base": [1.0, 1.5]})
+PEERS = pd.DataFrame({"framework": ["jax", "torch"], "model": ["table1/base"] * 2,
+                      "peer_examples_per_s": [250.0, 400.0]})
 META = {"date": "2026-01-01 00:00 UTC", "commit": "abc", "machine": "a machine", "versions": "x 1",
         "steps": 10, "repeats": 5}
 
 
 def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
-  report.write(ROWS, ROOFS, META, tmp_path / "bench.csv", tmp_path / "bench.md")
+  report.write(ROWS, ROOFS, PEERS, META, tmp_path / "bench.csv", tmp_path / "bench.md")
   written = pd.read_csv(tmp_path / "bench.csv")
   assert list(written.row) == ["base", "tl16_at_12"] and "jax_over_torch" in written
   assert len(pd.read_csv(tmp_path / "bench-roof.csv")) == 4
@@ -28,3 +30,6 @@ def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
   tl_line = next(line for line in text.splitlines() if line.startswith("table1/tl16_at_12")
                  and "2.00" in line)
   assert "0.75" in tl_line  # Speed-up 1.5 of a FLOP ratio 2.0.
+  assert len(pd.read_csv(tmp_path / "bench-peers.csv")) == 2
+  jax_peer = next(line for line in text.splitlines() if line.startswith("jax ") and "250.00" in line)
+  assert "0.80" in jax_peer  # Twin 200 examples/s against the peer's 250.
