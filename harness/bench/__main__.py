@@ -2,9 +2,10 @@
 
 Measures, one process at a time: each framework's float32 matmul roof on one core
 and on all; every proxy row's training throughput in JAX and in PyTorch on one
-thread; and the Table 1 proxy base built from each framework's stock blocks. Writes
-results/bench.csv (a row per proxy row), results/bench-roof.csv and
-results/bench-peers.csv, and renders tables/bench.md from them.
+thread; the Table 1 proxy base built from each framework's stock blocks; and the
+vector attention at the paper's Table 2 size, naive and chunked. Writes
+results/bench.csv (a row per proxy row) and bench-roof.csv, bench-peers.csv,
+bench-vectt.csv beside it, and renders tables/bench.md from them.
 """
 import argparse
 import datetime
@@ -48,6 +49,18 @@ def measure_peers(steps: int, repeats: int) -> pd.DataFrame:
     speed = probe("peer", framework, steps, repeats)["examples_per_s"]
     print(f"bench: stock-block peer {framework}: {speed:.1f} examples/s", file=sys.stderr)
     records.append({"framework": framework, "model": "table1/base", "peer_examples_per_s": speed})
+  return pd.DataFrame.from_records(records)
+
+
+def measure_vectt(repeats: int) -> pd.DataFrame:
+  chunk = registry.model_fields("table2", "tl_vectt_tokenfuser", "paper")["vectt_chunk_size"]
+  records = []
+  for framework in FRAMEWORKS:
+    for chunk_size in (0, chunk):
+      cost = probe("vectt", framework, chunk_size, repeats)
+      print(f"bench: VectT at paper size, {framework}, chunk {chunk_size}: {cost['seconds']:.2f} s, "
+            f"{cost['peak_bytes'] / 2**20:.0f} MiB", file=sys.stderr)
+      records.append({"framework": framework, "chunk_size": chunk_size, **cost})
   return pd.DataFrame.from_records(records)
 
 
@@ -105,12 +118,13 @@ def main(argv=None) -> int:
   roofs = measure_roofs()
   rows = measure_rows(experiments, args.steps, args.repeats, flops, roofs)
   peers = measure_peers(args.steps, args.repeats)
+  vectt = measure_vectt(args.repeats)
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  report.write(rows, roofs, peers, meta, args.out, args.table)
-  print(f"bench: wrote {args.out} (and its -roof, -peers), {args.table}", file=sys.stderr)
+  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt}, meta, args.out, args.table)
+  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt beside it), {args.table}", file=sys.stderr)
   return 0
 
 

@@ -3,6 +3,7 @@
   python -m harness.bench.probe roof <framework> <threads>
   python -m harness.bench.probe train <framework> <experiment> <row> <steps> <repeats>
   python -m harness.bench.probe peer <framework> <steps> <repeats>
+  python -m harness.bench.probe vectt <framework> <chunk_size> <repeats>
 
 `roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
 batches of calls after a warm-up. `train`: examples per second of the row's proxy
@@ -10,9 +11,13 @@ training step on one thread (as `reproduce` runs them), the median over repeats 
 `steps` steps on batches made beforehand, after two warm-up steps (compilation).
 `peer`: the same for the Table 1 proxy base model built from the framework's stock
 blocks (harness/bench/peer_*.py), trained by the twin's own train step.
+`vectt`: the vector attention at the paper's Table 2 size (8 tokens x 64 frames = 512
+tokens, 492 channels, batch 1), forward and backward: the median time and the peak
+resident memory above what the process held before (0: naive [M, M, C] evaluation).
 """
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -120,6 +125,39 @@ def peer_throughput(framework: str, steps: int, repeats: int) -> dict:
   return _throughput(runner, data, cfg.train.batch_size, steps, repeats)
 
 
+VECTT_TOKENS, VECTT_WIDTH = 8 * 64, 492  # The paper's Table 2 module: 8 tokens per frame, 64 frames.
+
+
+def _resident_bytes() -> int:
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def vectt_cost(framework: str, chunk_size: int, repeats: int) -> dict:
+  x = np.random.default_rng(0).standard_normal((1, VECTT_TOKENS, VECTT_WIDTH), np.float32)
+  if framework == "jax":
+    import jax
+    from tokenlearner_jax.mixers import VectorAttention
+    module = VectorAttention(chunk_size=chunk_size)
+    params = module.init(jax.random.PRNGKey(0), x[:, :8])
+    grad = jax.jit(jax.grad(lambda p, x: module.apply(p, x).sum(), argnums=(0, 1)))
+    run = lambda: jax.block_until_ready(grad(params, x))
+  else:
+    import torch
+    from tokenlearner_torch.mixers import VectorAttention
+    module, inputs = VectorAttention(VECTT_WIDTH, chunk_size=chunk_size), torch.from_numpy(x)
+
+    def run():
+      inputs.grad = None
+      module.zero_grad(set_to_none=True)
+      module(inputs.requires_grad_()).sum().backward()
+  baseline = _resident_bytes()
+  run()  # Warm-up (compilation); its peak counts, as a training step's would.
+  seconds = _median_seconds(run, repeats)
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB.
+  return {"seconds": seconds, "peak_bytes": max(peak - baseline, 0)}
+
+
 def main(argv) -> None:
   what, framework, *rest = argv
   if what == "roof":
@@ -132,8 +170,11 @@ def main(argv) -> None:
   elif what == "peer":
     set_threads(framework, 1)
     result = peer_throughput(framework, int(rest[0]), int(rest[1]))
+  elif what == "vectt":
+    set_threads(framework, 1)
+    result = vectt_cost(framework, int(rest[0]), int(rest[1]))
   else:
-    raise SystemExit(f"unknown measurement {what!r}; expected roof, train or peer")
+    raise SystemExit(f"unknown measurement {what!r}; expected roof, train, peer or vectt")
   print(json.dumps(result))
 
 
