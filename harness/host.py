@@ -53,3 +53,15 @@ def versions() -> Dict[str, str]:
     except metadata.PackageNotFoundError:
       pass
   return found
+
+
+def process_seconds() -> float:
+  """Seconds since this process started (Linux /proc; 0 where that is not available)."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # Field 22, starttime.
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+  except (OSError, ValueError, IndexError):
+    return 0.0

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from harness import backends, config, data as datasets, host, metrics, starts, tracking
 from harness.bookkeeping import RunRecord, flatten
 from harness.flops import analytic
+from harness.phases import Phases
 from harness.progress import Progress
 
 KILL_AT_STEP_ENV = "HARNESS_KILL_AT_STEP"  # Tests: die like a killed job right after this step.
@@ -60,57 +61,68 @@ def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
 
 
 def run(cfg: DictConfig) -> Outcome:
-  """Trains and evaluates the run `cfg` describes (a validated config), or skips it if done."""
+  """Trains and evaluates the run `cfg` describes (a validated config), or skips it if done.
+  Its results include the wall time by phase: the process's age when the run began
+  (start-up), setup, the first step (JAX compiles it), the other steps, data, evaluation,
+  and bookkeeping (MLflow, checkpoints); after a resume, of the resumed part."""
+  clock, startup = Phases(), host.process_seconds()
   artifact, row_id = cfg.experiment.name, f"{cfg.experiment.name}/{cfg.row}"
   name = f"{row_id} {cfg.framework} {cfg.scale.name} seed {cfg.seed}"
   progress = Progress(name, cfg.train.steps, cfg.runtime.progress_index, cfg.runtime.progress_total)
-  record = RunRecord(tracking.Tracker(cfg.tracking), artifact, config.config_hash(cfg), cfg.runtime,
-                     cfg.tracking.results_dir)
-  done = record.finished_run()
+  with clock("bookkeeping"):
+    record = RunRecord(tracking.Tracker(cfg.tracking), artifact, config.config_hash(cfg), cfg.runtime,
+                       cfg.tracking.results_dir)
+    done = record.finished_run()
   if done is not None:
     progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
     return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
-  configure_runtime(cfg.runtime, cfg.framework)
-  from harness import runners  # Imports the framework: after configure_runtime.
-  kind, fields = cfg.experiment.model, config.model_fields(cfg)
-  model_config = backends.make_config(kind, fields)
-  data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
-                       getattr(model_config, "num_frames", 1))
-  optim = config.make_optimizer_config(cfg)
-  start = (starts.ensure(cfg.tracking.results_dir, kind, fields, cfg.seed)
-           if cfg.train.init == "shared" else None)
-  runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
-                        cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
-  lr_factor = backends.train_step_module(cfg.framework).lr_factor
+  with clock("setup"):
+    configure_runtime(cfg.runtime, cfg.framework)
+    from harness import runners  # Imports the framework: after configure_runtime.
+    kind, fields = cfg.experiment.model, config.model_fields(cfg)
+    model_config = backends.make_config(kind, fields)
+    data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
+                         getattr(model_config, "num_frames", 1))
+    optim = config.make_optimizer_config(cfg)
+    start = (starts.ensure(cfg.tracking.results_dir, kind, fields, cfg.seed)
+             if cfg.train.init == "shared" else None)
+    runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
+                          cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
+    lr_factor = backends.train_step_module(cfg.framework).lr_factor
 
-  first = record.open(runner, name, tags={
-      "row": cfg.row, "experiment": artifact, "framework": cfg.framework, "scale": cfg.scale.name,
-      "seed": str(cfg.seed), "git_commit": host.git_commit(), "device": runner.device(),
-      "machine": host.machine(), **{f"version.{k}": v for k, v in host.versions().items()}},
-      params=flatten(config.resolved(cfg)),
-      first_metrics={"gflops": sum(analytic.count(kind, model_config).values()) / 1e9,
-                     "params": runner.num_params})
+  with clock("bookkeeping"):
+    first = record.open(runner, name, tags={
+        "row": cfg.row, "experiment": artifact, "framework": cfg.framework, "scale": cfg.scale.name,
+        "seed": str(cfg.seed), "git_commit": host.git_commit(), "device": runner.device(),
+        "machine": host.machine(), **{f"version.{k}": v for k, v in host.versions().items()}},
+        params=flatten(config.resolved(cfg)),
+        first_metrics={"gflops": sum(analytic.count(kind, model_config).values()) / 1e9,
+                       "params": runner.num_params})
   if first:
     progress.note(f"resuming at step {first} (MLflow run {record.run_id[:8]})")
   kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "-1"))
   try:
     progress.start(first)
     for step in range(first, cfg.train.steps):
-      x, y = data.train_batch(step, cfg.train.batch_size)
-      loss = runner.train_step(step, x, y)
+      with clock("data"):
+        x, y = data.train_batch(step, cfg.train.batch_size)
+      with clock("first_step" if step == first else "steps"):
+        loss = runner.train_step(step, x, y)
       if not math.isfinite(loss):
         raise FloatingPointError(f"{name}: loss is {loss} at step {step}")
       lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))
-      record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
+      with clock("bookkeeping"):
+        record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
       progress.update(step + 1, loss)
       if step == kill_at:
         os._exit(137)
     train_seconds = record.seconds() - record.prior_seconds
-    results = evaluate(runner, data, cfg.train.eval_batch_size)
+    with clock("eval"):
+      results = evaluate(runner, data, cfg.train.eval_batch_size)
     results.update(wall_time_s=record.seconds(),
                    train_examples_per_s=(cfg.train.steps - first) * cfg.train.batch_size /
-                   max(train_seconds, 1e-9))
+                   max(train_seconds, 1e-9), time_startup_s=startup, **clock.metrics())
     record.finish(cfg.train.steps, results)
   except KeyboardInterrupt:
     record.end(tracking.KILLED)

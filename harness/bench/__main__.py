@@ -3,9 +3,10 @@
 Measures, one process at a time: each framework's float32 matmul roof on one core
 and on all; every proxy row's training throughput in JAX and in PyTorch on one
 thread; the Table 1 proxy base built from each framework's stock blocks; and the
-vector attention at the paper's Table 2 size, naive and chunked. Writes
-results/bench.csv (a row per proxy row) and bench-roof.csv, bench-peers.csv,
-bench-vectt.csv beside it, and renders tables/bench.md from them.
+vector attention at the paper's Table 2 size, naive and chunked; and where one proxy
+run's time goes. Writes results/bench.csv (a row per proxy row) and bench-roof.csv,
+bench-peers.csv, bench-vectt.csv, bench-split.csv beside it, and renders
+tables/bench.md from them.
 """
 import argparse
 import datetime
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Sequence
 
 import pandas as pd
@@ -61,6 +63,31 @@ def measure_vectt(repeats: int) -> pd.DataFrame:
       print(f"bench: VectT at paper size, {framework}, chunk {chunk_size}: {cost['seconds']:.2f} s, "
             f"{cost['peak_bytes'] / 2**20:.0f} MiB", file=sys.stderr)
       records.append({"framework": framework, "chunk_size": chunk_size, **cost})
+  return pd.DataFrame.from_records(records)
+
+
+SPLIT_ROW = ("table1", "tl16_at_12")
+
+
+def measure_split() -> pd.DataFrame:
+  """One proxy run per framework through `python -m harness run` (one thread, a fresh store),
+  its time by phase as the run logs it."""
+  from mlflow.tracking import MlflowClient
+  experiment, row = SPLIT_ROW
+  records = []
+  for framework in FRAMEWORKS:
+    with tempfile.TemporaryDirectory() as results:
+      subprocess.run([sys.executable, "-m", "harness", "run", f"experiment={experiment}", f"row={row}",
+                      "scale=proxy", f"framework={framework}", "runtime.threads=1",
+                      f"tracking.results_dir={results}"], check=True, capture_output=True, text=True)
+      store = MlflowClient(f"sqlite:///{results}/mlflow.db")
+      (run,) = store.search_runs([store.get_experiment_by_name(experiment).experiment_id])
+    phases = {k[len("time_"):-len("_s")]: v for k, v in run.data.metrics.items()
+              if k.startswith("time_") and k.endswith("_s")}
+    print(f"bench: time split of {experiment}/{row} {framework}: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()), file=sys.stderr)
+    records.append({"framework": framework, "run": f"{experiment}/{row}",
+                    "wall_time_s": run.data.metrics["wall_time_s"], **phases})
   return pd.DataFrame.from_records(records)
 
 
@@ -119,12 +146,15 @@ def main(argv=None) -> int:
   rows = measure_rows(experiments, args.steps, args.repeats, flops, roofs)
   peers = measure_peers(args.steps, args.repeats)
   vectt = measure_vectt(args.repeats)
+  split = measure_split()
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt}, meta, args.out, args.table)
-  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt beside it), {args.table}", file=sys.stderr)
+  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt, "split": split}, meta, args.out,
+               args.table)
+  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split beside it), {args.table}",
+        file=sys.stderr)
   return 0
 
 

@@ -25,7 +25,7 @@ def write(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict, rows_c
 
 
 def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> str:
-  roofs, peers, vectt = parts["roof"], parts["peers"], parts["vectt"]
+  roofs, peers, vectt, split = parts["roof"], parts["peers"], parts["vectt"], parts["split"]
   roof = roofs.pivot(index="threads", columns="framework", values="gflops_per_s").reset_index()
   roof["threads"] = roof["threads"].astype(int).astype(str)
   speed = pd.DataFrame({
@@ -79,6 +79,11 @@ def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> 
               "512 tokens (8 per frame x 64 frames), 492 channels, batch 1; peak resident memory "
               "above the process's before the first call.", "",
               tabulate(parts_md, headers="keys", showindex=False, floatfmt=".2f")]
+  if len(split):
+    parts += ["", f"## Where one proxy run's time goes ({split.run.iloc[0]}, one thread), seconds", "",
+              "startup: the process's age when the run began; first_step includes JAX's compilation; "
+              "bookkeeping: MLflow and checkpoints.", "",
+              tabulate(split.drop(columns="run"), headers="keys", showindex=False, floatfmt=".1f")]
   if "flop_ratio_vs_base" in rows:
     based = rows.dropna(subset=["flop_ratio_vs_base"])
     parts += ["", "## Speed-up over the base row beside the FLOP ratio", "",

@@ -18,13 +18,16 @@ PEERS = pd.DataFrame({"framework": ["jax", "torch"], "model": ["table1/base"] * 
 VECTT = pd.DataFrame({"framework": ["jax", "jax", "torch", "torch"], "chunk_size": [0, 64, 0, 64],
                       "seconds": [8.0, 4.0, 7.0, 7.0], "peak_bytes": [4096 * 2**20, 512 * 2**20,
                                                                     2048 * 2**20, 512 * 2**20]})
+SPLIT = pd.DataFrame({"framework": ["jax", "torch"], "run": ["table1/tl16_at_12"] * 2,
+                      "wall_time_s": [60.0, 40.0], "startup": [2.0, 1.5], "first_step": [9.5, 0.3],
+                      "steps": [40.0, 30.0]})
 META = {"date": "2026-01-01 00:00 UTC", "commit": "abc", "machine": "a machine", "versions": "x 1",
         "steps": 10, "repeats": 5}
 
 
 def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
-  report.write(ROWS, {"roof": ROOFS, "peers": PEERS, "vectt": VECTT}, META, tmp_path / "bench.csv",
-               tmp_path / "bench.md")
+  report.write(ROWS, {"roof": ROOFS, "peers": PEERS, "vectt": VECTT, "split": SPLIT}, META,
+               tmp_path / "bench.csv", tmp_path / "bench.md")
   written = pd.read_csv(tmp_path / "bench.csv")
   assert list(written.row) == ["base", "tl16_at_12"] and "jax_over_torch" in written
   assert len(pd.read_csv(tmp_path / "bench-roof.csv")) == 4
@@ -39,3 +42,4 @@ def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
   assert "0.80" in jax_peer  # Twin 200 examples/s against the peer's 250.
   torch_vectt = next(line for line in text.splitlines() if line.startswith("torch ") and "2048.00" in line)
   assert "0.25" in torch_vectt and "1.00" in torch_vectt  # Memory 512 / 2048 at equal time.
+  assert any(line.startswith("jax") and "9.5" in line for line in text.splitlines())
