@@ -3,10 +3,10 @@
 Measures, one process at a time: each framework's float32 matmul roof on one core
 and on all; every proxy row's training throughput in JAX and in PyTorch on one
 thread; the Table 1 proxy base built from each framework's stock blocks; and the
-vector attention at the paper's Table 2 size, naive and chunked; and where one proxy
-run's time goes. Writes results/bench.csv (a row per proxy row) and bench-roof.csv,
-bench-peers.csv, bench-vectt.csv, bench-split.csv beside it, and renders
-tables/bench.md from them.
+vector attention at the paper's Table 2 size, naive and chunked; where one proxy
+run's time goes; and the forward latency of three paper-scale models. Writes
+results/bench.csv (a row per proxy row) and bench-<part>.csv beside it for the
+others, and renders tables/bench.md from them.
 """
 import argparse
 import datetime
@@ -67,6 +67,18 @@ def measure_vectt(repeats: int) -> pd.DataFrame:
 
 
 SPLIT_ROW = ("table1", "tl16_at_12")
+LATENCY_ROWS = (("table1", "base"), ("table1", "tl16_at_12"), ("figure1", "tokenfuser_tl16"))
+
+
+def measure_latency(repeats: int) -> pd.DataFrame:
+  records = []
+  for experiment, row in LATENCY_ROWS:
+    for framework in FRAMEWORKS:
+      seconds = probe("latency", framework, experiment, row, repeats)["seconds"]
+      print(f"bench: paper-scale forward, batch 1, {experiment}/{row} {framework}: {seconds:.2f} s",
+            file=sys.stderr)
+      records.append({"framework": framework, "model": f"{experiment}/{row}", "seconds": seconds})
+  return pd.DataFrame.from_records(records)
 
 
 def measure_split() -> pd.DataFrame:
@@ -147,14 +159,15 @@ def main(argv=None) -> int:
   peers = measure_peers(args.steps, args.repeats)
   vectt = measure_vectt(args.repeats)
   split = measure_split()
+  latency = measure_latency(args.repeats)
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt, "split": split}, meta, args.out,
-               args.table)
-  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split beside it), {args.table}",
-        file=sys.stderr)
+  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt, "split": split,
+                      "latency": latency}, meta, args.out, args.table)
+  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency beside it), "
+        f"{args.table}", file=sys.stderr)
   return 0
 
 

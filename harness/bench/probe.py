@@ -4,6 +4,7 @@
   python -m harness.bench.probe train <framework> <experiment> <row> <steps> <repeats>
   python -m harness.bench.probe peer <framework> <steps> <repeats>
   python -m harness.bench.probe vectt <framework> <chunk_size> <repeats>
+  python -m harness.bench.probe latency <framework> <experiment> <row> <repeats>
 
 `roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
 batches of calls after a warm-up. `train`: examples per second of the row's proxy
@@ -14,6 +15,8 @@ blocks (harness/bench/peer_*.py), trained by the twin's own train step.
 `vectt`: the vector attention at the paper's Table 2 size (8 tokens x 64 frames = 512
 tokens, 492 channels, batch 1), forward and backward: the median time and the peak
 resident memory above what the process held before (0: naive [M, M, C] evaluation).
+`latency`: the forward pass of a row's paper-scale model on one example, every core,
+weights drawn at random (their values do not change the cost), median after a warm-up.
 """
 import json
 import os
@@ -158,6 +161,32 @@ def vectt_cost(framework: str, chunk_size: int, repeats: int) -> dict:
   return {"seconds": seconds, "peak_bytes": max(peak - baseline, 0)}
 
 
+def forward_latency(framework: str, experiment: str, row: str, repeats: int) -> dict:
+  from harness import backends, registry
+  kind = registry.get_row(experiment, row).kind
+  fields = registry.model_fields(experiment, row, "paper")
+  model = backends.build(framework, kind, fields)
+  shape = backends.input_shape(kind, model.config, batch=1)
+  x = np.random.default_rng(0).standard_normal(shape, np.float32)
+  rng = np.random.default_rng(1)
+  if framework == "jax":
+    import jax
+    template = jax.eval_shape(model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, np.float32))
+    params = jax.tree.map(lambda s: 0.02 * rng.standard_normal(s.shape, np.float32), template)
+    forward = jax.jit(lambda p, x: model.apply(p, x)[0])
+    run = lambda: forward(params, x).block_until_ready()
+  else:
+    import torch
+    model.eval()
+    inputs = torch.from_numpy(x)
+
+    @torch.no_grad()
+    def run():
+      return model(inputs)[0]
+  run()  # Warm-up (compilation).
+  return {"seconds": _median_seconds(run, repeats)}
+
+
 def main(argv) -> None:
   what, framework, *rest = argv
   if what == "roof":
@@ -173,8 +202,11 @@ def main(argv) -> None:
   elif what == "vectt":
     set_threads(framework, 1)
     result = vectt_cost(framework, int(rest[0]), int(rest[1]))
+  elif what == "latency":
+    experiment, row, repeats = rest
+    result = forward_latency(framework, experiment, row, int(repeats))
   else:
-    raise SystemExit(f"unknown measurement {what!r}; expected roof, train, peer or vectt")
+    raise SystemExit(f"unknown measurement {what!r}; expected roof, train, peer, vectt or latency")
   print(json.dumps(result))
 
 

@@ -25,7 +25,7 @@ def write(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict, rows_c
 
 
 def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> str:
-  roofs, peers, vectt, split = parts["roof"], parts["peers"], parts["vectt"], parts["split"]
+  roofs, peers, vectt, split, latency = (parts[k] for k in ("roof", "peers", "vectt", "split", "latency"))
   roof = roofs.pivot(index="threads", columns="framework", values="gflops_per_s").reset_index()
   roof["threads"] = roof["threads"].astype(int).astype(str)
   speed = pd.DataFrame({
@@ -84,6 +84,10 @@ def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> 
               "startup: the process's age when the run began; first_step includes JAX's compilation; "
               "bookkeeping: MLflow and checkpoints.", "",
               tabulate(split.drop(columns="run"), headers="keys", showindex=False, floatfmt=".1f")]
+  if len(latency):
+    parts += ["", "## Forward latency at paper scale, batch 1, every core, seconds", "",
+              tabulate(latency.pivot(index="model", columns="framework", values="seconds").reset_index(),
+                       headers="keys", showindex=False, floatfmt=".2f")]
   if "flop_ratio_vs_base" in rows:
     based = rows.dropna(subset=["flop_ratio_vs_base"])
     parts += ["", "## Speed-up over the base row beside the FLOP ratio", "",

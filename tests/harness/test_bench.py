@@ -21,13 +21,15 @@ VECTT = pd.DataFrame({"framework": ["jax", "jax", "torch", "torch"], "chunk_size
 SPLIT = pd.DataFrame({"framework": ["jax", "torch"], "run": ["table1/tl16_at_12"] * 2,
                       "wall_time_s": [60.0, 40.0], "startup": [2.0, 1.5], "first_step": [9.5, 0.3],
                       "steps": [40.0, 30.0]})
+LATENCY = pd.DataFrame({"framework": ["jax", "torch"], "model": ["table1/base"] * 2,
+                        "seconds": [4.25, 6.5]})
 META = {"date": "2026-01-01 00:00 UTC", "commit": "abc", "machine": "a machine", "versions": "x 1",
         "steps": 10, "repeats": 5}
 
 
 def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
-  report.write(ROWS, {"roof": ROOFS, "peers": PEERS, "vectt": VECTT, "split": SPLIT}, META,
-               tmp_path / "bench.csv", tmp_path / "bench.md")
+  report.write(ROWS, {"roof": ROOFS, "peers": PEERS, "vectt": VECTT, "split": SPLIT,
+                      "latency": LATENCY}, META, tmp_path / "bench.csv", tmp_path / "bench.md")
   written = pd.read_csv(tmp_path / "bench.csv")
   assert list(written.row) == ["base", "tl16_at_12"] and "jax_over_torch" in written
   assert len(pd.read_csv(tmp_path / "bench-roof.csv")) == 4
@@ -43,3 +45,5 @@ def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
   torch_vectt = next(line for line in text.splitlines() if line.startswith("torch ") and "2048.00" in line)
   assert "0.25" in torch_vectt and "1.00" in torch_vectt  # Memory 512 / 2048 at equal time.
   assert any(line.startswith("jax") and "9.5" in line for line in text.splitlines())
+  assert any(line.startswith("table1/base") and "4.25" in line and "6.50" in line
+             for line in text.splitlines())
