@@ -224,7 +224,8 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
     tree.pop(part)
   experiment = tree.pop("experiment")
   tree["experiment"] = experiment["name"]
-  tree["model"] = {k: list(v) if isinstance(v, tuple) else v for k, v in model_fields(cfg).items()}
+  from harness import registry
+  tree["model"] = registry.json_fields(model_fields(cfg))
   tree["scale"].pop("seeds")  # The sweep's seed list; the run's own seed is `seed`.
   return tree
 

@@ -78,3 +78,8 @@ def merge_fields(spec: dict, key: str, scale: str) -> Dict:
   row = spec["rows"][key]
   fields = {**spec["scales"][scale], **(row.get("model") or {}), **(row.get(scale) or {})}
   return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
+def json_fields(fields: Dict) -> Dict:
+  """Model fields as JSON values (tuples as lists), for hashing and logging them."""
+  return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}

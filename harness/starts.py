@@ -16,13 +16,12 @@ from typing import Dict, Mapping
 import numpy as np
 from filelock import FileLock
 
-from harness import backends
+from harness import backends, registry
 
 
 def path(results_dir, kind: str, fields: Mapping, seed: int) -> pathlib.Path:
   """results/starts/<hash of (kind, model fields, seed)>.npz."""
-  spec = {"kind": kind, "seed": seed,
-          "fields": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}}
+  spec = {"kind": kind, "seed": seed, "fields": registry.json_fields(fields)}
   key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
   return pathlib.Path(results_dir) / "starts" / f"{key}.npz"
 

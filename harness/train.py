@@ -17,7 +17,7 @@ from typing import Dict
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import backends, config, data as datasets, host, metrics, starts, tracking
+from harness import backends, config, cores, data as datasets, host, metrics, starts, tracking
 from harness.bookkeeping import RunRecord, flatten
 from harness.flops import analytic
 from harness.phases import Phases
@@ -34,10 +34,13 @@ class Outcome:
 
 
 def configure_runtime(runtime, framework: str) -> None:
-  """Caps a run's CPU threads (one run per core when runs go in parallel) and XLA's compile
-  effort (the run config's `runtime`). JAX reads its flags when it starts, so the first run
-  in a process decides them."""
+  """Caps a run's CPU threads (one run per core when runs go in parallel), gives the process
+  that many cores of its own (harness/cores.py), and sets XLA's compile effort (the run
+  config's `runtime`). JAX reads its flags when it starts, so the first run in a process
+  decides them."""
   flags = []
+  if runtime.threads:
+    cores.claim(runtime.threads)
   if runtime.threads and framework == "torch":
     import torch
     torch.set_num_threads(runtime.threads)

@@ -33,14 +33,10 @@ MATMUL_CALLS, MATMUL_REPEATS = 5, 7
 
 
 def set_threads(framework: str, threads: int) -> None:
-  """One thread: what `reproduce` gives each run. All cores: the framework's default.
-  Fewer threads than cores also pins the process to that many cores: XLA's flags alone
-  did not hold JAX to one core here (its 'one-thread' matmul roof came out at 169
-  GFLOP/s, the two-core one at 181, PyTorch's one-thread one at 93)."""
+  """One thread: what `reproduce` gives each run, on a core of its own (harness/cores.py).
+  All cores: the framework's default."""
   from harness import train
   limit = threads if threads < (os.cpu_count() or 1) else 0
-  if limit and hasattr(os, "sched_setaffinity"):
-    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:limit])
   train.configure_runtime(OmegaConf.create({"threads": limit, "fast_compile": False}), framework)
 
 

@@ -4,6 +4,8 @@ from typing import Mapping, Optional, Protocol
 
 import numpy as np
 
+from tokenlearner_spec import FRAMEWORKS
+
 Weights = Mapping[str, np.ndarray]  # By PyTorch state-dict key: the converter's layout.
 
 
@@ -40,5 +42,5 @@ def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
   elif framework == "torch":
     from harness.runners.torch_runner import TorchRunner as framework_runner
   else:
-    raise ValueError(f"unknown framework {framework!r}; expected jax or torch")
+    raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
   return framework_runner(kind, fields, optim, multilabel, seed, start)

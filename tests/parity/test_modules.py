@@ -135,19 +135,3 @@ def test_pooling_regions_partition(grid, tokens):
   assert regions.shape == (grid * grid, tokens)
   np.testing.assert_array_equal(regions.sum(1), 1)  # Every position in exactly one region.
   assert (regions.sum(0) > 0).all()  # No empty region.
-
-
-@pytest.mark.parametrize("kernel", [(1, 3, 3), (3, 1, 1)])
-def test_depthwise_conv_impls_agree(kernel, check):
-  """The Flax depthwise conv's two programs (shifted sums, XLA grouped conv) are one function,
-  with the same parameters; the FLOP counter lowers the grouped one."""
-  x = np.random.RandomState(0).randn(B, 3, 5, 5, C).astype(np.float32)
-  params = vj.DepthwiseConv(kernel, "grouped").init(jax.random.PRNGKey(0), x)
-  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
-  outputs = {impl: np.asarray(vj.DepthwiseConv(kernel, impl).apply(params, x))
-             for impl in ("shifted", "grouped")}
-  check(compare({"out": outputs["shifted"]}, {"out": outputs["grouped"]}, FORWARD_ATOL,
-                model=f"function/depthwise_conv_{kernel[0]}x{kernel[1]}x{kernel[2]}",
-                direction="none", check="forward"))
-  with pytest.raises(ValueError, match="depthwise impl='dense'"):
-    vj.DepthwiseConv(kernel, "dense").init(jax.random.PRNGKey(0), x)

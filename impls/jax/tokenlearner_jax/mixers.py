@@ -4,7 +4,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Mlp, MultiHeadAttention, layer_norm, xavier
+from tokenlearner_jax.layers import Mlp, MultiHeadAttention, dense, layer_norm, rows_matmul, xavier
 
 
 class VectorAttention(nn.Module):
@@ -24,21 +24,21 @@ class VectorAttention(nn.Module):
     """x: [B, M, C] -> [B, M, C]."""
     b, m, c = x.shape
     dk = self.qk_dim or c
-    q = nn.Dense(dk, kernel_init=xavier, name="query")(x)  # Shape: [B, M, dk].
+    q = dense(dk, kernel_init=xavier, name="query")(x)  # Shape: [B, M, dk].
     # No key bias: q_i * b is the same for every key j, which the softmax over j cancels.
-    k = nn.Dense(dk, use_bias=False, kernel_init=xavier, name="key")(x)
-    v = nn.Dense(c, kernel_init=xavier, name="value")(x)  # Shape: [B, M, C].
+    k = dense(dk, use_bias=False, kernel_init=xavier, name="key")(x)
+    v = dense(c, kernel_init=xavier, name="value")(x)  # Shape: [B, M, C].
     gamma = None
     if self.qk_dim:
       # No bias: it is the same for every key j, which the softmax over j cancels.
-      gamma_layer = nn.Dense(c, use_bias=False, kernel_init=xavier, name="gamma")
+      gamma_layer = dense(c, use_bias=False, kernel_init=xavier, name="gamma")
       gamma_layer(jnp.zeros((1, dk), x.dtype))  # Creates the params; the pure function below uses them.
       gamma = gamma_layer.variables["params"]
 
     def attend(q_chunk):  # Shape: [B, Q, dk] -> [B, Q, C].
       rel = q_chunk[:, :, None, :] * k[:, None, :, :]  # Shape: [B, Q, M, dk].
       if gamma is not None:
-        rel = rel @ gamma["kernel"]  # Shape: [B, Q, M, C].
+        rel = rows_matmul(rel, gamma["kernel"])  # Shape: [B, Q, M, C].
       weights = jax.nn.softmax(rel, axis=2)  # Softmax over the keys j, per channel.
       return jnp.einsum("bqmc,bmc->bqc", weights, v)
 
@@ -50,7 +50,7 @@ class VectorAttention(nn.Module):
       chunks = padded.reshape(b, n, self.chunk_size, dk).transpose(1, 0, 2, 3)  # [n, B, Q, dk].
       y = jax.lax.map(jax.checkpoint(attend), chunks)  # Shape: [n, B, Q, C].
       y = y.transpose(1, 0, 2, 3).reshape(b, n * self.chunk_size, c)[:, :m]
-    return nn.Dense(c, kernel_init=xavier, name="out")(y)
+    return dense(c, kernel_init=xavier, name="out")(y)
 
 
 class PriorOnlyAttention(nn.Module):
@@ -70,10 +70,10 @@ class PriorOnlyAttention(nn.Module):
     k_heads, d = self.num_heads, c // self.num_heads
     prior = self.param("prior_logits", nn.initializers.normal(0.02),
                        (k_heads, self.num_tokens, self.num_tokens))
-    v = nn.Dense(c, kernel_init=xavier, name="value")(x).reshape(b, m, k_heads, d)
+    v = dense(c, kernel_init=xavier, name="value")(x).reshape(b, m, k_heads, d)
     weights = jax.nn.softmax(prior, axis=-1)  # Shape: [K, M, M].
     y = jnp.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)
-    return nn.Dense(c, kernel_init=xavier, name="out")(y)
+    return dense(c, kernel_init=xavier, name="out")(y)
 
 
 class MixerBlock(nn.Module):

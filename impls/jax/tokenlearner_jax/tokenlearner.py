@@ -6,7 +6,7 @@ tokens [B, N, C], residual included, so that the ViT can swap them freely.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Mlp, MultiHeadAttention, gelu, layer_norm
+from tokenlearner_jax.layers import Conv, Mlp, MultiHeadAttention, dense, gelu, layer_norm
 
 
 class TokenLearner(nn.Module):
@@ -14,9 +14,11 @@ class TokenLearner(nn.Module):
 
   LayerNorm, three bias-free 3x3 convs with S channels each followed by GELU, a
   fourth such conv; each of the S maps is a sigmoid over the positions and token
-  s is the sum over positions of map_s * x (the un-normalised input).
+  s is the sum over positions of map_s * x (the un-normalised input). conv_impl: how
+  the convs run (layers.CONV_IMPLS), the same function either way.
   """
   num_tokens: int
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
@@ -24,7 +26,7 @@ class TokenLearner(nn.Module):
     b, h, w, c = x.shape
     a = layer_norm("norm")(x)
     for i in range(4):
-      a = nn.Conv(self.num_tokens, (3, 3), padding="SAME", use_bias=False, name=f"convs_{i}")(a)
+      a = Conv(self.num_tokens, (3, 3), use_bias=False, impl=self.conv_impl, name=f"convs_{i}")(a)
       a = gelu(a) if i < 3 else a  # Shape: [B, H, W, S].
     maps = nn.sigmoid(a.reshape(b, h * w, self.num_tokens).transpose(0, 2, 1))  # Shape: [B, S, N].
     tokens = jnp.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c))  # Shape: [B, S, C].
@@ -65,7 +67,7 @@ class TokenFuser(nn.Module):
     s = tokens.shape[1]
     y = layer_norm("norm_tokens")(tokens).transpose(0, 2, 1)  # Shape: [B, C, S].
     # No bias: a per-token constant is removed by the LayerNorm that follows.
-    y = nn.Dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")(y)
+    y = dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")(y)
     y = y.transpose(0, 2, 1)
     y = layer_norm("norm_mixed")(y)  # Shape: [B, S, C].
     mlp = Mlp(self.bottleneck_dim, s, self.dropout_rate, name="mlp")

@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import gelu, layer_norm
+from tokenlearner_jax.layers import Conv, DepthwiseConv, dense, gelu, layer_norm
 from tokenlearner_jax.mixers import MixerBlock
 from tokenlearner_jax.tokenlearner import TokenFuser, TokenLearner
 from tokenlearner_spec.config import VideoConfig
@@ -33,59 +33,20 @@ def pool_positions(x, how: str):
   return jnp.take_along_axis(flat, winner[:, None, :], axis=1)[:, 0, :]
 
 
-DEPTHWISE_IMPLS = ("auto", "shifted", "grouped")
-
-
-class DepthwiseConv(nn.Module):
-  """Per-channel 3D conv, stride 1, SAME padding; parameters as nn.Conv(feature_group_count=C).
-
-  impl 'grouped' is XLA's grouped convolution; 'shifted' the same sum written as
-  shifted, scaled copies of the input, ~10x faster forward and backward on XLA's
-  CPU backend; 'auto' picks 'shifted' on CPU and 'grouped' elsewhere. The PyTorch
-  twin has no counterpart because it needs none: its grouped Conv3d is fast on CPU,
-  and both programs here compute that same function from the same parameters.
-  """
-  kernel_size: tuple
-  impl: str = "auto"
-
-  @nn.compact
-  def __call__(self, x):
-    """x: [B, T, H, W, C] -> same."""
-    if self.impl not in DEPTHWISE_IMPLS:
-      raise ValueError(f"depthwise impl={self.impl!r} is not one of {DEPTHWISE_IMPLS}")
-    c = x.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, 1, c))
-    bias = self.param("bias", nn.initializers.zeros, (c,))
-    pads = [(k // 2, k // 2) for k in self.kernel_size]
-    impl = self.impl
-    if impl == "auto":
-      impl = "shifted" if jax.default_backend() == "cpu" else "grouped"
-    if impl == "grouped":
-      out = jax.lax.conv_general_dilated(x, kernel, (1, 1, 1), pads, feature_group_count=c,
-                                         dimension_numbers=("NTHWC", "THWIO", "NTHWC"))
-      return out + bias
-    padded = jnp.pad(x, [(0, 0), *pads, (0, 0)])
-    t, h, w = x.shape[1:4]
-    kt, kh, kw = self.kernel_size
-    out = sum(padded[:, i:i + t, j:j + h, l:l + w, :] * kernel[i, j, l, 0]
-              for i in range(kt) for j in range(kh) for l in range(kw))
-    return out + bias
-
-
 class ResBlock(nn.Module):
   """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
   depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
   expansion: int
-  depthwise_impl: str = "auto"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
     c = x.shape[-1]
     e = c * self.expansion
-    h = gelu(nn.Dense(e, name="expand")(layer_norm("norm")(x)))
-    h = DepthwiseConv((1, 3, 3), self.depthwise_impl, name="spatial")(h)
-    h = DepthwiseConv((3, 1, 1), self.depthwise_impl, name="temporal")(h)
-    return x + nn.Dense(c, name="project")(gelu(h))
+    h = gelu(dense(e, name="expand")(layer_norm("norm")(x)))
+    h = DepthwiseConv((1, 3, 3), self.conv_impl, name="spatial")(h)
+    h = DepthwiseConv((3, 1, 1), self.conv_impl, name="temporal")(h)
+    return x + dense(c, name="project")(gelu(h))
 
 
 class Stage(nn.Module):
@@ -93,13 +54,13 @@ class Stage(nn.Module):
   width: int
   num_blocks: int
   expansion: int
-  depthwise_impl: str = "auto"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.width, (1, 3, 3), strides=(1, 2, 2), padding=SPATIAL_PAD, name="downsample")(x)
+    x = Conv(self.width, (1, 3, 3), (1, 2, 2), SPATIAL_PAD, impl=self.conv_impl, name="downsample")(x)
     for i in range(self.num_blocks):
-      x = ResBlock(self.expansion, self.depthwise_impl, name=f"blocks_{i}")(x)
+      x = ResBlock(self.expansion, self.conv_impl, name=f"blocks_{i}")(x)
     return x
 
 
@@ -107,14 +68,15 @@ class BottleneckTransformer(nn.Module):
   """Inverted bottleneck: expand, per-frame Conv2D, tokenizer, mixer over all frames' tokens,
   fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same."""
   config: VideoConfig
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, deterministic: bool = True):
     cfg = self.config
     b, t, h, w, c = x.shape
     e, n, s = cfg.module_width, h * w, cfg.tokens_per_frame
-    y = gelu(nn.Dense(e, name="expand")(layer_norm("norm")(x)))  # Shape: [B, T, H, W, E].
-    y = nn.Conv(e, (1, 3, 3), padding=SPATIAL_PAD, name="conv2d")(y)
+    y = gelu(dense(e, name="expand")(layer_norm("norm")(x)))  # Shape: [B, T, H, W, E].
+    y = Conv(e, (1, 3, 3), padding=SPATIAL_PAD, impl=self.conv_impl, name="conv2d")(y)
     frames = y.reshape(b * t, n, e)  # Shape: [B*T, N, E].
 
     if cfg.tokenizer == "all":
@@ -123,7 +85,7 @@ class BottleneckTransformer(nn.Module):
       regions = jnp.asarray(pooling_regions(h, s))  # Shape: [N, S].
       tokens = jnp.einsum("ns,bne->bse", regions / regions.sum(0), frames)
     else:
-      tokens, _ = TokenLearner(s, name="tokenizer")(frames.reshape(b * t, h, w, e))  # [B*T, S, E].
+      tokens, _ = TokenLearner(s, self.conv_impl, name="tokenizer")(frames.reshape(b * t, h, w, e))  # [B*T, S, E].
 
     mixed = MixerBlock(cfg.mixer, cfg.num_heads, cfg.mlp_dim, num_tokens=t * s,
                        qk_dim=cfg.vectt_qk_dim, chunk_size=cfg.vectt_chunk_size,
@@ -137,33 +99,34 @@ class BottleneckTransformer(nn.Module):
     else:
       fuser = TokenFuser(cfg.bottleneck_dim, cfg.dropout_rate, name="fuser")
       fused = fuser(mixed, frames, deterministic)  # Shape: [B*T, N, E].
-    return x + nn.Dense(c, name="project")(fused.reshape(b, t, h, w, e))
+    return x + dense(c, name="project")(fused.reshape(b, t, h, w, e))
 
 
 class VideoModel(nn.Module):
   """clips [B, T, H, W, C_in] -> (multi-label logits [B, classes], intermediates by name).
 
-  depthwise_impl: how the backbone's depthwise convs run (see DepthwiseConv); it
-  changes the program XLA sees, not the function or the parameters.
+  conv_impl: how every convolution runs (layers.CONV_IMPLS); it changes the program
+  XLA sees, not the function or the parameters.
   """
   config: VideoConfig
-  depthwise_impl: str = "auto"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, clips, train: bool = False):
     """train: dropout on (it draws from the 'dropout' rng)."""
     cfg = self.config
     out = {}
-    x = nn.Conv(cfg.stem_width, (1, 3, 3), strides=(1, 2, 2), padding=SPATIAL_PAD,
-                name="stem_spatial")(clips)
-    x = gelu(nn.Conv(cfg.stem_width, (3, 1, 1), padding=TEMPORAL_PAD, name="stem_temporal")(gelu(x)))
+    conv = lambda kernel, strides, pads, name: Conv(cfg.stem_width, kernel, strides, pads,
+                                                   impl=self.conv_impl, name=name)
+    x = conv((1, 3, 3), (1, 2, 2), SPATIAL_PAD, "stem_spatial")(clips)
+    x = gelu(conv((3, 1, 1), (1, 1, 1), TEMPORAL_PAD, "stem_temporal")(gelu(x)))
     out["stem"] = x
     for i, width in enumerate(cfg.stage_widths):
-      x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.depthwise_impl,
+      x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.conv_impl,
                                       name=f"stages_{i}")(x)
-    x = out["module"] = BottleneckTransformer(cfg, name="module")(x, not train)
+    x = out["module"] = BottleneckTransformer(cfg, self.conv_impl, name="module")(x, not train)
     x = out["pre_logits"] = pool_positions(layer_norm("norm")(x), cfg.head_pool)  # Shape: [B, C].
     zeros = nn.initializers.zeros
-    logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
+    logits = dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits
     return logits, out

@@ -7,20 +7,25 @@ without fuser (Figure 4(a)) and with a fuser in every block from L on
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import EncoderBlock, layer_norm
+from tokenlearner_jax.layers import Conv, EncoderBlock, dense, layer_norm
 from tokenlearner_jax.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                            TokenLearnerV11, spatial_pool, unpool_fuse)
 from tokenlearner_spec.config import ViTConfig
 
 
 class ViT(nn.Module):
-  """images [B, H, W, C_in] -> (logits [B, classes], intermediates by name)."""
+  """images [B, H, W, C_in] -> (logits [B, classes], intermediates by name).
+
+  conv_impl: how every convolution runs (layers.CONV_IMPLS); it changes the program
+  XLA sees, not the function or the parameters.
+  """
   config: ViTConfig
+  conv_impl: str = "auto"
 
   def _tokenlearner(self, name: str, grid_tokens, deterministic: bool):
     cfg = self.config
     if cfg.tokenlearner_version == "1.0":
-      return TokenLearner(cfg.num_tokens, name=name)(grid_tokens)
+      return TokenLearner(cfg.num_tokens, self.conv_impl, name=name)(grid_tokens)
     learner = TokenLearnerV11(cfg.num_tokens, cfg.bottleneck_dim, cfg.dropout_rate, name=name)
     return learner(grid_tokens, deterministic)
 
@@ -36,7 +41,7 @@ class ViT(nn.Module):
     cfg = self.config
     out = {}
     p = cfg.patch_size
-    x = nn.Conv(cfg.hidden_size, (p, p), strides=(p, p), padding="VALID", name="embedding")(images)
+    x = Conv(cfg.hidden_size, (p, p), (p, p), "VALID", impl=self.conv_impl, name="embedding")(images)
     b, grid, _, c = x.shape
     x = x.reshape(b, grid * grid, c)  # Shape: [B, N, C].
     x = x + self.param("pos_embedding", nn.initializers.normal(0.02), (1, grid * grid, c))
@@ -66,6 +71,6 @@ class ViT(nn.Module):
     out["encoded"] = x
     x = out["pre_logits"] = jnp.mean(x, axis=1)  # Global average pool: [B, C].
     zeros = nn.initializers.zeros
-    logits = nn.Dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
+    logits = dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits
     return logits, out

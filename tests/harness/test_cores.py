@@ -1,0 +1,47 @@
+"""Parallel runs get cores of their own, and a killed run's cores are free again at once."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness import cores
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLAIMANT = ("import json, os, sys; from harness import cores; got = cores.claim(int(sys.argv[1])); "
+            "print(json.dumps([got, sorted(os.sched_getaffinity(0))]), flush=True); sys.stdin.read()")
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                                reason="needs CPU affinity and at least two cores")
+
+
+def _claimant(tmp_path, n: int = 1):
+  """A process that claims n cores, reports (claimed, its affinity) and waits."""
+  env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path)}  # Its own lock directory.
+  job = subprocess.Popen([sys.executable, "-c", CLAIMANT, str(n)], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+  claimed, affinity = json.loads(job.stdout.readline())
+  return job, claimed, affinity
+
+
+def test_parallel_claimants_get_distinct_cores_and_a_killed_ones_core_is_reclaimed(tmp_path):
+  first, first_cores, first_affinity = _claimant(tmp_path)
+  second, second_cores, second_affinity = _claimant(tmp_path)
+  try:
+    assert len(first_cores) == len(second_cores) == 1 and first_cores != second_cores
+    assert first_affinity == first_cores and second_affinity == second_cores  # Pinned to them.
+    first.kill()
+    first.wait()
+    third, third_cores, _ = _claimant(tmp_path)
+    assert third_cores == first_cores
+    third.kill()
+    third.wait()
+  finally:
+    for job in (first, second):
+      job.kill()
+      job.wait()
+
+
+def test_a_claim_of_every_core_pins_nothing():
+  assert cores.claim(len(os.sched_getaffinity(0))) == ()

@@ -1,0 +1,133 @@
+"""Each op the Flax twin rewrites for speed on CPU against its plain formulation: the same
+parameters (tree and initial values), the same outputs and gradients within the parity
+tolerances. The rewrites: convolutions as stacked kernel taps, Dense products on rows,
+attention normalised after the product with the values."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tokenlearner_jax as tj
+from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
+from tokenlearner_jax import layers
+
+# name -> (features, kernel, strides, padding, input shape), as the twin's convs use them.
+CONVS = {
+    "tokenlearner_3x3": (4, (3, 3), (1, 1), "SAME", (2, 5, 5, 6)),
+    "patch_embedding_4x4": (8, (4, 4), (4, 4), "VALID", (2, 12, 12, 1)),
+    "strided_3x3_odd_grid": (5, (3, 3), (2, 2), "SAME", (2, 7, 7, 3)),
+    "video_stem_1x3x3_stride2": (6, (1, 3, 3), (1, 2, 2), ((0, 0), (1, 1), (1, 1)), (2, 3, 8, 8, 1)),
+    "video_temporal_3x1x1": (6, (3, 1, 1), (1, 1, 1), ((1, 1), (0, 0), (0, 0)), (2, 3, 4, 4, 5)),
+}
+
+
+def _perturbed(params):
+  """Non-zero weights everywhere, biases included, so that every gradient term is exercised."""
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+  return jax.tree.unflatten(tree, [p + 0.1 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+
+
+def _outputs_and_grads(apply, params, *inputs):
+  """(outputs, gradients of a random projection of them wrt params and inputs), flattened."""
+  out = jax.jit(apply)(params, *inputs)
+  weights = jax.random.normal(jax.random.PRNGKey(2), out.shape)
+  loss = lambda p, *xs: jnp.sum(apply(p, *xs) * weights)
+  grads = jax.jit(jax.grad(loss, argnums=tuple(range(1 + len(inputs)))))(params, *inputs)
+  flat = {jax.tree_util.keystr(path): np.asarray(leaf)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(grads)[0]}
+  return {"out": np.asarray(out)}, flat
+
+
+def _check_same_function(check, name, plain, rewritten, params, *inputs):
+  """plain, rewritten: Flax modules, or apply functions f(params, *inputs)."""
+  apply = lambda f: getattr(f, "apply", f)
+  out_plain, grads_plain = _outputs_and_grads(apply(plain), params, *inputs)
+  out_new, grads_new = _outputs_and_grads(apply(rewritten), params, *inputs)
+  check(compare(out_plain, out_new, FORWARD_ATOL, model=f"rewrite/{name}", direction="none",
+                check="forward"),
+        compare(grads_plain, grads_new, GRAD_ATOL, model=f"rewrite/{name}", direction="none",
+                check="gradients"))
+
+
+def _inputs(*shapes):
+  rng = np.random.RandomState(0)
+  return [rng.randn(*shape).astype(np.float32) for shape in shapes]
+
+
+@pytest.mark.parametrize("name", CONVS)
+@pytest.mark.parametrize("impl", ["taps", "xla"])
+def test_conv_matches_flax_conv(name, impl, check):
+  features, kernel, strides, padding, shape = CONVS[name]
+  (x,) = _inputs(shape)
+  plain = nn.Conv(features, kernel, strides, padding)
+  rewritten = layers.Conv(features, kernel, strides, padding, impl=impl)
+  params = plain.init(jax.random.PRNGKey(0), x)
+  new_params = rewritten.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.structure(params) == jax.tree.structure(new_params)
+  jax.tree.map(np.testing.assert_array_equal, params, new_params)  # Same initial values too.
+  _check_same_function(check, f"conv_{name}_{impl}", plain, rewritten, _perturbed(params), x)
+
+
+@pytest.mark.parametrize("kernel", [(1, 3, 3), (3, 1, 1), (3, 3)])
+def test_depthwise_conv_taps_match_grouped_conv(kernel, check):
+  (x,) = _inputs((2, 3, 5, 5, 6)[-len(kernel) - 2:])
+  plain = nn.Conv(6, kernel, padding="SAME", feature_group_count=6)
+  params = _perturbed(plain.init(jax.random.PRNGKey(0), x))
+  for impl in ("taps", "xla"):
+    rewritten = layers.DepthwiseConv(kernel, impl)
+    assert jax.tree.structure(rewritten.init(jax.random.PRNGKey(0), x)) == jax.tree.structure(params)
+    _check_same_function(check, f"depthwise_{'x'.join(map(str, kernel))}_{impl}", plain, rewritten,
+                         params, x)
+
+
+def test_dense_on_rows_matches_flax_dense(check):
+  (x,) = _inputs((2, 3, 4, 5))
+  plain, rewritten = nn.Dense(7), layers.dense(7)
+  params = plain.init(jax.random.PRNGKey(0), x)
+  jax.tree.map(np.testing.assert_array_equal, params, rewritten.init(jax.random.PRNGKey(0), x))
+  _check_same_function(check, "dense_rows", plain, rewritten, _perturbed(params), x)
+
+
+class _Attend(nn.Module):
+  """attend, or softmax weights first (the textbook order), on given q, k, v."""
+  normalise_first: bool
+
+  def __call__(self, q, k, v):
+    if not self.normalise_first:
+      return layers.attend(q, k, v)
+    logits = jnp.einsum("bqkd,bmkd->bkqm", q, k) / jnp.sqrt(q.shape[-1])
+    return jnp.einsum("bkqm,bmkd->bqkd", jax.nn.softmax(logits, axis=-1), v)
+
+
+@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
+def test_attention_normalised_late_matches_softmax_first(queries, keys, check):
+  q, k, v = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
+  q = 4 * q  # Peaked weights, where the order of normalisation matters most.
+  _check_same_function(check, f"attention_{queries}x{keys}", _Attend(True), _Attend(False), {}, q, k, v)
+
+
+@pytest.mark.parametrize("kind", ["vit", "video"])
+def test_models_compute_one_function_whatever_the_conv_impl(kind, check):
+  """The FLOP counter lowers conv_impl='xla'; training on CPU runs 'taps'."""
+  if kind == "vit":
+    config = tj.ViTConfig(num_classes=3, image_size=16, in_channels=1, patch_size=4, hidden_size=8,
+                          num_layers=2, num_heads=2, mlp_dim=16, token_reduction="tokenlearner",
+                          num_tokens=4, tokenlearner_at=1, fuser="tokenfuser", bottleneck_dim=8)
+    (x,) = _inputs((2, 16, 16, 1))
+  else:
+    config = tj.VideoConfig(num_classes=3, num_frames=2, image_size=32, in_channels=1, stem_width=8,
+                            stage_widths=(16,), module_width=12, mlp_dim=16, num_tokens=4,
+                            num_heads=2, tokenizer="tokenlearner", fuser="tokenfuser")
+    (x,) = _inputs((2, 2, 32, 32, 1))
+  taps, plain = (tj.build_model(config).clone(conv_impl=impl) for impl in ("taps", "xla"))
+  params = _perturbed(plain.init(jax.random.PRNGKey(0), x))
+  logits = lambda model: lambda p, images: model.apply(p, images)[0]
+  _check_same_function(check, f"{kind}_conv_impls", logits(plain), logits(taps), params, x)
+
+
+def test_unknown_conv_impl_is_refused():
+  (x,) = _inputs((1, 4, 4, 2))
+  with pytest.raises(ValueError, match="conv impl='dense' is not one of"):
+    layers.Conv(2, (3, 3), impl="dense").init(jax.random.PRNGKey(0), x)
