@@ -41,15 +41,20 @@ def configure_runtime(runtime, framework: str) -> None:
   flags = []
   if runtime.threads:
     cores.claim(runtime.threads)
+    flags.append("--xla_cpu_multi_thread_eigen=false")
   if runtime.threads and framework == "torch":
     import torch
     torch.set_num_threads(runtime.threads)
-  if runtime.threads:
-    flags += ["--xla_cpu_multi_thread_eigen=false", f"intra_op_parallelism_threads={runtime.threads}"]
   if runtime.fast_compile:
-    flags.append("--xla_backend_optimization_level=0")
+    # Measured on a smoke run's three programs (gradient, update, forward): 4.7 s to compile
+    # at level 0, 1.5 s without the new fusion emitters too; they run 3-10% slower.
+    flags += ["--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false"]
+  # Every entry a '--' flag: XLA stops reading XLA_FLAGS at the first that is not (the
+  # common recipe's 'intra_op_parallelism_threads=1' silently dropped what followed it).
+  present = os.environ.get("XLA_FLAGS", "").split()
+  flags = [flag for flag in flags if flag not in present]
   if flags and "jax" not in sys.modules:
-    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+    os.environ["XLA_FLAGS"] = " ".join([*present, *flags])
 
 
 def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
