@@ -6,7 +6,8 @@ thread; the Table 1 proxy base built from each framework's stock blocks; and the
 vector attention at the paper's Table 2 size, naive and chunked; where one proxy
 run's time goes; and the forward latency of three paper-scale models. Writes
 results/bench.csv (a row per proxy row) and bench-<part>.csv beside it for the
-others, and renders tables/bench.md from them.
+others, and renders tables/bench.md and the README's "Measured on this machine"
+summary from them. --report-only renders both again from the CSVs, measuring nothing.
 """
 import argparse
 import datetime
@@ -147,7 +148,17 @@ def main(argv=None) -> int:
   parser.add_argument("--flops", default="results/flops.csv")
   parser.add_argument("--out", default="results/bench.csv")
   parser.add_argument("--table", default="tables/bench.md")
+  parser.add_argument("--readme", default="README.md", help="whose generated bench block to rewrite")
+  parser.add_argument("--report-only", action="store_true", help="render from --out's CSVs, measure nothing")
   args = parser.parse_args(argv)
+  if not report.readme_block(args.readme):
+    parser.error(f"{args.readme} has no generated bench block to rewrite ({report.README_BEGIN} ...)")
+  if args.report_only:
+    rows, parts, meta = report.read(args.out)
+    report.write(rows, parts, meta, args.out, args.table)
+    report.update_readme(args.readme, report.readme_section(rows, parts, meta))
+    print(f"bench: rendered {args.table} and {args.readme}'s bench block from {args.out}", file=sys.stderr)
+    return 0
   experiments = [e for e in args.experiments.split(",") if e]
   unknown = sorted(set(experiments) - set(registry.EXPERIMENTS))
   if unknown or args.steps < 1 or args.repeats < 1:
@@ -164,10 +175,11 @@ def main(argv=None) -> int:
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  report.write(rows, {"roof": roofs, "peers": peers, "vectt": vectt, "split": split,
-                      "latency": latency}, meta, args.out, args.table)
+  parts = {"roof": roofs, "peers": peers, "vectt": vectt, "split": split, "latency": latency}
+  report.write(rows, parts, meta, args.out, args.table)
+  report.update_readme(args.readme, report.readme_section(rows, parts, meta))
   print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency beside it), "
-        f"{args.table}", file=sys.stderr)
+        f"{args.table}, {args.readme}'s bench block", file=sys.stderr)
   return 0
 
 

@@ -47,3 +47,26 @@ def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
   assert any(line.startswith("jax") and "9.5" in line for line in text.splitlines())
   assert any(line.startswith("table1/base") and "4.25" in line and "6.50" in line
              for line in text.splitlines())
+
+
+def test_goals_take_each_frameworks_worst_case():
+  goals = report.goals(ROWS, {"roof": ROOFS, "peers": PEERS, "vectt": VECTT}).set_index("goal")
+  assert goals.loc["JAX / PyTorch throughput, every proxy row", "measured"] == "0.50"
+  assert goals.loc["JAX / PyTorch throughput, every proxy row", "met"] == "no"
+  speedup = goals.loc["PyTorch speed-up over the base row / FLOP ratio"]
+  assert speedup.measured == "0.75" and speedup.met == "no"  # The base row itself is left out.
+  assert goals.loc["JAX chunked / naive VectT at paper size: memory", "measured"] == "0.12"
+  assert goals.loc["JAX chunked / naive VectT at paper size: memory", "met"] == "yes"
+  assert goals.loc["PyTorch chunked / naive VectT at paper size: time", "met"] == "yes"
+
+
+def test_the_readme_block_is_rendered_from_the_committed_bench_csvs(tmp_path):
+  """The README's measured speeds are the committed bench run's, not typed."""
+  root = report.pathlib.Path(__file__).parents[2]
+  rows, parts, meta = report.read(root / "results" / "bench.csv")
+  assert report.readme_block(root / "README.md") == report.readme_section(rows, parts, meta)
+  readme = tmp_path / "README.md"
+  readme.write_text("intro\n" + report.README_BEGIN + "\nstale\n" + report.README_END + "\nrest\n")
+  report.update_readme(readme, report.readme_section(rows, parts, meta))
+  text = readme.read_text()
+  assert text.startswith("intro\n") and text.endswith("\nrest\n") and "stale" not in text
