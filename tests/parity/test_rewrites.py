@@ -1,16 +1,19 @@
-"""Each op the Flax twin rewrites for speed on CPU against its plain formulation: the same
+"""Each op a twin rewrites for speed on CPU against its plain formulation: the same
 parameters (tree and initial values), the same outputs and gradients within the parity
-tolerances. The rewrites: convolutions as stacked kernel taps, Dense products on rows,
-attention normalised after the product with the values."""
+tolerances. Flax: convolutions as stacked kernel taps, Dense products on rows, attention
+normalised after the product with the values. PyTorch: attention by torch's fused kernel."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import torch
+
 import tokenlearner_jax as tj
 from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
 from tokenlearner_jax import layers
+from tokenlearner_torch import layers as torch_layers
 
 # name -> (features, kernel, strides, padding, input shape), as the twin's convs use them.
 CONVS = {
@@ -106,6 +109,30 @@ def test_attention_normalised_late_matches_softmax_first(queries, keys, check):
   q, k, v = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
   q = 4 * q  # Peaked weights, where the order of normalisation matters most.
   _check_same_function(check, f"attention_{queries}x{keys}", _Attend(True), _Attend(False), {}, q, k, v)
+
+
+@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
+def test_torch_fused_attention_matches_softmax_first(queries, keys, check):
+  inputs = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
+  inputs[0] = 4 * inputs[0]
+  weights = torch.from_numpy(_inputs((2, queries, 3, 5))[0])
+
+  def outputs_and_grads(attention):
+    q, k, v = (torch.tensor(x, requires_grad=True) for x in inputs)
+    out = attention(q, k, v)
+    (out * weights).sum().backward()
+    return ({"out": out.detach().numpy()},
+            {name: t.grad.numpy() for name, t in zip("qkv", (q, k, v))})
+
+  def softmax_first(q, k, v):
+    logits = torch.einsum("bqkd,bmkd->bkqm", q, k) / q.shape[-1] ** 0.5
+    return torch.einsum("bkqm,bmkd->bqkd", torch.softmax(logits, dim=-1), v)
+
+  (out_plain, grads_plain), (out_new, grads_new) = map(outputs_and_grads,
+                                                       (softmax_first, torch_layers.attend))
+  name = f"rewrite/torch_attention_{queries}x{keys}"
+  check(compare(out_plain, out_new, FORWARD_ATOL, model=name, direction="none", check="forward"),
+        compare(grads_plain, grads_new, GRAD_ATOL, model=name, direction="none", check="gradients"))
 
 
 @pytest.mark.parametrize("kind", ["vit", "video"])

@@ -69,10 +69,18 @@ class MultiHeadAttention(nn.Module):
     q = self.query(x_q).reshape(*x_q.shape[:-1], k_heads, d)  # Shape: [B, Mq, K, D].
     k = self.key(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)  # Shape: [B, Mk, K, D].
     v = self.value(x_kv).reshape(*x_kv.shape[:-1], k_heads, d)
-    logits = torch.einsum("bqkd,bmkd->bkqm", q, k) / math.sqrt(d)
-    weights = torch.softmax(logits, dim=-1)  # Shape: [B, K, Mq, Mk].
-    y = torch.einsum("bkqm,bmkd->bqkd", weights, v).reshape(x_q.shape)  # Shape: [B, Mq, C].
-    return self.out(y)
+    y = attend(q, k, v)  # Shape: [B, Mq, K, D].
+    return self.out(y.reshape(x_q.shape))  # Shape: [B, Mq, C].
+
+
+def attend(q, k, v):
+  """softmax(q k^T / sqrt(D)) v per head: q [B, Mq, K, D], k and v [B, Mk, K, D] -> [B, Mq, K, D].
+
+  torch's fused scaled_dot_product_attention, the same function as the softmax-weights-first
+  formulation without materialising the [B, K, Mq, Mk] weights for the backward.
+  """
+  q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # Shape: [B, K, M, D].
+  return F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
 
 
 class EncoderBlock(nn.Module):
