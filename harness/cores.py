@@ -23,8 +23,11 @@ def lock_dir() -> pathlib.Path:
 def claim(n: int) -> Tuple[int, ...]:
   """Pins this process to n cores no other claiming process holds and returns them; () and
   no pinning when n covers every core, fewer than n are free, or the OS cannot pin. A
-  process claims once: later calls return its cores."""
+  process claims once: a later call for as many cores returns them, for another number
+  raises."""
   if _held:
+    if len(_held) != n:
+      raise ValueError(f"this process holds {len(_held)} core(s); it cannot claim {n} instead")
     return tuple(core for core, _ in _held)
   if n <= 0 or not hasattr(os, "sched_setaffinity"):
     return ()
@@ -56,3 +59,9 @@ def release() -> None:
   for _, lock in _held:
     lock.close()
   _held.clear()
+
+
+# A forked child (a data-loader worker, say) gets copies of the lock files; it must not hold
+# the parent's cores after the parent is gone.
+if hasattr(os, "register_at_fork"):
+  os.register_at_fork(after_in_child=release)

@@ -20,17 +20,23 @@ from harness import config, registry
 _FAILED_MARK = "RUN FAILED"
 
 
+# A sweep worker may grow this much past its size after its first run before loky replaces it.
+WORKER_GROWTH_LIMIT_BYTES = 4 * 2**30
+
+
 def _keep_worker() -> None:
-  """Stops loky (joblib's process pool) from replacing this worker between runs. It replaces
-  a worker whose memory grew 300 MB past its size after its first task, which a switch
-  between the frameworks always does: in a smoke sweep 30 of 36 runs started in a fresh
-  process and paid the imports and JAX's warm-up again. A worker's runs share only caches."""
+  """Lets loky (joblib's process pool) keep this worker between runs. It replaces a worker
+  whose memory grew 300 MB past its size after its first task, which a switch between the
+  frameworks always does: in a smoke sweep 30 of 36 runs started in a fresh process and
+  paid the imports and JAX's warm-up again. Runs in one worker share the process-wide
+  settings (XLA flags, thread count, core), the same for every run of a sweep, and caches;
+  each run seeds what it draws."""
   try:
     from joblib.externals.loky import process_executor
   except ImportError:
     return
   if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):
-    process_executor._MAX_MEMORY_LEAK_SIZE = float("inf")
+    process_executor._MAX_MEMORY_LEAK_SIZE = WORKER_GROWTH_LIMIT_BYTES
 
 
 @hydra.main(config_path=str(config.CONF_DIR), config_name="config", version_base=None)

@@ -35,9 +35,12 @@ MATMUL_CALLS, MATMUL_REPEATS = 5, 7
 def set_threads(framework: str, threads: int) -> None:
   """One thread: what `reproduce` gives each run, on a core of its own (harness/cores.py).
   All cores: the framework's default."""
-  from harness import train
+  from harness import cores, train
   limit = threads if threads < (os.cpu_count() or 1) else 0
   train.configure_runtime(OmegaConf.create({"threads": limit, "fast_compile": False}), framework)
+  if limit and not cores.claim(limit):
+    raise RuntimeError(f"no {limit} free core(s) to pin a {limit}-thread measurement to: other "
+                       f"runs hold them ({cores.lock_dir()}); the bench wants an idle machine")
 
 
 def _median_seconds(call, repeats: int) -> float:

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -26,22 +27,37 @@ def _claimant(tmp_path, n: int = 1):
 
 
 def test_parallel_claimants_get_distinct_cores_and_a_killed_ones_core_is_reclaimed(tmp_path):
-  first, first_cores, first_affinity = _claimant(tmp_path)
-  second, second_cores, second_affinity = _claimant(tmp_path)
+  jobs = []
   try:
+    first, first_cores, first_affinity = _claimant(tmp_path)
+    jobs.append(first)
+    second, second_cores, second_affinity = _claimant(tmp_path)
+    jobs.append(second)
     assert len(first_cores) == len(second_cores) == 1 and first_cores != second_cores
     assert first_affinity == first_cores and second_affinity == second_cores  # Pinned to them.
     first.kill()
     first.wait()
     third, third_cores, _ = _claimant(tmp_path)
+    jobs.append(third)
     assert third_cores == first_cores
-    third.kill()
-    third.wait()
   finally:
-    for job in (first, second):
+    for job in jobs:
       job.kill()
       job.wait()
 
 
 def test_a_claim_of_every_core_pins_nothing():
   assert cores.claim(len(os.sched_getaffinity(0))) == ()
+
+
+def test_a_process_claims_once(tmp_path, monkeypatch):
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # Its own lock directory.
+  held = cores.claim(1)
+  try:
+    assert held and os.sched_getaffinity(0) == set(held)
+    assert cores.claim(1) == held
+    with pytest.raises(ValueError, match="cannot claim 2 instead"):
+      cores.claim(2)
+  finally:
+    cores.release()
+    os.sched_setaffinity(0, range(os.cpu_count()))

@@ -69,6 +69,8 @@ def _resolve(impl: str) -> str:
 
 def _explicit_padding(padding: Padding, sizes, kernel, strides):
   """'SAME' / 'VALID' / per-dim (low, high) pairs -> a tuple of per-dim pairs, as XLA resolves them."""
+  if isinstance(padding, str) and padding not in ("SAME", "VALID"):
+    raise ValueError(f"padding={padding!r}: expected 'SAME', 'VALID' or (low, high) per dim")
   if padding == "VALID":
     return ((0, 0),) * len(kernel)
   if padding == "SAME":
@@ -152,6 +154,8 @@ class DepthwiseConv(nn.Module):
   def __call__(self, x):
     impl = _resolve(self.impl)
     rank, c = len(self.kernel_size), x.shape[-1]
+    if any(k % 2 == 0 for k in self.kernel_size):
+      raise ValueError(f"DepthwiseConv pads k // 2 per side, SAME only for odd kernels: {self.kernel_size}")
     kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, 1, c))
     bias = self.param("bias", nn.initializers.zeros, (c,))
     pads = tuple((k // 2, k // 2) for k in self.kernel_size)
