@@ -10,6 +10,7 @@ commands on one machine share the cores out between them too.
 import fcntl
 import os
 import pathlib
+import sys
 import tempfile
 from typing import List, Tuple
 
@@ -22,9 +23,9 @@ def lock_dir() -> pathlib.Path:
 
 def claim(n: int) -> Tuple[int, ...]:
   """Pins this process to n cores no other claiming process holds and returns them; () and
-  no pinning when n covers every core, fewer than n are free, or the OS cannot pin. A
-  process claims once: a later call for as many cores returns them, for another number
-  raises."""
+  no pinning when n covers every core, the OS cannot pin, or fewer than n are free (that
+  one said on stderr). A process claims once: a later call for as many cores returns
+  them, for another number raises."""
   if _held:
     if len(_held) != n:
       raise ValueError(f"this process holds {len(_held)} core(s); it cannot claim {n} instead")
@@ -48,6 +49,8 @@ def claim(n: int) -> Tuple[int, ...]:
       break
   if len(_held) < n:
     release()
+    print(f"warning: no {n} free core(s) to pin this process to; it may use more (JAX does)",
+          file=sys.stderr)
     return ()
   cores = tuple(core for core, _ in _held)
   os.sched_setaffinity(0, cores)

@@ -40,9 +40,7 @@ def configure_runtime(runtime, framework: str) -> None:
   decides them."""
   flags = []
   if runtime.threads:
-    if not cores.claim(runtime.threads) and runtime.threads < len(os.sched_getaffinity(0)):
-      print(f"warning: no {runtime.threads} free core(s) to pin this run to; it may use more "
-            "(JAX does)", file=sys.stderr)
+    cores.claim(runtime.threads)
     flags.append("--xla_cpu_multi_thread_eigen=false")
   if runtime.threads and framework == "torch":
     import torch

@@ -186,18 +186,25 @@ def readme_section(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dic
   return "\n".join(lines)
 
 
+def _block_bounds(text: str) -> Tuple[int, int]:
+  """Where the generated block (markers included) starts and ends in a README's text; (-1, -1)
+  when it has none."""
+  begin, end = text.find(README_BEGIN), text.find(README_END)
+  return (begin, end + len(README_END)) if 0 <= begin < end else (-1, -1)
+
+
 def update_readme(readme, section: str) -> None:
   """Replaces the README's text between the markers (both included) with `section`."""
   path = pathlib.Path(readme)
   text = path.read_text()
-  begin, end = text.find(README_BEGIN), text.find(README_END)
-  if begin < 0 or end < begin:
+  begin, end = _block_bounds(text)
+  if begin < 0:
     raise ValueError(f"{path} has no '{README_BEGIN}' ... '{README_END}' block to regenerate")
-  path.write_text(text[:begin] + section + text[end + len(README_END):])
+  path.write_text(text[:begin] + section + text[end:])
 
 
 def readme_block(readme) -> str:
-  """The README's current generated block, markers included."""
+  """The README's current generated block, markers included ('' when it has none)."""
   text = pathlib.Path(readme).read_text()
-  begin, end = text.find(README_BEGIN), text.find(README_END)
-  return text[begin:end + len(README_END)] if 0 <= begin < end else ""
+  begin, end = _block_bounds(text)
+  return text[begin:end] if begin >= 0 else ""

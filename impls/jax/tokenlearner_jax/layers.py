@@ -69,17 +69,19 @@ def _resolve(impl: str) -> str:
 
 def _explicit_padding(padding: Padding, sizes, kernel, strides):
   """'SAME' / 'VALID' / per-dim (low, high) pairs -> a tuple of per-dim pairs, as XLA resolves them."""
-  if isinstance(padding, str) and padding not in ("SAME", "VALID"):
-    raise ValueError(f"padding={padding!r}: expected 'SAME', 'VALID' or (low, high) per dim")
-  if padding == "VALID":
-    return ((0, 0),) * len(kernel)
-  if padding == "SAME":
-    pads = []
-    for n, k, s in zip(sizes, kernel, strides):
-      total = max((-(-n // s) - 1) * s + k - n, 0)
-      pads.append((total // 2, total - total // 2))
-    return tuple(pads)
+  if isinstance(padding, str):
+    if padding not in ("SAME", "VALID"):
+      raise ValueError(f"padding={padding!r}: expected 'SAME', 'VALID' or (low, high) per dim")
+    return tuple(jax.lax.padtype_to_pads(sizes, kernel, strides, padding))
   return tuple(tuple(p) for p in padding)
+
+
+def _xla_conv(x, kernel, strides, pads, groups: int = 1):
+  """XLA's convolution, channels last: x [B, *S, C_in], kernel [*K, C_in / groups, C_out]."""
+  rank = kernel.ndim - 2
+  spec = "N" + "THW"[-rank:] + "C"  # Shape: e.g. NTHWC.
+  return jax.lax.conv_general_dilated(x, kernel, strides, pads, feature_group_count=groups,
+                                      dimension_numbers=(spec, "THW"[-rank:] + "IO", spec))
 
 
 # The two tap programs below are jitted so that, run op by op (Flax's init, eager tests), a
@@ -134,9 +136,7 @@ class Conv(nn.Module):
                         (*self.kernel_size, c_in, self.features))
     pads = _explicit_padding(self.padding, x.shape[1:-1], self.kernel_size, strides)
     if impl == "xla":
-      spec = "N" + "THW"[-rank:] + "C"
-      y = jax.lax.conv_general_dilated(x, kernel, strides, pads,
-                                       dimension_numbers=(spec, "THW"[-rank:] + "IO", spec))
+      y = _xla_conv(x, kernel, strides, pads)
     else:
       y = conv_taps(x, kernel, strides, pads)
     if self.use_bias:
@@ -160,9 +160,7 @@ class DepthwiseConv(nn.Module):
     bias = self.param("bias", nn.initializers.zeros, (c,))
     pads = tuple((k // 2, k // 2) for k in self.kernel_size)
     if impl == "xla":
-      spec = "N" + "THW"[-rank:] + "C"
-      out = jax.lax.conv_general_dilated(x, kernel, (1,) * rank, pads, feature_group_count=c,
-                                         dimension_numbers=(spec, "THW"[-rank:] + "IO", spec))
+      out = _xla_conv(x, kernel, (1,) * rank, pads, groups=c)
     else:
       out = depthwise_taps(x, kernel, pads)
     return out + bias
