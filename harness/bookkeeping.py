@@ -1,42 +1,106 @@
-"""A run's bookkeeping, kept out of the training loop: its checkpoint, its MLflow run, and
-the metrics not yet logged.
+"""A run's bookkeeping, kept out of the training loop: its claim, its checkpoints, its MLflow
+run, and the metrics not yet logged.
 
-`RunRecord.open` resumes the last checkpoint into the same MLflow run, or starts
-a new MLflow run (marking runs of the same config that were killed before any
-checkpoint as KILLED); `step_done` buffers the step's metrics, logs them every
-`log_every` steps and checkpoints every `checkpoint_every`; `finish` logs the
-results, marks the run FINISHED and deletes the checkpoint.
+`RunRecord.open` claims the config (harness/claims.py), then resumes the newest good
+checkpoint into the same MLflow run, or starts a new MLflow run (marking runs of the
+same config that died before any checkpoint as KILLED); `step_done` buffers the step's
+metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every`;
+`finish` logs the results, marks the run FINISHED and deletes the checkpoints; `end`
+marks it FAILED or KILLED with the reason as tags.
 """
+import hashlib
 import json
 import os
 import pathlib
 import shutil
+import sys
 import time
+import uuid
 from typing import Dict, List, Optional
 
-from harness import tracking
+from harness import claims, killpoints, tracking
+
+KEEP_CHECKPOINTS = 2  # The newest and one before it, for when the newest does not load.
 
 
-class Checkpoint:
-  """The training state of an unfinished run, written atomically every few steps."""
+def _digest(path: pathlib.Path) -> str:
+  with open(path, "rb") as f:
+    return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+class Checkpoints:
+  """The training states of an unfinished run: results/checkpoints/<config hash>/step-<n>/,
+  each a `state` and a `meta.json` naming its step, MLflow run and the state's SHA-256.
+
+  A step's folder is written under a temporary name and renamed when whole, so it exists
+  complete or not at all, and its meta can only vouch for the state beside it.
+  """
 
   def __init__(self, results_dir: str, config_hash: str):
     self.dir = pathlib.Path(results_dir) / "checkpoints" / config_hash
 
-  def meta(self) -> Optional[dict]:
-    path = self.dir / "meta.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+  def _steps(self) -> List[pathlib.Path]:
+    """Committed checkpoints, newest first."""
+    found = [p for p in self.dir.glob("step-*") if p.name[5:].isdigit()] if self.dir.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
 
   def save(self, runner, meta: dict) -> None:
-    self.dir.mkdir(parents=True, exist_ok=True)
-    state, state_tmp = self.dir / "state", self.dir / "state.tmp"
-    runner.save(state_tmp)
-    os.replace(state_tmp, state)
-    (self.dir / "meta.tmp").write_text(json.dumps(meta))
-    os.replace(self.dir / "meta.tmp", self.dir / "meta.json")  # Meta last: it vouches for state.
+    final = self.dir / f"step-{meta['step']}"
+    staging = self.dir / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+      staging.mkdir(parents=True)
+      runner.save(staging / "state")
+      meta = {**meta, "sha256": _digest(staging / "state")}
+      (staging / "meta.json").write_text(json.dumps(meta))
+      killpoints.reached("checkpoint", meta["step"] - 1)
+      for name in ("state", "meta.json"):
+        with open(staging / name, "rb+") as f:
+          os.fsync(f.fileno())
+      if final.exists():  # Written before by an attempt that died after it: replaced.
+        shutil.rmtree(final)
+      os.rename(staging, final)
+      _fsync_dir(self.dir)
+    except OSError as error:
+      shutil.rmtree(staging, ignore_errors=True)
+      raise tracking.StorageError(f"cannot write checkpoint {final}: {error.strerror or error}") from None
+    for old in self._steps()[KEEP_CHECKPOINTS:]:
+      shutil.rmtree(old, ignore_errors=True)
 
-  def restore(self, runner) -> None:
-    runner.load(self.dir / "state")
+  def _verified_meta(self, folder: pathlib.Path) -> dict:
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("step") != int(folder.name[5:]):
+      raise ValueError(f"its meta says step {meta.get('step')}")
+    if _digest(folder / "state") != meta.get("sha256"):
+      raise ValueError("its state does not match the checksum in its meta (truncated or corrupted)")
+    return meta
+
+  def restore(self, runner, run_ids) -> Optional[dict]:
+    """Loads the newest checkpoint that belongs to one of `run_ids` and verifies and loads;
+    returns its meta, or None (train from scratch). One that fails is moved aside with a
+    warning; folders left by a writer that died are removed."""
+    for stray in self.dir.glob(".step-*.tmp-*") if self.dir.is_dir() else []:
+      shutil.rmtree(stray, ignore_errors=True)  # This process holds the claim: no writer is alive.
+    for folder in self._steps():
+      try:
+        meta = self._verified_meta(folder)
+        if meta.get("run_id") not in run_ids:
+          continue
+        runner.load(folder / "state")
+        return meta
+      except Exception as error:  # Any way a checkpoint can be unreadable.
+        aside = folder.with_name(f"{folder.name}.bad-{int(time.time())}")
+        os.rename(folder, aside)
+        print(f"warning: checkpoint {folder} is unusable ({type(error).__name__}: "
+              f"{tracking.one_line(error)}); moved to {aside.name}", file=sys.stderr, flush=True)
+    return None
 
   def remove(self) -> None:
     shutil.rmtree(self.dir, ignore_errors=True)
@@ -57,31 +121,43 @@ class RunRecord:
                results_dir: str):
     self.tracker, self.artifact, self.config_hash = tracker, artifact, config_hash
     self.log_every, self.checkpoint_every = runtime.log_every, runtime.checkpoint_every
-    self.checkpoint = Checkpoint(results_dir, config_hash)
+    self.checkpoints = Checkpoints(results_dir, config_hash)
     self.run_id, self.prior_seconds, self.began = "", 0.0, time.monotonic()
+    self.claim: Optional[claims.Claim] = None
+    self.logged_through = -1  # Steps up to this one are in MLflow already (from before a resume).
     self._pending: List[Dict[str, float]] = []
 
   def finished_run(self):
     """The FINISHED MLflow run of this config, if any."""
     return self.tracker.finished_run(self.artifact, self.config_hash)
 
+  def claim_run(self, on_wait) -> None:
+    """Waits until no live process trains this config, then holds it (harness/claims.py)."""
+    self.claim = claims.acquire(self.tracker, self.config_hash, on_wait)
+
   def open(self, runner, name: str, tags: Dict[str, str], params: Dict[str, object],
            first_metrics: Dict[str, float]) -> int:
-    """Resumes or starts the MLflow run; returns the first step to train."""
-    meta = self.checkpoint.meta()
+    """Resumes or starts the MLflow run (holding the claim); returns the first step to train."""
     runs = self.tracker.runs(self.artifact, self.config_hash)
-    if meta is not None and meta["run_id"] in {r.info.run_id for r in runs}:
-      self.checkpoint.restore(runner)
+    meta = self.checkpoints.restore(runner, {r.info.run_id for r in runs})
+    if meta is not None:
       self.run_id, self.prior_seconds, first = meta["run_id"], meta["seconds"], meta["step"]
       self.tracker.reopen(self.run_id)
+      history = self.tracker.client.get_metric_history(self.run_id, "train_loss")
+      self.logged_through = max((m.step for m in history), default=-1)
     else:
-      for stale in runs:  # Killed before any checkpoint: superseded.
+      self.checkpoints.remove()  # Another MLflow run's, or none usable.
+      for stale in runs:  # Died before any usable checkpoint: superseded.
         if stale.info.status == tracking.RUNNING:
+          self.tracker.set_tags(stale.info.run_id,
+                                {tracking.FAILURE_TAG: "its process died; superseded by a new run"})
           self.tracker.end(stale.info.run_id, tracking.KILLED)
       self.run_id = self.tracker.start(self.artifact, name, tags={"config_hash": self.config_hash, **tags})
       self.tracker.log_params(self.run_id, params)
       self.tracker.log_metrics(self.run_id, [{"step": 0, **first_metrics}])
       first = 0
+    if self.claim is not None:
+      self.tracker.set_tags(self.run_id, {"claim": f"{self.claim.number} {self.claim.holder.encode()}"})
     self.began = time.monotonic()
     return first
 
@@ -90,20 +166,45 @@ class RunRecord:
     return self.prior_seconds + time.monotonic() - self.began
 
   def step_done(self, runner, step: int, last: bool, **metrics: float) -> None:
-    """Buffers the metrics of `step`; logs and checkpoints when due."""
-    self._pending.append({"step": step, **metrics})
-    if len(self._pending) >= self.log_every or last:
+    """Buffers the metrics of `step` (unless MLflow has them from before a resume: a resumed
+    run repeats them exactly); logs and checkpoints when due."""
+    if self.claim is not None:
+      self.claim.check()
+    if step > self.logged_through:
+      self._pending.append({"step": step, **metrics})
+    if self._pending and (len(self._pending) >= self.log_every or last):
+      killpoints.reached("log", step)
       self.tracker.log_metrics(self.run_id, self._pending)
       self._pending = []
     if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0 and not last:
-      self.checkpoint.save(runner, {"step": step + 1, "run_id": self.run_id, "seconds": self.seconds()})
+      self.checkpoints.save(runner, {"step": step + 1, "run_id": self.run_id, "seconds": self.seconds()})
 
   def finish(self, step: int, results: Dict[str, float]) -> None:
+    if self.logged_through >= 0:  # Resumed: results a dying attempt logged stay, not doubled.
+      logged = self.tracker.client.get_run(self.run_id).data.metrics
+      results = {k: v for k, v in results.items() if k not in logged}
     self.tracker.log_metrics(self.run_id, [{"step": step, **results}])
     self.tracker.end(self.run_id, tracking.FINISHED)
-    self.checkpoint.remove()
+    self.checkpoints.remove()
+    self.release(tracking.FINISHED)
 
-  def end(self, status: str) -> None:
-    """Marks an opened run KILLED or FAILED."""
-    if self.run_id:
-      self.tracker.end(self.run_id, status)
+  def end(self, status: str, error: Optional[BaseException] = None, step: Optional[int] = None) -> None:
+    """Marks an opened run KILLED or FAILED, with why and at which step as tags. Never raises:
+    the store may be what failed (a full disk); the caller reports the error itself."""
+    try:
+      if self.run_id:
+        if error is not None:
+          tags = {tracking.FAILURE_TAG: f"{type(error).__name__}: {tracking.one_line(error)}"[:5000]}
+          if step is not None:
+            tags[tracking.FAILURE_STEP_TAG] = str(step)
+          self.tracker.set_tags(self.run_id, tags)
+        self.tracker.end(self.run_id, status)
+      self.release(status)
+    except Exception as failure:
+      print(f"warning: could not mark the run {status} in MLflow: {tracking.one_line(failure)}",
+            file=sys.stderr, flush=True)
+
+  def release(self, how: str) -> None:
+    if self.claim is not None:
+      self.claim.release(how)
+      self.claim = None

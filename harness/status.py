@@ -10,7 +10,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import pandas as pd
 
-from harness import config, registry, tracking
+from harness import claims, config, registry, tracking
+
+NOT_RUN = "not run"
+DEAD = "DEAD"  # RUNNING in MLflow, but its process died (no live claim): rerun to resume it.
 
 
 @dataclasses.dataclass
@@ -21,6 +24,16 @@ class Planned:
   scale: str
   config_hash: str
   run: Optional[Any] = None  # Its mlflow.entities.Run: the finished one, else the newest.
+  trainer_alive: bool = False  # Whether a live process holds its claim (harness/claims.py).
+
+  @property
+  def status(self) -> str:
+    """MLflow's status, except that a RUNNING run nobody trains any more is DEAD."""
+    if self.run is None:
+      return NOT_RUN
+    if self.run.info.status == tracking.RUNNING and not self.trainer_alive:
+      return DEAD
+    return self.run.info.status
 
 
 def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
@@ -61,7 +74,11 @@ def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequen
         by_hash.setdefault((experiment, found.data.tags.get("config_hash")), []).append(found)
   for p in runs:
     p.run = _pick(by_hash.get((p.row.experiment, p.config_hash), []))
-    yield p
+  if any(p.run is not None and p.run.info.status == tracking.RUNNING for p in runs):
+    holders = claims.Ledger(tracker).states()
+    for p in runs:
+      p.trainer_alive = p.config_hash in holders and holders[p.config_hash].alive()
+  yield from runs
 
 
 def metric_name(row: registry.Row) -> str:
@@ -69,15 +86,17 @@ def metric_name(row: registry.Row) -> str:
 
 
 def runs_table(planned_runs: Iterable[Planned]) -> pd.DataFrame:
-  """Each planned run's status (FINISHED, RUNNING, FAILED, KILLED or 'not run') and metric."""
+  """Each planned run's status (FINISHED, RUNNING, DEAD, FAILED, KILLED or 'not run'), its
+  metric, and why it failed where it did."""
   records: List[dict] = []
   for p in planned_runs:
     metric, run = metric_name(p.row), p.run
     records.append(dict(
         experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
-        scale=p.scale, status=run.info.status if run else "not run",
+        scale=p.scale, status=p.status,
         metric=metric, value=run.data.metrics.get(metric) if run else None,
-        wall_time_s=run.data.metrics.get("wall_time_s") if run else None))
+        wall_time_s=run.data.metrics.get("wall_time_s") if run else None,
+        failure=run.data.tags.get(tracking.FAILURE_TAG) if run else None))
   return pd.DataFrame.from_records(records)
 
 

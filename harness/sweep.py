@@ -41,17 +41,21 @@ def _keep_worker() -> None:
 
 @hydra.main(config_path=str(config.CONF_DIR), config_name="config", version_base=None)
 def _job(cfg: DictConfig) -> str:
-  """One run of a multirun; returns 'finished', 'skipped' or 'failed' (never raises)."""
-  from harness import train
+  """One run of a multirun; returns 'finished', 'skipped', 'taken over' or 'failed' (never
+  raises)."""
+  from harness import claims, train
   _keep_worker()
   cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
   train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
+  run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
   try:
     return train.run(config.validate(cfg)).status
+  except claims.ClaimLost as error:
+    print(f"{run_id}: {error}", file=sys.stderr, flush=True)
+    return "taken over"
   except Exception as error:  # Reported here and recorded FAILED in MLflow by train.run.
-    print(f"{_FAILED_MARK} {cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}: "
-          f"{type(error).__name__}: {error}", file=sys.stderr, flush=True)
-    if not isinstance(error, config.ConfigError):
+    print(f"{_FAILED_MARK} {run_id}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    if not isinstance(error, train.SELF_EXPLAINED):
       traceback.print_exc()
     return "failed"
 

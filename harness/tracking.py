@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 from filelock import FileLock
 
 FINISHED, RUNNING, FAILED, KILLED = "FINISHED", "RUNNING", "FAILED", "KILLED"
+# Tags of a run that ended FAILED or KILLED: why (the error's one line) and at which step.
+FAILURE_TAG, FAILURE_STEP_TAG = "failure", "failure_step"
 RETRY_SECONDS = 120
 
 
@@ -34,6 +36,21 @@ def store_exists(spec) -> bool:
   return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
 
 
+class StorageError(OSError):
+  """Results could not be written (e.g. the disk is full): said in one line."""
+
+
+def one_line(error: BaseException) -> str:
+  """An error's first line (its type where it has no message), for tags and one-line reports."""
+  lines = str(error).strip().splitlines()
+  return lines[0][:500] if lines else type(error).__name__
+
+
+def _disk_full(error: Exception) -> bool:
+  text = str(error).lower()
+  return "disk is full" in text or "no space left" in text
+
+
 def _locked(error: Exception) -> bool:
   text = str(error).lower()
   return "database is locked" in text or "database table is locked" in text
@@ -46,6 +63,8 @@ def retry(fn, *args, **kwargs):
     try:
       return fn(*args, **kwargs)
     except Exception as error:  # MLflow wraps SQLAlchemy's OperationalError in its own types.
+      if _disk_full(error):
+        raise StorageError(f"cannot write the tracking store: {one_line(error)}") from None
       if not _locked(error) or time.monotonic() > deadline:
         raise
       time.sleep(wait)
@@ -59,14 +78,15 @@ class Tracker:
     self.prefix = spec.experiment_prefix
     results = pathlib.Path(spec.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    self._lock = FileLock(str(results / ".mlflow.lock"))
-    with self._lock:  # The first client on a new SQLite file creates the schema.
+    self.local = self.uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.uri
+    self.lock = FileLock(str(results / ".mlflow.lock"))
+    with self.lock:  # The first client on a new SQLite file creates the schema.
       self.client = MlflowClient(tracking_uri=self.uri)
       retry(self.client.search_experiments, max_results=1)
 
   def experiment_id(self, artifact: str) -> str:
     name = self.prefix + artifact
-    with self._lock:
+    with self.lock:
       found = retry(self.client.get_experiment_by_name, name)
       if found is not None:
         return found.experiment_id

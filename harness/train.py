@@ -17,13 +17,15 @@ from typing import Dict
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import backends, config, cores, data as datasets, host, metrics, starts, tracking
+from harness import backends, claims, config, cores, data as datasets, host, killpoints, metrics
+from harness import starts, tracking
 from harness.bookkeeping import RunRecord, flatten
 from harness.flops import analytic
 from harness.phases import Phases
 from harness.progress import Progress
 
-KILL_AT_STEP_ENV = "HARNESS_KILL_AT_STEP"  # Tests: die like a killed job right after this step.
+# Failures whose one line says all there is to say: reported without a traceback.
+SELF_EXPLAINED = (config.ConfigError, FloatingPointError, tracking.StorageError, claims.ClaimLost)
 
 
 @dataclasses.dataclass
@@ -85,46 +87,57 @@ def run(cfg: DictConfig) -> Outcome:
     progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
     return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
-  with clock("setup"):
-    configure_runtime(cfg.runtime, cfg.framework)
-    from harness import runners  # Imports the framework: after configure_runtime.
-    kind, fields = cfg.experiment.model, config.model_fields(cfg)
-    model_config = backends.make_config(kind, fields)
-    data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
-                         getattr(model_config, "num_frames", 1))
-    optim = config.make_optimizer_config(cfg)
-    start = (starts.ensure(cfg.tracking.results_dir, kind, fields, cfg.seed)
-             if cfg.train.init == "shared" else None)
-    runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
-                          cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
-    lr_factor = backends.train_step_module(cfg.framework).lr_factor
-
+  def waiting(state) -> None:
+    progress.note(f"waiting: {state.holder} trains this config (claim {state.number})")
   with clock("bookkeeping"):
-    first = record.open(runner, name, tags={
-        "row": cfg.row, "experiment": artifact, "framework": cfg.framework, "scale": cfg.scale.name,
-        "seed": str(cfg.seed), "git_commit": host.git_commit(), "device": runner.device(),
-        "machine": host.machine(), **{f"version.{k}": v for k, v in host.versions().items()}},
-        params=flatten(config.resolved(cfg)),
-        first_metrics={"gflops": sum(analytic.count(kind, model_config).values()) / 1e9,
-                       "params": runner.num_params})
-  if first:
-    progress.note(f"resuming at step {first} (MLflow run {record.run_id[:8]})")
-  kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "-1"))
+    record.claim_run(waiting)
+    done = record.finished_run()  # Finished while this process waited for the claim.
+  if done is not None:
+    record.release("skipped")
+    progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
+    return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
+
+  step = None
   try:
+    with clock("setup"):
+      configure_runtime(cfg.runtime, cfg.framework)
+      from harness import runners  # Imports the framework: after configure_runtime.
+      kind, fields = cfg.experiment.model, config.model_fields(cfg)
+      model_config = backends.make_config(kind, fields)
+      data = datasets.make(cfg.data, cfg.seed, model_config.image_size,
+                           getattr(model_config, "num_frames", 1))
+      optim = config.make_optimizer_config(cfg)
+      start = (starts.ensure(cfg.tracking.results_dir, kind, fields, cfg.seed)
+               if cfg.train.init == "shared" else None)
+      runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
+                            cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
+      lr_factor = backends.train_step_module(cfg.framework).lr_factor
+    with clock("bookkeeping"):
+      first = record.open(runner, name, tags={
+          "row": cfg.row, "experiment": artifact, "framework": cfg.framework, "scale": cfg.scale.name,
+          "seed": str(cfg.seed), "git_commit": host.git_commit(), "device": runner.device(),
+          "machine": host.machine(), **{f"version.{k}": v for k, v in host.versions().items()}},
+          params=flatten(config.resolved(cfg)),
+          first_metrics={"gflops": sum(analytic.count(kind, model_config).values()) / 1e9,
+                         "params": runner.num_params})
+    if first:
+      progress.note(f"resuming at step {first} (MLflow run {record.run_id[:8]})")
+    killpoints.reached("start", first)
     progress.start(first)
     for step in range(first, cfg.train.steps):
       with clock("data"):
         x, y = data.train_batch(step, cfg.train.batch_size)
       with clock("first_step" if step == first else "steps"):
-        loss = runner.train_step(step, x, y)
+        loss = killpoints.loss(cfg.row, step, runner.train_step(step, x, y))
       if not math.isfinite(loss):
-        raise FloatingPointError(f"{name}: loss is {loss} at step {step}")
+        raise FloatingPointError(f"loss is {loss} at step {step}")
       lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))
       with clock("bookkeeping"):
         record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
       progress.update(step + 1, loss)
-      if step == kill_at:
-        os._exit(137)
+      killpoints.reached("step", step)
+    killpoints.reached("eval", cfg.train.steps - 1)
+    step = None
     train_seconds = record.seconds() - record.prior_seconds
     with clock("eval"):
       results = evaluate(runner, data, cfg.train.eval_batch_size)
@@ -132,11 +145,13 @@ def run(cfg: DictConfig) -> Outcome:
                    train_examples_per_s=(cfg.train.steps - first) * cfg.train.batch_size /
                    max(train_seconds, 1e-9), time_startup_s=startup, **clock.metrics())
     record.finish(cfg.train.steps, results)
-  except KeyboardInterrupt:
-    record.end(tracking.KILLED)
+  except claims.ClaimLost:
+    raise  # The run is another process's now: nothing of it is this one's to mark.
+  except KeyboardInterrupt as error:
+    record.end(tracking.KILLED, error, step)
     raise
-  except BaseException:
-    record.end(tracking.FAILED)
+  except BaseException as error:
+    record.end(tracking.FAILED, error, step)
     raise
   progress.finish(results)
   return Outcome("finished", record.run_id, results)

@@ -62,6 +62,7 @@ class JaxRunner:
     path.write_bytes(serialization.to_bytes({"params": self.params, "opt_state": self.opt_state}))
 
   def load(self, path: pathlib.Path) -> None:
+    """All or nothing, as the state is assigned only once whole."""
     template = {"params": self.params, "opt_state": self.opt_state}
     state = serialization.from_bytes(template, path.read_bytes())
     self.params, self.opt_state = state["params"], state["opt_state"]

@@ -1,4 +1,5 @@
 """A training run in PyTorch: the model, optimizer and schedule of tokenlearner_torch."""
+import copy
 import pathlib
 from typing import Optional
 
@@ -34,14 +35,27 @@ class TorchRunner:
     return self.model(torch.from_numpy(x).to(self.target))[0].cpu().numpy()
 
   def save(self, path: pathlib.Path) -> None:
-    torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict()}, path)
+    torch.save(self._state(), path)
 
-  def load(self, path: pathlib.Path) -> None:
-    state = torch.load(path, map_location=self.target, weights_only=True)
+  def _state(self) -> dict:
+    return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict()}
+
+  def _apply(self, state: dict) -> None:
     self.model.load_state_dict(state["model"])
     self.optimizer.load_state_dict(state["optimizer"])
     self.schedule.load_state_dict(state["schedule"])
+
+  def load(self, path: pathlib.Path) -> None:
+    """All or nothing: a state that fails part-way leaves the runner as it was, so that a run
+    can fall back to an older checkpoint or to its initial weights."""
+    state = torch.load(path, map_location=self.target, weights_only=True)
+    before = copy.deepcopy(self._state())
+    try:
+      self._apply(state)
+    except Exception:
+      self._apply(before)
+      raise
 
   def device(self) -> str:
     if self.target.type == "cuda":

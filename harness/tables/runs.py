@@ -14,7 +14,8 @@ from harness import status, tracking
 
 COLUMNS = ["experiment", "row", "framework", "seed", "scale", "status", "metric", "value",
            "gflops", "params", "wall_time_s", "train_examples_per_s", "run_id", "config_hash",
-           "git_commit", "device", "machine", "start_time", "end_time"]
+           "git_commit", "device", "machine", "start_time", "end_time", "failure"]
+OPTIONAL = ("failure",)  # Absent from exports written before runs recorded why they failed.
 VERSION_PREFIX = "version."
 
 
@@ -31,7 +32,7 @@ def _utc(ms) -> str:
 def _record(p: status.Planned) -> dict:
   run = p.run
   record = dict(experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
-                scale=p.scale, status=run.info.status if run else "not run",
+                scale=p.scale, status=p.status,
                 metric=status.metric_name(p.row))
   if run is None:
     return record
@@ -43,7 +44,8 @@ def _record(p: status.Planned) -> dict:
       wall_time_s=metrics.get("wall_time_s"), train_examples_per_s=metrics.get("train_examples_per_s"),
       run_id=run.info.run_id, config_hash=tags.get("config_hash"), git_commit=tags.get("git_commit"),
       device=tags.get("device"), machine=tags.get("machine"),
-      start_time=_utc(run.info.start_time), end_time=_utc(run.info.end_time))
+      start_time=_utc(run.info.start_time), end_time=_utc(run.info.end_time),
+      failure=tags.get(tracking.FAILURE_TAG))
   record.update({k: v for k, v in tags.items() if k.startswith(VERSION_PREFIX)})
   return record
 
@@ -67,7 +69,7 @@ def read(path) -> pd.DataFrame:
     raise FileNotFoundError(f"no run export at {path}: run `python -m harness reproduce` first, "
                             "or build from MLflow without --offline")
   frame = pd.read_csv(path, dtype={"seed": int}, keep_default_na=False, na_values=[""])
-  missing = [c for c in COLUMNS if c not in frame.columns]
+  missing = [c for c in COLUMNS if c not in frame.columns and c not in OPTIONAL]
   if missing:
     raise ValueError(f"{path}: not a run export (missing columns {', '.join(missing)})")
   return frame

@@ -2,41 +2,16 @@
 resumed after a kill with the same result, identical on a rerun, safe to start in parallel."""
 import math
 import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from harness import config, train
+from harness import config, killpoints, train
 from harness.parity import TRAIN_LOSS_RTOL
 from harness.__main__ import main
 
-ROOT = pathlib.Path(__file__).parents[2]
-FAST_ROW = ["experiment=table1", "row=pool_4x4_at_12"]
-
-
-def overrides(results: pathlib.Path, *extra):
-  return ["scale=smoke", f"tracking.results_dir={results}", f"tracking.uri=sqlite:///{results}/mlflow.db",
-          *extra]
-
-
-def client(results: pathlib.Path) -> MlflowClient:
-  return MlflowClient(tracking_uri=f"sqlite:///{results}/mlflow.db")
-
-
-def all_runs(results: pathlib.Path, artifact: str = "table1"):
-  c = client(results)
-  experiment = c.get_experiment_by_name(artifact)
-  return c.search_runs([experiment.experiment_id]) if experiment else []
-
-
-def run_cli(results: pathlib.Path, *extra, env=None):
-  """`python -m harness run` in a fresh process, as a killed or parallel job would be."""
-  env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-  return subprocess.run([sys.executable, "-m", "harness", "run", *overrides(results, *extra)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+from tests.harness.smoke import FAST_ROW, ROOT, all_runs, client, overrides, run_cli
 
 
 def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
@@ -78,7 +53,7 @@ def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framework):
   extra = [*FAST_ROW, f"framework={framework}", "train.steps=6", "runtime.checkpoint_every=2"]
-  killed = run_cli(tmp_path / "killed", *extra, env={train.KILL_AT_STEP_ENV: "2"})
+  killed = run_cli(tmp_path / "killed", *extra, env={killpoints.KILL_ENV: "step:2"})
   assert killed.returncode == 137, killed.stderr[-2000:]
   (run,) = all_runs(tmp_path / "killed")
   assert run.info.status == "RUNNING"

@@ -1,0 +1,34 @@
+"""Faults on cue, for the fault tests and `nox -s faults`; inert unless their variable is set.
+
+HARNESS_KILL_AT=<point>:<step> makes the process exit at once with status 137, as under
+SIGKILL (no cleanup, no atexit), at that point of that step. Points: `start` (the MLflow
+run opened, nothing trained; step: the first step), `step` (its update done),
+`checkpoint` (its state written, not yet committed), `log` (a metrics batch about to be
+logged), `eval` (the final evaluation about to start; step: the last step).
+
+HARNESS_NAN_AT=<row>:<step> makes that row's training loss NaN at that step, as a
+diverging run's would be, to follow a divergence through a sweep.
+"""
+import os
+
+KILL_ENV, NAN_ENV = "HARNESS_KILL_AT", "HARNESS_NAN_AT"
+POINTS = ("start", "step", "checkpoint", "log", "eval")
+
+
+def _target(variable: str):
+  spec = os.environ.get(variable, "")
+  if not spec:
+    return None
+  where, step = spec.rsplit(":", 1)
+  if variable == KILL_ENV and where not in POINTS:
+    raise ValueError(f"{KILL_ENV}={spec!r}: the point must be one of {', '.join(POINTS)}")
+  return where, int(step)
+
+
+def reached(point: str, step: int) -> None:
+  if _target(KILL_ENV) == (point, step):
+    os._exit(137)
+
+
+def loss(row: str, step: int, value: float) -> float:
+  return float("nan") if _target(NAN_ENV) == (row, step) else value

@@ -1,0 +1,249 @@
+"""Faults a long sweep on a shared machine meets: processes killed at any point, checkpoints
+truncated, corrupted or contradicting their meta, runs that diverge, a full disk, two
+trainers for one config. Nothing is lost, nothing is trained twice, every ended run says why."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from harness import claims, config, killpoints, status, tracking, train
+from tests.harness.smoke import FAST_ROW, ROOT, all_runs, client, overrides, run_cli
+
+RESUMABLE = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
+
+
+def losses(results, run_id):
+  """The train_loss history as {step: value}; fails on a step logged twice."""
+  history = client(results).get_metric_history(run_id, "train_loss")
+  steps = [m.step for m in history]
+  assert len(steps) == len(set(steps)), f"steps logged twice: {sorted(steps)}"
+  return {m.step: m.value for m in history}
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+  """The resumable run trained without faults, per framework, made when first asked for. In
+  a process of its own, as every run here: XLA's programs, and so the last bits of a loss,
+  depend on the process's flags."""
+  made = {}
+
+  def reference(framework):
+    if framework not in made:
+      results = tmp_path_factory.mktemp(f"whole-{framework}")
+      assert resume(results, framework).returncode == 0
+      (run,) = all_runs(results)
+      made[framework] = run.data.metrics["test_top1"], losses(results, run.info.run_id)
+    return made[framework]
+  return reference
+
+
+def resume(results, framework):
+  """Runs (or reruns) the resumable config in a fresh process, as `reproduce` would."""
+  done = run_cli(results, *RESUMABLE, f"framework={framework}")
+  assert done.returncode == 0, done.stderr[-2000:]
+  return done
+
+
+def assert_same_as_uninterrupted(results, reference):
+  top1, reference = reference
+  (run,) = [r for r in all_runs(results) if r.info.status == tracking.FINISHED]
+  assert run.data.metrics["test_top1"] == top1
+  assert losses(results, run.info.run_id) == reference
+  assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
+
+
+# Each point in one framework here; `nox -s faults` kills at every point in both.
+@pytest.mark.parametrize("framework,point", [("jax", "step:2"), ("torch", "checkpoint:3"),
+                                             ("jax", "log:4"), ("torch", "eval:5")])
+def test_killed_anywhere_resumes_to_the_same_metrics(tmp_path, references, framework, point):
+  killed = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", env={killpoints.KILL_ENV: point})
+  assert killed.returncode == 137, killed.stderr[-2000:]
+  resume(tmp_path, framework)
+  assert_same_as_uninterrupted(tmp_path, references(framework))
+  assert len(all_runs(tmp_path)) == 1
+
+
+def _killed_with_checkpoints(results, framework):
+  """A run killed after step 4: checkpoints at steps 2 and 4."""
+  killed = run_cli(results, *RESUMABLE, f"framework={framework}", env={killpoints.KILL_ENV: "step:4"})
+  assert killed.returncode == 137, killed.stderr[-2000:]
+  (folder,) = (results / "checkpoints").iterdir()
+  assert sorted(p.name for p in folder.iterdir()) == ["step-2", "step-4"]
+  return folder
+
+
+def _truncate(state):
+  with open(state, "r+b") as f:
+    f.truncate(1000)
+
+
+def _flip_bytes(state):
+  data = bytearray(state.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+  state.write_bytes(bytes(data))  # Same size: only the checksum can tell.
+
+
+def _other_steps_state(state):
+  state.write_bytes((state.parent.parent / "step-2" / "state").read_bytes())  # Step 4 holds step 2.
+
+
+def _meta_says_other_step(state):
+  meta = json.loads((state.parent / "meta.json").read_text())
+  (state.parent / "meta.json").write_text(json.dumps({**meta, "step": 2}))
+
+
+@pytest.mark.parametrize("framework,damage", [
+    ("jax", _truncate), ("torch", _truncate), ("jax", _flip_bytes), ("torch", _flip_bytes),
+    ("torch", _other_steps_state), ("jax", _meta_says_other_step)],
+    ids=["jax-truncated", "torch-truncated", "jax-corrupted", "torch-corrupted",
+         "torch-state_of_another_step", "jax-meta_of_another_step"])
+def test_a_bad_checkpoint_is_set_aside_and_the_one_before_used(tmp_path, references, framework, damage):
+  folder = _killed_with_checkpoints(tmp_path, framework)
+  damage(folder / "step-4" / "state")
+  stderr = resume(tmp_path, framework).stderr
+  (warning,) = [line for line in stderr.splitlines() if line.startswith("warning:")]
+  assert "step-4" in warning and "moved to" in warning
+  assert "resuming at step 2" in stderr
+  assert_same_as_uninterrupted(tmp_path, references(framework))
+
+
+def test_every_checkpoint_bad_trains_from_scratch(tmp_path, references):
+  folder = _killed_with_checkpoints(tmp_path, "torch")
+  for step in (2, 4):
+    _truncate(folder / f"step-{step}" / "state")
+  assert "resuming" not in resume(tmp_path, "torch").stderr
+  assert_same_as_uninterrupted(tmp_path, references("torch"))
+  statuses = sorted(r.info.status for r in all_runs(tmp_path))
+  assert statuses == ["FINISHED", "KILLED"]  # The first run, superseded, says so.
+  (killed,) = [r for r in all_runs(tmp_path) if r.info.status == "KILLED"]
+  assert "died" in killed.data.tags[tracking.FAILURE_TAG]
+
+
+def test_a_diverging_run_is_failed_with_its_reason_and_the_step(tmp_path):
+  cfg = config.load(overrides(tmp_path, *FAST_ROW, "framework=torch", "optim.learning_rate=1e6"))
+  with pytest.raises(FloatingPointError, match="loss is nan"):
+    train.run(cfg)
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FAILED"
+  assert run.data.tags[tracking.FAILURE_TAG].startswith("FloatingPointError: loss is nan at step")
+  assert run.data.tags[tracking.FAILURE_STEP_TAG] in run.data.tags[tracking.FAILURE_TAG]
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_stray(tmp_path, monkeypatch):
+  from harness.runners import torch_runner
+  real_save = torch_runner.TorchRunner.save
+
+  def save_until_full(self, path):
+    if "step-4" in str(path):
+      path.write_bytes(b"partial")
+      raise OSError(28, "No space left on device")
+    real_save(self, path)
+
+  monkeypatch.setattr(torch_runner.TorchRunner, "save", save_until_full)
+  with pytest.raises(tracking.StorageError, match="cannot write checkpoint .*step-4: No space left"):
+    train.run(config.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
+  (folder,) = (tmp_path / "checkpoints").iterdir()
+  assert [p.name for p in folder.iterdir()] == ["step-2"]  # No stray temporary folder.
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FAILED" and "No space left" in run.data.tags[tracking.FAILURE_TAG]
+  monkeypatch.setattr(torch_runner.TorchRunner, "save", real_save)
+  resumed = train.run(config.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
+  assert resumed.status == "finished"
+
+
+def test_a_killed_run_is_listed_dead_until_resumed(tmp_path):
+  killed = run_cli(tmp_path, *RESUMABLE, "framework=torch", env={killpoints.KILL_ENV: "step:2"})
+  assert killed.returncode == 137
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "RUNNING"  # MLflow cannot know; the claim can.
+  plan = list(status.planned(["table1"], ["torch"], [0], overrides(tmp_path, "train.steps=6",
+                                                                   "runtime.checkpoint_every=2")))
+  (planned,) = [p for p in plan if p.row.key == "pool_4x4_at_12"]
+  assert planned.status == status.DEAD
+
+
+def test_one_config_started_four_times_at_once_is_trained_once(tmp_path):
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  command = [sys.executable, "-m", "harness", "run",
+             *overrides(tmp_path, *FAST_ROW, "framework=torch", "runtime.threads=1")]
+  jobs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(4)]
+  outputs = [job.communicate(timeout=600) for job in jobs]
+  assert [job.returncode for job in jobs] == [0] * 4, [err[-1500:] for _, err in outputs]
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FINISHED"
+  assert sum("already finished" in err for _, err in outputs) == 3
+
+
+def test_two_reproduce_at_once_train_each_config_once(tmp_path):
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  command = [sys.executable, "-m", "harness", "reproduce", "--experiments", "table1", "--frameworks",
+             "torch", "--jobs", "1", "--out", str(tmp_path / "tables"),
+             "--flops", str(ROOT / "results" / "flops.csv"), *overrides(tmp_path)]
+  jobs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+  outputs = [job.communicate(timeout=900) for job in jobs]
+  assert [job.returncode for job in jobs] == [0, 0], [err[-1500:] for _, err in outputs]
+  runs = all_runs(tmp_path)
+  assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}
+  assert all("5 of 5 runs finished" in out for out, _ in outputs)
+
+
+class TestClaims:
+  """The claim protocol itself, against a real store, with holders made up."""
+
+  @pytest.fixture
+  def tracker(self, tmp_path):
+    spec = config.load(overrides(tmp_path)).tracking
+    return tracking.Tracker(spec)
+
+  def test_of_many_claimants_exactly_one_wins(self, tracker):
+    ledger, won = claims.Ledger(tracker), []
+
+    def claimant(i):
+      holder = claims.Holder("host", "boot", i, i, f"t{i}")
+      if ledger.try_claim("abc", 0, holder):
+        won.append(i)
+
+    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(8)]
+    for thread in threads:
+      thread.start()
+    for thread in threads:
+      thread.join()
+    assert len(won) == 1
+    assert ledger.state("abc").holder.pid == won[0]
+
+  def test_a_holder_elsewhere_is_alive_while_it_beats(self, tracker, monkeypatch):
+    ledger = claims.Ledger(tracker)
+    remote = claims.Holder("another-host", "boot", 1, 1, "t")
+    assert ledger.try_claim("abc", 0, remote)
+    ledger.set("abc", 0, "heartbeat", "0")  # Long ago.
+    assert not ledger.state("abc").alive()
+    ledger.set("abc", 0, "heartbeat", f"{time.time()}")
+    assert ledger.state("abc").alive()
+
+  def test_a_dead_holder_is_taken_over_and_learns_it(self, tracker, monkeypatch):
+    monkeypatch.setattr(claims, "HEARTBEAT_SECONDS", 0.05)
+    first = claims.acquire(tracker, "abc")
+    # Another process finds the first dead (as it would if its heartbeat went stale).
+    monkeypatch.setattr(claims.ClaimState, "alive", lambda self, now=None: False)
+    second = claims.acquire(tracker, "abc")
+    assert (first.number, second.number) == (0, 1)
+    first._thread.join(timeout=5)
+    with pytest.raises(claims.ClaimLost, match="taken over"):
+      first.check()
+    second.check()
+    second.release("FINISHED")
+
+  def test_a_released_claim_is_free(self, tracker):
+    claim = claims.acquire(tracker, "abc")
+    claim.release("FINISHED")
+    waits = []
+    again = claims.acquire(tracker, "abc", on_wait=waits.append)
+    assert again.number == 1 and not waits
+    again.release("FINISHED")
