@@ -1,9 +1,11 @@
 """Root conftest: registers the command-line options (pytest reads them before tests/), puts
-the repository root on sys.path so that tests can import tests.parity helpers, and joins the
-parity logs of pytest-xdist workers (the controller loads this conftest, not the one in tests/)."""
+the repository root on sys.path so that tests can import tests.parity helpers, joins the
+parity logs of pytest-xdist workers and writes the fault catalogue's table (the controller
+loads this conftest, not the one in tests/, and receives the workers' reports)."""
 import pathlib
 
 from harness.parity import merge_csv
+from tests import fault_catalogue
 
 
 def pytest_addoption(parser):
@@ -11,6 +13,11 @@ def pytest_addoption(parser):
                    help="write every parity check's measured difference to this CSV file")
   parser.addoption("--fuzz", type=int, default=0, metavar="N",
                    help="randomized parity: N configs beyond the default session's fixed budget")
+  parser.addoption("--faults-table", default=None, metavar="PATH",
+                   help="write the fault cases run (what was done, what happened, pass or fail) "
+                        "to this Markdown file")
+  parser.addoption("--all-faults", action="store_true",
+                   help="every fault case, not only the default session's share (nox -s faults)")
 
 
 def worker_id(config):
@@ -28,7 +35,23 @@ def pytest_sessionstart(session):
       stale.unlink()
 
 
+def pytest_collection_modifyitems(config, items):
+  if config.getoption("--all-faults"):
+    return
+  share = [item for item in items if item.get_closest_marker("all_faults") is None]
+  if len(share) < len(items):
+    config.hook.pytest_deselected(items=[item for item in items if item not in share])
+    items[:] = share
+
+
+def pytest_runtest_logreport(report):
+  fault_catalogue.collect(report)
+
+
 def pytest_sessionfinish(session):
+  table = session.config.getoption("--faults-table")
+  if table and worker_id(session.config) is None:
+    fault_catalogue.write(table)
   path = session.config.getoption("--parity-csv")
   if path and worker_id(session.config) is None and _parts(path):
     merge_csv(_parts(path), path)

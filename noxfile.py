@@ -1,6 +1,6 @@
 """Sessions: tests (the default suite), parity (writes results/parity.csv), flops (writes
 results/flops.csv and tables/flops.md), reproduce (the main job), tables (rebuilds tables/
-from the runs).
+from the runs), faults (the fault catalogue: results/faults.md), bench.
 
 Each session installs the two implementations and the harness from this
 repository into its own virtual environment with pip (torch is pinned to the
@@ -13,6 +13,7 @@ nox.options.default_venv_backend = "virtualenv"
 
 PACKAGES = ("-e", "impls/spec", "-e", "impls/jax", "-e", "impls/torch", "-e", ".[test]")
 PARITY_CSV = "results/parity.csv"
+FAULTS_TABLE = "results/faults.md"
 # Two pytest-xdist workers, a test file per worker at a time (a file's tests share compiled
 # programs): the suite is bound by XLA compiles, each on one thread.
 PARALLEL = ("-n", "2", "--dist", "loadfile")
@@ -52,6 +53,18 @@ def bench(session: nox.Session) -> None:
   block. Wants an idle machine."""
   install(session)
   session.run("python", "-m", "harness.bench", *session.posargs)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+  """The fault catalogue: kills at every point in both frameworks, damaged checkpoints,
+  concurrent trainers, divergence, a full disk, bad inputs; prints and writes
+  results/faults.md (case, what was done, what happened, pass or fail). The default session
+  runs a share of the same cases."""
+  install(session)
+  session.run("pytest", "-q", "-n", "2", "--all-faults", "--faults-table", FAULTS_TABLE,
+              "tests/harness/test_faults.py", "tests/harness/test_bad_inputs.py", *session.posargs)
+  session.run("python", "-c", f"print(open({FAULTS_TABLE!r}).read())")
 
 
 @nox.session

@@ -16,6 +16,14 @@ from tokenlearner_spec import FRAMEWORKS
 from harness import registry
 
 
+class _Parser(argparse.ArgumentParser):
+  """Reports a bad argument in one line, as every other bad input is reported; -h has the
+  usage."""
+
+  def error(self, message: str):
+    self.exit(2, f"error: {message} (see {self.prog} -h)\n")
+
+
 def _choices(allowed):
   def parse(text: str):
     values = [v for v in text.split(",") if v]
@@ -27,10 +35,24 @@ def _choices(allowed):
 
 
 def _seeds(text: str):
+  from harness import config
   try:
-    return [int(v) for v in text.split(",")]
+    seeds = [int(v) for v in text.split(",")]
+    for seed in seeds:
+      config.check_seed(seed)
+    return seeds
   except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers >= 0") from None
+
+
+def _jobs(text: str):
+  try:
+    jobs = int(text)
+  except ValueError:
+    jobs = 0
+  if jobs < 1:
+    raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
+  return jobs
 
 
 def _matrix(args) -> None:
@@ -64,8 +86,8 @@ def _state(planned_runs) -> int:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = _Parser(prog="python -m harness", description=__doc__,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
   verbs = parser.add_subparsers(dest="verb", required=True)
   verbs.add_parser("run", help="train and evaluate one run")
   for name, text in (("reproduce", "run every row x framework x seed, then build the tables"),
@@ -80,7 +102,7 @@ def main(argv=None) -> int:
     verb.add_argument("--seeds", type=_seeds, default=None,
                       help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke)")
     if name == "reproduce":
-      verb.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
+      verb.add_argument("--jobs", type=_jobs, default=2, help="runs in parallel (processes)")
     if name in ("reproduce", "tables"):
       verb.add_argument("--out", default="tables",
                         help="where the tables go (default tables/; tables/<scale>/ off proxy)")
@@ -102,13 +124,22 @@ def main(argv=None) -> int:
 
   from harness import config
   try:
+    cfg = config.compose_config(overrides)
+    if args.verb in ("run", "reproduce"):
+      from harness import preflight
+      preflight.check(cfg)
     if args.verb != "run" and args.seeds is None:
-      args.seeds = list(config.load(overrides).scale.seeds)
+      args.seeds = list(config.validate(cfg, data_files=False).scale.seeds)
     if args.verb == "run":
       from harness import train
-      cfg = config.compose_config(overrides)
       train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
-      outcome = train.run(config.validate(cfg))
+      try:
+        outcome = train.run(config.validate(cfg))
+      except train.SELF_EXPLAINED as error:  # Recorded in MLflow (FAILED, with the reason) already.
+        if isinstance(error, config.ConfigError):
+          raise
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
       return 0 if outcome.status in ("finished", "skipped") else 1
     if args.verb == "reproduce":
       from harness import sweep

@@ -1,9 +1,9 @@
 """A run's bookkeeping, kept out of the training loop: its claim, its checkpoints, its MLflow
 run, and the metrics not yet logged.
 
-`RunRecord.open` claims the config (harness/claims.py), then resumes the newest good
-checkpoint into the same MLflow run, or starts a new MLflow run (marking runs of the
-same config that died before any checkpoint as KILLED); `step_done` buffers the step's
+`RunRecord.claim_run` claims the config (harness/claims.py); `open` then resumes the
+newest good checkpoint into its MLflow run, or starts over in the MLflow run of a
+process that died before a usable checkpoint, or starts a new MLflow run; `step_done` buffers the step's
 metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every`;
 `finish` logs the results, marks the run FINISHED and deletes the checkpoints; `end`
 marks it FAILED or KILLED with the reason as tags.
@@ -138,24 +138,30 @@ class RunRecord:
   def open(self, runner, name: str, tags: Dict[str, str], params: Dict[str, object],
            first_metrics: Dict[str, float]) -> int:
     """Resumes or starts the MLflow run (holding the claim); returns the first step to train."""
-    runs = self.tracker.runs(self.artifact, self.config_hash)
+    runs = self.tracker.runs(self.artifact, self.config_hash)  # Newest first.
     meta = self.checkpoints.restore(runner, {r.info.run_id for r in runs})
+    # RUNNING runs of this config are dead ones: this process holds the claim.
+    dead = [r.info.run_id for r in runs if r.info.status == tracking.RUNNING]
+    first = 0
     if meta is not None:
       self.run_id, self.prior_seconds, first = meta["run_id"], meta["seconds"], meta["step"]
+    else:
+      self.checkpoints.remove()  # Another MLflow run's, or none usable.
+      if dead:  # Died before a usable checkpoint: starts over in its own MLflow run.
+        self.run_id = dead[0]
+        self.tracker.log_params(self.run_id, params)  # The same values: a no-op unless it died first.
+      else:
+        self.run_id = self.tracker.start(self.artifact, name, tags={"config_hash": self.config_hash, **tags})
+        self.tracker.log_params(self.run_id, params)
+        self.tracker.log_metrics(self.run_id, [{"step": 0, **first_metrics}])
+    if meta is not None or dead:
       self.tracker.reopen(self.run_id)
       history = self.tracker.client.get_metric_history(self.run_id, "train_loss")
       self.logged_through = max((m.step for m in history), default=-1)
-    else:
-      self.checkpoints.remove()  # Another MLflow run's, or none usable.
-      for stale in runs:  # Died before any usable checkpoint: superseded.
-        if stale.info.status == tracking.RUNNING:
-          self.tracker.set_tags(stale.info.run_id,
-                                {tracking.FAILURE_TAG: "its process died; superseded by a new run"})
-          self.tracker.end(stale.info.run_id, tracking.KILLED)
-      self.run_id = self.tracker.start(self.artifact, name, tags={"config_hash": self.config_hash, **tags})
-      self.tracker.log_params(self.run_id, params)
-      self.tracker.log_metrics(self.run_id, [{"step": 0, **first_metrics}])
-      first = 0
+    for stale in dead:  # Older dead runs of the config (from before runs were claimed).
+      if stale != self.run_id:
+        self.tracker.set_tags(stale, {tracking.FAILURE_TAG: "its process died; superseded"})
+        self.tracker.end(stale, tracking.KILLED)
     if self.claim is not None:
       self.tracker.set_tags(self.run_id, {"claim": f"{self.claim.number} {self.claim.holder.encode()}"})
     self.began = time.monotonic()

@@ -13,6 +13,7 @@ every failure into one line that names the problem.
 import dataclasses
 import hashlib
 import json
+import pathlib
 from typing import Any, Dict, Sequence
 
 from hydra import compose, initialize_config_dir
@@ -25,6 +26,7 @@ from harness import schemas
 
 CONF_DIR = schemas.CONF_DIR
 INITS = ("shared", "native")  # train.init: see harness/starts.py
+DATA_CHECKS = "data_checks"  # <results_dir>/data_checks/: stamps of datasets whose images all open
 
 
 class ConfigError(ValueError):
@@ -126,7 +128,8 @@ for _source, _schema in DATA_SOURCES.items():
 
 
 def _one_line(error: Exception) -> str:
-  """The first line of an error and of each cause, plus Hydra's list of available options."""
+  """The first line of an error and of each cause (not of a context raise ... from None hid),
+  plus Hydra's list of available options."""
   parts = []
   while error is not None:
     lines = [line.strip() for line in str(error).strip().splitlines()]
@@ -134,9 +137,10 @@ def _one_line(error: Exception) -> str:
       parts.append(lines[0].rstrip("."))
     if any(line.startswith("Available options") for line in lines):
       start = next(i for i, line in enumerate(lines) if line.startswith("Available options")) + 1
-      options = [line for line in lines[start:] if line and not line.startswith(("Config search", "provider="))]
+      options = [line for line in lines[start:] if line and not line.endswith("_schema")
+                 and not line.startswith(("Config search", "provider="))]
       parts.append("available: " + ", ".join(options))
-    error = error.__cause__ or error.__context__
+    error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
   return "; ".join(parts)
 
 
@@ -153,7 +157,9 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   """Checks what the schema's types cannot, the model against its data among them, before
   anything is built or tracked; raises ConfigError. data_files=False skips what needs the
-  dataset on disk (a data.root's folders and class count): planning a sweep needs none."""
+  dataset on disk (a data.root's layout, images and class count): planning a sweep needs
+  none. Checking that every image opens is remembered by a stamp under
+  <results_dir>/data_checks/, so it runs once per dataset."""
   from harness import backends, data
   missing = sorted(OmegaConf.missing_keys(cfg))
   if missing:
@@ -167,6 +173,10 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     raise ConfigError(f"bad config: train.steps={cfg.train.steps}, train.batch_size="
                       f"{cfg.train.batch_size} and train.eval_batch_size={cfg.train.eval_batch_size} "
                       "must be positive")
+  try:
+    check_seed(cfg.seed)
+  except ValueError as error:
+    raise ConfigError(f"bad config: {error}") from None
   if cfg.train.init not in INITS:
     raise ConfigError(f"bad config: train.init={cfg.train.init!r} is not one of {INITS}")
   if cfg.optim.warmup_steps > cfg.train.steps:
@@ -179,13 +189,25 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   try:
     model = backends.make_config(cfg.experiment.model, model_fields(cfg))
     make_optimizer_config(cfg)
-    classes = data.num_classes(cfg.data) if data_files or "root" not in cfg.data else None
   except (ValueError, TypeError, KeyError) as error:
     raise ConfigError(f"bad config for {row_id}: {_one_line(error)}") from None
+  files = data_files or "root" not in cfg.data
+  try:
+    data.check(cfg.data, model.image_size, getattr(model, "num_frames", 1), files,
+               stamp_dir=pathlib.Path(cfg.tracking.results_dir) / DATA_CHECKS)
+    classes = data.num_classes(cfg.data) if files else None
+  except ValueError as error:
+    raise ConfigError(f"bad data: {_one_line(error)}") from None
   if classes is not None and classes != model.num_classes:
     raise ConfigError(f"bad config: data {cfg.data.source} has {classes} classes but the {row_id} "
                       f"model at {cfg.scale.name} scale has {model.num_classes}")
   return cfg
+
+
+def check_seed(seed: int) -> None:
+  """A run's seed seeds numpy's generators, which take none below 0."""
+  if seed < 0:
+    raise ValueError(f"seed={seed} is negative")
 
 
 def load(overrides: Sequence[str] = ()) -> DictConfig:

@@ -41,3 +41,18 @@ def check(parity_log):
     assert not failed, "\n".join(failed)
   return _check
   return _check
+
+
+@pytest.fixture
+def fault(record_property):
+  """Makes a test a case of the fault catalogue (tests/fault_catalogue.py): fault.done(text)
+  says what was done to the harness, fault.happened(text) what it did."""
+  from tests.fault_catalogue import DONE, HAPPENED
+
+  class Case:
+    def done(self, text: str) -> None:
+      record_property(DONE, text)
+
+    def happened(self, text: str) -> None:
+      record_property(HAPPENED, text)
+  return Case()

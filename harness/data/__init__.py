@@ -1,40 +1,46 @@
 """Framework-neutral data (numpy): the proxy generators and the paper-scale loaders."""
+import importlib
+import pathlib
+from typing import Optional, Type
+
 from harness.data.base import Batch, Dataset
+
+# source -> its Dataset class, imported on first use (the file loaders need PIL, the
+# generators scikit-learn).
+SOURCES = {"digits": "harness.data.digits:ClutteredDigits",
+           "moving_digits": "harness.data.moving_digits:MovingDigits",
+           "imagenet": "harness.data.imagenet:ImageFolder",
+           "charades": "harness.data.charades:Charades"}
+
+
+def source(name: str) -> Type[Dataset]:
+  if name not in SOURCES:
+    raise ValueError(f"unknown data source {name!r}; known: {', '.join(SOURCES)}")
+  module, cls = SOURCES[name].split(":")
+  return getattr(importlib.import_module(module), cls)
 
 
 def make(spec, seed: int, image_size: int, num_frames: int = 1) -> Dataset:
   """The data source a run's `data` config names, at the model's image size and clip length."""
-  if spec.source == "digits":
-    from harness.data.digits import ClutteredDigits
-    return ClutteredDigits(spec, seed, image_size)
-  if spec.source == "moving_digits":
-    from harness.data.moving_digits import MovingDigits
-    return MovingDigits(spec, seed, image_size, num_frames)
-  if spec.source == "imagenet":
-    from harness.data.imagenet import ImageFolder
-    return ImageFolder(spec, seed, image_size)
-  if spec.source == "charades":
-    from harness.data.charades import Charades
-    return Charades(spec, seed, image_size, num_frames)
-  raise ValueError(f"unknown data source {spec.source!r}; expected digits, moving_digits, imagenet or charades")
+  return source(spec.source)(spec, seed, image_size, num_frames)
 
 
 def num_classes(spec) -> int:
   """How many classes (or labels) the source has, without loading it: checked against the
   model before a run is tracked."""
-  if spec.source == "digits":
-    from harness.data.digits import ClutteredDigits
-    return ClutteredDigits.num_classes
-  if spec.source == "moving_digits":
-    from harness.data.moving_digits import MovingDigits
-    return MovingDigits.num_classes
-  if spec.source == "imagenet":
-    from harness.data.imagenet import class_names
-    return len(class_names(spec.root))
-  if spec.source == "charades":
-    from harness.data.charades import Charades
-    return Charades.num_classes
-  raise ValueError(f"unknown data source {spec.source!r}; expected digits, moving_digits, imagenet or charades")
+  return source(spec.source).count_classes(spec)
 
 
-__all__ = ["Batch", "Dataset", "make", "num_classes"]
+def check(spec, image_size: int, num_frames: int = 1, files: bool = True,
+          stamp_dir: Optional[pathlib.Path] = None) -> None:
+  """Refuses, before a run starts, data it would fail on or silently misread: fields no
+  example can be made with and, with `files`, a dataset on disk that does not fit its
+  layout or holds an image that does not open (checked once per listing: a stamp in
+  `stamp_dir`). Raises ValueError, one line naming the field, file, row or video."""
+  dataset = source(spec.source)
+  dataset.check_spec(spec, image_size, num_frames)
+  if files:
+    dataset.check_files(spec, stamp_dir)
+
+
+__all__ = ["Batch", "Dataset", "SOURCES", "check", "make", "num_classes", "source"]

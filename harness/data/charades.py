@@ -11,15 +11,17 @@ video-level mAP).
 import csv
 import dataclasses
 import pathlib
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng
-from harness.data.files import epoch_indices, load_image, require_root
+from harness.data.base import Batch, Dataset, batch_rng, require_at_least
+from harness.data.files import check_images, epoch_indices, load_image, require_root
 
 NUM_CLASSES = 157
 FPS = 24
+SPLITS = ("train", "test")
+FRAMES_FOLDER = "Charades_v1_rgb"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,27 +32,47 @@ class Video:
 
 
 def parse_actions(text: str) -> Tuple[Tuple[int, float, float], ...]:
+  """'c092 11.90 21.20;c147 0.00 12.60' -> ((92, 11.9, 21.2), (147, 0.0, 12.6))."""
   actions = []
   for item in filter(None, (part.strip() for part in (text or "").split(";"))):
-    name, start, end = item.split()
+    try:
+      name, start, end = item.split()
+      start, end = float(start), float(end)
+    except ValueError:
+      raise ValueError(f"action {item!r} is not '<class> <start s> <end s>'") from None
     if not (name.startswith("c") and name[1:].isdigit() and int(name[1:]) < NUM_CLASSES):
       raise ValueError(f"unknown Charades action {name!r}")
-    actions.append((int(name[1:]), float(start), float(end)))
+    actions.append((int(name[1:]), start, end))
   return tuple(actions)
 
 
 def read_split(root: pathlib.Path, split: str) -> List[Video]:
+  """A split's videos, each with its parsed actions and its extracted frames."""
   path = root / f"Charades_v1_{split}.csv"
   if not path.is_file():
     raise ValueError(f"missing Charades annotations {path}")
-  videos = []
   with open(path, newline="") as f:
-    for record in csv.DictReader(f):
-      frames = tuple(sorted((root / "Charades_v1_rgb" / record["id"]).glob(f"{record['id']}-*.jpg")))
-      if not frames:
-        raise ValueError(f"no extracted frames for Charades video {record['id']} under {root}/Charades_v1_rgb")
-      videos.append(Video(record["id"], frames, parse_actions(record["actions"])))
+    reader = csv.DictReader(f)
+    missing = sorted({"id", "actions"} - set(reader.fieldnames or ()))
+    if missing:
+      raise ValueError(f"{path} has no {' or '.join(missing)} column")
+    videos = [_video(root, record, f"{path} line {reader.line_num}") for record in reader]
+  if not videos:
+    raise ValueError(f"{path} lists no videos")
   return videos
+
+
+def _video(root: pathlib.Path, record: dict, where: str) -> Video:
+  """One CSV record's video; `where` (file and line) names it in an error."""
+  try:
+    actions = parse_actions(record["actions"])
+  except ValueError as error:
+    raise ValueError(f"{where}, video {record['id']}: {error}") from None
+  folder = root / FRAMES_FOLDER / record["id"]
+  frames = tuple(sorted(folder.glob(f"{record['id']}-*.jpg")))
+  if not frames:
+    raise ValueError(f"no extracted frames for Charades video {record['id']} in {folder} ({where})")
+  return Video(record["id"], frames, actions)
 
 
 class Charades(Dataset):
@@ -59,8 +81,18 @@ class Charades(Dataset):
 
   def __init__(self, spec, seed: int, image_size: int, num_frames: int):
     root = require_root(spec.root, "charades")
-    self.train, self.test = read_split(root, "train"), read_split(root, "test")
+    self.train, self.test = (read_split(root, split) for split in SPLITS)
     self.spec, self.seed, self.image_size, self.num_frames = spec, seed, image_size, num_frames
+
+  @classmethod
+  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
+    require_at_least(spec, {"fps_stride": 1})
+
+  @classmethod
+  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+    root = require_root(spec.root, "charades")
+    videos = [video for split in SPLITS for video in read_split(root, split)]
+    check_images([frame for video in videos for frame in video.frames], stamp_dir)
 
   def _clip(self, video: Video, start: int, rng=None) -> np.ndarray:
     span = self.spec.fps_stride

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng
+from harness.data.base import Batch, Dataset, batch_rng, require_at_least
 
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
@@ -47,13 +47,17 @@ def paste(canvas: np.ndarray, piece: np.ndarray, y: int, x: int) -> None:
   np.maximum(canvas[y:y + h, x:x + w], piece, out=canvas[y:y + h, x:x + w])
 
 
+def check_fit(digit_size: int, canvas_size: int, clutter_size: int) -> None:
+  if digit_size > canvas_size or clutter_size > digit_size:
+    raise ValueError(f"digit_size={digit_size} must fit canvas_size={canvas_size} and hold "
+                     f"clutter_size={clutter_size}")
+
+
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
            canvas_size: int, clutter: int, clutter_size: int) -> Batch:
   """`count` canvases [count, S, S, 1] in [-1, 1] and their digit labels."""
   n, size, _ = images.shape
-  if size > canvas_size or clutter_size > size:
-    raise ValueError(f"digit_size={size} must fit canvas_size={canvas_size} and hold "
-                     f"clutter_size={clutter_size}")
+  check_fit(size, canvas_size, clutter_size)
   canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
   picks = rng.integers(0, n, count)
   for i, pick in enumerate(picks):
@@ -72,10 +76,15 @@ class ClutteredDigits(Dataset):
   multilabel = False
   num_classes = 10
 
-  def __init__(self, spec, seed: int, canvas_size: int):
+  def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
     self.spec, self.seed, self.canvas_size = spec, seed, canvas_size
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
+
+  @classmethod
+  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
+    require_at_least(spec, {"digit_size": 1, "clutter": 0, "clutter_size": 1, "test_size": 1})
+    check_fit(spec.digit_size, image_size, spec.clutter_size)
 
   def _render(self, rng, sources, count) -> Batch:
     s = self.spec

@@ -1,31 +1,77 @@
-"""Shared by the loaders of real datasets: image decoding, cropping, epoch order."""
+"""Shared by the loaders of real datasets: image decoding, cropping, epoch order, and the
+check that every image opens before a run starts."""
+import hashlib
 import pathlib
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_CHECK_VERSION = 1  # Part of a stamp's name: raise it when check_images checks more.
 
 
 def require_root(root: str, source: str) -> pathlib.Path:
   if not root:
     raise ValueError(f"data.root is empty: set data.root=/path/to/{source}")
-  path = pathlib.Path(root).expanduser()
+  path = pathlib.Path(root).expanduser().resolve()  # Absolute: check_images' stamps name paths.
   if not path.is_dir():
     raise ValueError(f"data.root={root!r} is not a directory")
   return path
+
+
+def check_images(paths: Sequence[pathlib.Path], stamp_dir: Optional[pathlib.Path] = None) -> None:
+  """Refuses an image that does not open, naming it, before a run reads it mid-training.
+
+  PIL reads each header and verifies what the format allows without decoding pixels
+  (PNG's checksums): 0.03 ms for a 500x375 JPEG, which takes 1.3 ms to decode (measured
+  here). A JPEG cut short inside its compressed data passes, and fails when read. A pass
+  leaves an empty stamp in `stamp_dir` named by the digest of the files' paths, sizes and
+  modification times, so the same files are checked once, not once per run.
+  """
+  stamp = stamp_dir / f"images-{_listing_digest(paths)}" if stamp_dir is not None else None
+  if stamp is not None and stamp.exists():
+    return
+  for path in paths:
+    _check_image(path)
+  if stamp is not None:
+    try:
+      stamp.parent.mkdir(parents=True, exist_ok=True)
+      stamp.touch()
+    except OSError:
+      pass  # Without a stamp the next run checks again; nothing else depends on it.
+
+
+def _listing_digest(paths: Sequence[pathlib.Path]) -> str:
+  digest = hashlib.sha256(f"check_images v{IMAGE_CHECK_VERSION}\n".encode())
+  for path in paths:
+    stat = path.stat()
+    digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+  return digest.hexdigest()[:16]
+
+
+def _check_image(path: pathlib.Path) -> None:
+  from PIL import Image
+  try:
+    with Image.open(path) as image:
+      image.verify()
+  except Exception as error:  # By format, PIL raises OSError, SyntaxError, struct.error, ...
+    detail = str(error).replace(f" '{path}'", "")  # Some of PIL's messages repeat the path.
+    raise ValueError(f"image {path} does not open: {detail}") from None
 
 
 def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
   """Decodes an image to [size, size, 3] float32 in [-1, 1]: the shorter side resized to
   size (train: to 8/7 of it, then a random crop and flip), then a center crop."""
   from PIL import Image
-  with Image.open(path) as image:
-    image = image.convert("RGB")
-    scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
-    w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-    image = image.resize((w, h), Image.BILINEAR)
-    array = np.asarray(image, np.float32)
+  try:
+    with Image.open(path) as image:
+      image = image.convert("RGB")
+      scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
+      w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+      image = image.resize((w, h), Image.BILINEAR)
+      array = np.asarray(image, np.float32)
+  except OSError as error:  # What check_images lets through (a truncated JPEG), named.
+    raise OSError(f"image {path} does not decode: {error}") from None
   if rng is None:
     top, left = (h - size) // 2, (w - size) // 2
   else:

@@ -2,20 +2,14 @@
 <root>/train/<class>/<image> and <root>/val/<class>/<image>; classes are the sorted
 train folder names."""
 import pathlib
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from harness.data.base import Batch, Dataset, batch_rng
-from harness.data.files import IMAGE_SUFFIXES, epoch_indices, load_image, require_root
+from harness.data.files import IMAGE_SUFFIXES, check_images, epoch_indices, load_image, require_root
 
-
-def _listing(folder: pathlib.Path, classes: List[str]) -> List[Tuple[pathlib.Path, int]]:
-  found = []
-  for label, name in enumerate(classes):
-    found += [(path, label) for path in sorted((folder / name).glob("*"))
-              if path.suffix.lower() in IMAGE_SUFFIXES]
-  return found
+Labelled = List[Tuple[pathlib.Path, int]]
 
 
 def class_names(data_root: str) -> List[str]:
@@ -27,21 +21,48 @@ def class_names(data_root: str) -> List[str]:
   return sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
 
 
+def _split(folder: pathlib.Path, classes: List[str]) -> Labelled:
+  """A split's images and labels in class order. A class folder without images would leave
+  a class no example has (train/) or that no example tests (val/): refused, as is a val/
+  class that train/ lacks."""
+  labels = {name: label for label, name in enumerate(classes)}
+  class_folders = sorted(d for d in folder.iterdir() if d.is_dir())
+  unknown = [d.name for d in class_folders if d.name not in labels]
+  if unknown:
+    raise ValueError(f"{folder} has classes that train/ lacks: {', '.join(unknown[:5])}")
+  found = []
+  for class_folder in class_folders:
+    images = [p for p in sorted(class_folder.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+      raise ValueError(f"class folder {class_folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    found += [(path, labels[class_folder.name]) for path in images]
+  if not found:
+    raise ValueError(f"no images found under {folder}")
+  return found
+
+
+def read_splits(data_root: str) -> Tuple[List[str], Labelled, Labelled]:
+  """The classes, and the train and val images with their labels."""
+  root, classes = require_root(data_root, "imagenet"), class_names(data_root)
+  return classes, _split(root / "train", classes), _split(root / "val", classes)
+
+
 class ImageFolder(Dataset):
   multilabel = False
 
-  def __init__(self, spec, seed: int, image_size: int):
-    root = require_root(spec.root, "imagenet")
-    self.classes = class_names(spec.root)
-    unknown = sorted(d.name for d in (root / "val").iterdir() if d.is_dir() and d.name not in self.classes)
-    if unknown:
-      raise ValueError(f"val/ has classes that train/ lacks: {', '.join(unknown[:5])}")
+  def __init__(self, spec, seed: int, image_size: int, num_frames: int = 1):
+    self.classes, self.train, self.val = read_splits(spec.root)
     self.num_classes = len(self.classes)
-    self.train = _listing(root / "train", self.classes)
-    self.val = _listing(root / "val", [c for c in self.classes])
-    if not self.train or not self.val:
-      raise ValueError(f"no images found under {root}/train or {root}/val")
     self.seed, self.image_size = seed, image_size
+
+  @classmethod
+  def count_classes(cls, spec) -> int:
+    return len(class_names(spec.root))
+
+  @classmethod
+  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+    _, train, val = read_splits(spec.root)
+    check_images([path for path, _ in train + val], stamp_dir)
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
     rng = batch_rng(self.seed, step)

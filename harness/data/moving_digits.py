@@ -8,20 +8,24 @@ import functools
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng
+from harness.data.base import Batch, Dataset, batch_rng, require_at_least
 from harness.data.digits import TEST_SET_SEED, paste, source_digits
 
 DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
 MAX_SPEED = 2  # pixels per frame
 
 
+def check_fit(digit_size: int, canvas_size: int, num_frames: int) -> None:
+  travel = MAX_SPEED * (num_frames - 1)
+  if digit_size + travel > canvas_size:
+    raise ValueError(f"digit_size={digit_size} moving up to {travel} px does not fit canvas_size={canvas_size}")
+
+
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
            num_frames: int, canvas_size: int, max_digits: int) -> Batch:
   """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 14]."""
   size = images.shape[1]
-  travel = MAX_SPEED * (num_frames - 1)
-  if size + travel > canvas_size:
-    raise ValueError(f"digit_size={size} moving up to {travel} px does not fit canvas_size={canvas_size}")
+  check_fit(size, canvas_size, num_frames)
   clips = np.zeros((count, num_frames, canvas_size, canvas_size), np.float32)
   targets = np.zeros((count, 10 + len(DIRECTIONS)), np.float32)
   for i in range(count):
@@ -51,6 +55,11 @@ class MovingDigits(Dataset):
     self.canvas_size, self.num_frames = canvas_size, num_frames
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
+
+  @classmethod
+  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
+    require_at_least(spec, {"digit_size": 1, "max_digits": 1, "test_size": 1})
+    check_fit(spec.digit_size, image_size, num_frames)
 
   def _render(self, rng, sources, count) -> Batch:
     s = self.spec

@@ -14,6 +14,14 @@ from harness import claims, config, killpoints, status, tracking, train
 from tests.harness.smoke import FAST_ROW, ROOT, all_runs, client, overrides, run_cli
 
 RESUMABLE = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
+ALL_ONLY = pytest.mark.all_faults  # Too slow for every test session: `nox -s faults` runs these.
+FRAMEWORKS = ("jax", "torch")
+
+
+def share(cases, in_default):
+  """Parameters for every case, those not in `in_default` marked for `nox -s faults` only."""
+  return [pytest.param(*case, marks=() if case in in_default else ALL_ONLY, id="-".join(map(str, case)))
+          for case in cases]
 
 
 def losses(results, run_id):
@@ -56,15 +64,26 @@ def assert_same_as_uninterrupted(results, reference):
   assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
 
 
-# Each point in one framework here; `nox -s faults` kills at every point in both.
-@pytest.mark.parametrize("framework,point", [("jax", "step:2"), ("torch", "checkpoint:3"),
-                                             ("jax", "log:4"), ("torch", "eval:5")])
-def test_killed_anywhere_resumes_to_the_same_metrics(tmp_path, references, framework, point):
+KILL_POINTS = {"start:0": "its MLflow run opened, nothing trained",
+               "step:2": "right after step 2",
+               "checkpoint:3": "writing the step-4 checkpoint: state written, not committed",
+               "log:4": "about to log step 4's metrics to MLflow",
+               "eval:5": "all steps done, before the final evaluation"}
+
+
+# The default session kills at a few points; `nox -s faults` at every point in both frameworks.
+@pytest.mark.parametrize("framework,point", share(
+    [(f, p) for f in FRAMEWORKS for p in KILL_POINTS],
+    [("torch", "start:0"), ("jax", "checkpoint:3"), ("torch", "log:4")]))
+def test_killed_anywhere_resumes_to_the_same_metrics(tmp_path, fault, references, framework, point):
+  fault.done(f"{framework} run (6 steps, checkpoints every 2) killed {KILL_POINTS[point]}; rerun")
   killed = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", env={killpoints.KILL_ENV: point})
   assert killed.returncode == 137, killed.stderr[-2000:]
   resume(tmp_path, framework)
   assert_same_as_uninterrupted(tmp_path, references(framework))
   assert len(all_runs(tmp_path)) == 1
+  fault.happened("resumed into the same MLflow run; every step's loss and test top-1 identical to "
+                 "an uninterrupted run's, each step logged once; checkpoints removed")
 
 
 def _killed_with_checkpoints(results, framework):
@@ -97,44 +116,59 @@ def _meta_says_other_step(state):
   (state.parent / "meta.json").write_text(json.dumps({**meta, "step": 2}))
 
 
-@pytest.mark.parametrize("framework,damage", [
-    ("jax", _truncate), ("torch", _truncate), ("jax", _flip_bytes), ("torch", _flip_bytes),
-    ("torch", _other_steps_state), ("jax", _meta_says_other_step)],
-    ids=["jax-truncated", "torch-truncated", "jax-corrupted", "torch-corrupted",
-         "torch-state_of_another_step", "jax-meta_of_another_step"])
-def test_a_bad_checkpoint_is_set_aside_and_the_one_before_used(tmp_path, references, framework, damage):
+DAMAGES = {"truncated": (_truncate, "state truncated to 1000 bytes"),
+           "corrupted": (_flip_bytes, "64 bytes of state inverted, same size"),
+           "state_of_another_step": (_other_steps_state, "state replaced by step 2's"),
+           "meta_of_another_step": (_meta_says_other_step, "meta rewritten to say step 2")}
+
+
+@pytest.mark.parametrize("framework,damage", share(
+    [(f, d) for d in DAMAGES for f in FRAMEWORKS],
+    [("jax", "truncated"), ("torch", "corrupted"), ("torch", "state_of_another_step"),
+     ("jax", "meta_of_another_step")]))
+def test_a_bad_checkpoint_is_set_aside_and_the_one_before_used(tmp_path, fault, references, framework,
+                                                               damage):
+  spoil, how = DAMAGES[damage]
+  fault.done(f"{framework} run killed after step 4 (checkpoints at 2 and 4); step 4's {how}; rerun")
   folder = _killed_with_checkpoints(tmp_path, framework)
-  damage(folder / "step-4" / "state")
+  spoil(folder / "step-4" / "state")
   stderr = resume(tmp_path, framework).stderr
   (warning,) = [line for line in stderr.splitlines() if line.startswith("warning:")]
   assert "step-4" in warning and "moved to" in warning
   assert "resuming at step 2" in stderr
   assert_same_as_uninterrupted(tmp_path, references(framework))
+  fault.happened(f"one line: '{warning[:90]}...'; resumed at step 2 to identical metrics")
 
 
-def test_every_checkpoint_bad_trains_from_scratch(tmp_path, references):
+def test_every_checkpoint_bad_trains_from_scratch(tmp_path, fault, references):
+  fault.done("torch run killed after step 4; both checkpoints truncated; rerun")
   folder = _killed_with_checkpoints(tmp_path, "torch")
   for step in (2, 4):
     _truncate(folder / f"step-{step}" / "state")
   assert "resuming" not in resume(tmp_path, "torch").stderr
   assert_same_as_uninterrupted(tmp_path, references("torch"))
   statuses = sorted(r.info.status for r in all_runs(tmp_path))
-  assert statuses == ["FINISHED", "KILLED"]  # The first run, superseded, says so.
-  (killed,) = [r for r in all_runs(tmp_path) if r.info.status == "KILLED"]
-  assert "died" in killed.data.tags[tracking.FAILURE_TAG]
+  assert statuses == ["FINISHED"]  # The dead run's own MLflow run, started over.
+  fault.happened("two warnings; trained from scratch, in the same MLflow run, to identical metrics")
 
 
-def test_a_diverging_run_is_failed_with_its_reason_and_the_step(tmp_path):
-  cfg = config.load(overrides(tmp_path, *FAST_ROW, "framework=torch", "optim.learning_rate=1e6"))
-  with pytest.raises(FloatingPointError, match="loss is nan"):
-    train.run(cfg)
+def test_a_diverging_run_is_failed_with_its_reason_and_the_step(tmp_path, fault):
+  fault.done("`run` of a torch config with optim.learning_rate=1e6")
+  done = run_cli(tmp_path, *FAST_ROW, "framework=torch", "optim.learning_rate=1e6")
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1].startswith("error: FloatingPointError: loss is nan at step")
+  assert "Traceback" not in done.stderr
   (run,) = all_runs(tmp_path)
   assert run.info.status == "FAILED"
   assert run.data.tags[tracking.FAILURE_TAG].startswith("FloatingPointError: loss is nan at step")
   assert run.data.tags[tracking.FAILURE_STEP_TAG] in run.data.tags[tracking.FAILURE_TAG]
+  fault.happened(f"exit 1, one line; FAILED, tagged failure='{run.data.tags[tracking.FAILURE_TAG]}'")
 
 
-def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_stray(tmp_path, monkeypatch):
+def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_stray(tmp_path, fault,
+                                                                                    monkeypatch):
+  fault.done("torch run whose step-4 checkpoint write fails with ENOSPC after writing part of it "
+             "(simulated), then rerun")
   from harness.runners import torch_runner
   real_save = torch_runner.TorchRunner.save
 
@@ -154,9 +188,12 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
   monkeypatch.setattr(torch_runner.TorchRunner, "save", real_save)
   resumed = train.run(config.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
   assert resumed.status == "finished"
+  fault.happened("one-line StorageError naming the checkpoint; FAILED with the reason; step-2 "
+                 "intact, no temporary folder; the rerun resumed from step 2 and finished")
 
 
-def test_a_killed_run_is_listed_dead_until_resumed(tmp_path):
+def test_a_killed_run_is_listed_dead_until_resumed(tmp_path, fault):
+  fault.done("torch run killed after step 2, then `list` (the plan's status)")
   killed = run_cli(tmp_path, *RESUMABLE, "framework=torch", env={killpoints.KILL_ENV: "step:2"})
   assert killed.returncode == 137
   (run,) = all_runs(tmp_path)
@@ -165,9 +202,11 @@ def test_a_killed_run_is_listed_dead_until_resumed(tmp_path):
                                                                    "runtime.checkpoint_every=2")))
   (planned,) = [p for p in plan if p.row.key == "pool_4x4_at_12"]
   assert planned.status == status.DEAD
+  fault.happened("MLflow still says RUNNING; the plan shows it DEAD (no live claim)")
 
 
-def test_one_config_started_four_times_at_once_is_trained_once(tmp_path):
+def test_one_config_started_four_times_at_once_is_trained_once(tmp_path, fault):
+  fault.done("the same `run` started 4 times at once on a fresh store")
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
   command = [sys.executable, "-m", "harness", "run",
              *overrides(tmp_path, *FAST_ROW, "framework=torch", "runtime.threads=1")]
@@ -178,9 +217,11 @@ def test_one_config_started_four_times_at_once_is_trained_once(tmp_path):
   (run,) = all_runs(tmp_path)
   assert run.info.status == "FINISHED"
   assert sum("already finished" in err for _, err in outputs) == 3
+  fault.happened("one trained it, three waited for its claim and then skipped it: 1 FINISHED run")
 
 
-def test_two_reproduce_at_once_train_each_config_once(tmp_path):
+def test_two_reproduce_at_once_train_each_config_once(tmp_path, fault):
+  fault.done("`reproduce --experiments table1 --frameworks torch` (5 configs) twice at once, one store")
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
   command = [sys.executable, "-m", "harness", "reproduce", "--experiments", "table1", "--frameworks",
              "torch", "--jobs", "1", "--out", str(tmp_path / "tables"),
@@ -192,6 +233,48 @@ def test_two_reproduce_at_once_train_each_config_once(tmp_path):
   runs = all_runs(tmp_path)
   assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}
   assert all("5 of 5 runs finished" in out for out, _ in outputs)
+  trained = sum(err.count("finished in") for _, err in outputs)
+  assert trained == 5
+  fault.happened("5 FINISHED runs, each trained by one of them; both report 5 of 5 finished")
+
+
+@pytest.mark.parametrize("count", share([(4,), (8,)], []))
+def test_many_runs_at_once_on_a_fresh_store_are_all_recorded(tmp_path, fault, count):
+  fault.done(f"{count} `run`s of different seeds started at once on a fresh store")
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run",
+                            *overrides(tmp_path, *FAST_ROW, "framework=torch", f"seed={seed}",
+                                       "runtime.threads=1")],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for seed in range(count)]
+  outputs = [job.communicate(timeout=900) for job in jobs]
+  assert [job.returncode for job in jobs] == [0] * count, [err[-1500:] for _, err in outputs]
+  runs = all_runs(tmp_path)
+  assert sorted(int(r.data.tags["seed"]) for r in runs) == list(range(count))
+  assert {r.info.status for r in runs} == {"FINISHED"}
+  fault.happened(f"{count} FINISHED runs, one per seed")
+
+
+def test_a_diverging_run_fails_alone_and_the_tables_mark_its_cell(tmp_path, fault):
+  fault.done("`reproduce --experiments table1 --frameworks torch` with the 4x4-pool row's loss "
+             "NaN at step 1 (HARNESS_NAN_AT)")
+  env = {**os.environ, "PYTHONPATH": str(ROOT), killpoints.NAN_ENV: "pool_4x4_at_12:1"}
+  done = subprocess.run([sys.executable, "-m", "harness", "reproduce", "--experiments", "table1",
+                         "--frameworks", "torch", "--jobs", "1", "--out", str(tmp_path / "tables"),
+                         "--flops", str(ROOT / "results" / "flops.csv"), *overrides(tmp_path)],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert done.returncode == 1, done.stderr[-2000:]
+  (failed,) = [line for line in done.stderr.splitlines() if line.startswith("RUN FAILED")]
+  assert "pool_4x4_at_12" in failed and "loss is nan at step 1" in failed
+  assert "Traceback" not in done.stderr
+  runs = all_runs(tmp_path)
+  assert sorted(r.info.status for r in runs) == ["FAILED"] + ["FINISHED"] * 4
+  assert "4 of 5 runs finished; not finished: FAILED" in done.stdout
+  table1 = (tmp_path / "tables" / "smoke" / "table1.md").read_text()
+  (row,) = [line for line in table1.splitlines() if line.startswith("| 4x4 pool")]
+  assert "(n=1)" not in row
+  fault.happened(f"the sweep went on: 4 FINISHED, 1 FAILED; one line '{failed[:80]}...'; exit 1; "
+                 "Table 1 has no value for that row")
 
 
 class TestClaims:

@@ -2,25 +2,17 @@
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from PIL import Image
 
 from harness import data as datasets
 from harness.config import CharadesData, ImageNetData
-
-
-def write_image(path, value, size=(20, 14)):
-  path.parent.mkdir(parents=True, exist_ok=True)
-  Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+from harness.faults import tiny_data
+from harness.faults.tiny_data import CHARADES_CSV_HEADER as CSV_HEADER
 
 
 @pytest.fixture
 def imagenet(tmp_path):
   """Class folders: 3 classes, 3 train and 1 val image each; class k's pixels are 40 * (k + 1)."""
-  for k, name in enumerate(["n01", "n02", "n03"]):
-    for i in range(3):
-      write_image(tmp_path / "train" / name / f"{name}_{i}.JPEG", 40 * (k + 1))
-    write_image(tmp_path / "val" / name / f"val_{k}.png", 40 * (k + 1))
-  return tmp_path
+  return tiny_data.imagenet(tmp_path)
 
 
 def test_imagenet_folders_give_labelled_resized_images(imagenet):
@@ -45,21 +37,10 @@ def test_imagenet_errors_name_the_problem(tmp_path):
     datasets.make(OmegaConf.structured(ImageNetData(root=str(tmp_path))), 0, 8)
 
 
-CSV_HEADER = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n"
-
-
 @pytest.fixture
 def charades(tmp_path):
   """Two train videos and one test video; 48 frames (2 s at 24 fps) each."""
-  videos = {"train": {"AAAAA": "c001 0.00 0.50;c010 1.50 2.00", "BBBBB": "c156 0.00 2.00"},
-            "test": {"CCCCC": "c002 0.20 0.40"}}
-  for split, rows in videos.items():
-    lines = [f'{vid},S,Kitchen,5,5,Yes,script,obj,desc,"{actions}",2.0\n' for vid, actions in rows.items()]
-    (tmp_path / f"Charades_v1_{split}.csv").write_text(CSV_HEADER + "".join(lines))
-    for vid in rows:
-      for f in range(1, 49):
-        write_image(tmp_path / "Charades_v1_rgb" / vid / f"{vid}-{f:06d}.jpg", 5 * f)
-  return tmp_path
+  return tiny_data.charades(tmp_path)
 
 
 def charades_spec(root):
