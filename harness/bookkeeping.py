@@ -207,8 +207,9 @@ class RunRecord:
         self.tracker.end(self.run_id, status)
       self.release(status)
     except Exception as failure:
-      print(f"warning: could not mark the run {status} in MLflow: {tracking.one_line(failure)}",
-            file=sys.stderr, flush=True)
+      if not (isinstance(failure, tracking.StorageError) and isinstance(error, tracking.StorageError)):
+        print(f"warning: could not mark the run {status} in MLflow: {tracking.one_line(failure)}",
+              file=sys.stderr, flush=True)  # Unless it is what the caller is reporting.
 
   def release(self, how: str) -> None:
     if self.claim is not None:

@@ -7,6 +7,7 @@ Schema and experiment creation happen under a file lock, and writes are retried
 while SQLite reports the database locked, so that runs started at once on a
 fresh store are all recorded.
 """
+import logging
 import os
 import pathlib
 import time
@@ -64,7 +65,7 @@ def retry(fn, *args, **kwargs):
       return fn(*args, **kwargs)
     except Exception as error:  # MLflow wraps SQLAlchemy's OperationalError in its own types.
       if _disk_full(error):
-        raise StorageError(f"cannot write the tracking store: {one_line(error)}") from None
+        raise StorageError("cannot write the tracking store: no space left on its disk") from None
       if not _locked(error) or time.monotonic() > deadline:
         raise
       time.sleep(wait)
@@ -78,6 +79,9 @@ class Tracker:
     self.prefix = spec.experiment_prefix
     results = pathlib.Path(spec.results_dir)
     results.mkdir(parents=True, exist_ok=True)
+    # MLflow logs each database error with its traceback before raising it; the harness
+    # reports what it raises itself (in one line where it knows the cause, e.g. a full disk).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     self.local = self.uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.uri
     self.lock = FileLock(str(results / ".mlflow.lock"))
     with self.lock:  # The first client on a new SQLite file creates the schema.

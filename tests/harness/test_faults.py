@@ -192,6 +192,31 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
                  "intact, no temporary folder; the rerun resumed from step 2 and finished")
 
 
+@ALL_ONLY
+def test_results_on_a_full_disk_fail_in_one_line_and_resume_once_there_is_room(tmp_path, fault):
+  fault.done("`run` (torch, 6 steps) with its results on a 2 MB tmpfs, then the tmpfs grown to "
+             "64 MB and the run again")
+  disk = tmp_path / "disk"
+  disk.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                    capture_output=True).returncode != 0:
+    pytest.skip("cannot mount a tmpfs here (needs root)")
+  try:
+    full = run_cli(disk, *RESUMABLE, "framework=torch")
+    assert full.returncode == 1
+    assert full.stderr.strip().splitlines() == [
+        "error: StorageError: cannot write the tracking store: no space left on its disk"]
+    assert not list(disk.rglob("*.tmp*"))
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+    again = run_cli(disk, *RESUMABLE, "framework=torch")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [r.info.status for r in all_runs(disk)] == ["FINISHED"]
+  finally:
+    subprocess.run(["umount", str(disk)], capture_output=True)
+  fault.happened("exit 1 with one line (the store could not be written), no temporary file; the "
+                 "store intact: with room, the same command finished the run (1 FINISHED)")
+
+
 def test_a_killed_run_is_listed_dead_until_resumed(tmp_path, fault):
   fault.done("torch run killed after step 2, then `list` (the plan's status)")
   killed = run_cli(tmp_path, *RESUMABLE, "framework=torch", env={killpoints.KILL_ENV: "step:2"})
