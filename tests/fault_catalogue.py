@@ -12,11 +12,16 @@ from typing import Dict, List
 
 DONE, HAPPENED = "fault_done", "fault_happened"
 _rows: Dict[str, dict] = {}
+_skipped: Dict[str, dict] = {}  # Listed where their file has cases: a case this machine cannot make.
 
 
 def collect(report) -> None:
   """Takes a case's outcome from its call report, or from a setup or teardown that failed."""
   properties = dict(report.user_properties)
+  if report.skipped:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    _skipped[report.nodeid] = {"case": report.nodeid.split("::", 1)[1], "file": report.fspath,
+                               "reason": reason.removeprefix("Skipped: ")}
   if DONE not in properties or report.skipped or (report.passed and report.when != "call"):
     return
   row = _rows.setdefault(report.nodeid, {"case": report.nodeid.split("::", 1)[1],
@@ -49,7 +54,8 @@ def render(rows: List[dict]) -> str:
       f"- **Commit:** {_commit()}",
       f"- **Date:** {datetime.date.today().isoformat()}",
       f"- **Machine:** {platform.system()} {platform.machine()}, Python {platform.python_version()}",
-      f"- **Cases:** {len(rows)}, {passed} passed, {len(rows) - passed} failed",
+      f"- **Cases:** {len(rows)}, {passed} passed, {len(rows) - passed} failed "
+      "(cases this machine cannot make are listed last, skipped)",
       "",
       "| case | what was done | what happened | result |",
       "|---|---|---|---|",
@@ -57,6 +63,10 @@ def render(rows: List[dict]) -> str:
   for row in sorted(rows, key=lambda r: (str(r["file"]), r["case"])):
     lines.append(f"| {_cell(row['case'])} | {_cell(row['done'])} | {_cell(row.get('happened', ''))} | "
                  f"{'pass' if row['passed'] else '**FAIL**'} |")
+  files = {str(r["file"]) for r in rows}
+  for row in sorted(_skipped.values(), key=lambda r: r["case"]):
+    if str(row["file"]) in files:
+      lines.append(f"| {_cell(row['case'])} | – | not made here: {_cell(row['reason'])} | skipped |")
   return "\n".join(lines) + "\n"
 
 
