@@ -135,9 +135,7 @@ def main(argv=None) -> int:
       train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
       try:
         outcome = train.run(config.validate(cfg))
-      except train.SELF_EXPLAINED as error:  # Recorded in MLflow (FAILED, with the reason) already.
-        if isinstance(error, config.ConfigError):
-          raise
+      except train.RUN_FAILURES as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
       return 0 if outcome.status in ("finished", "skipped") else 1

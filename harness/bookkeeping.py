@@ -47,10 +47,10 @@ class Checkpoints:
   def __init__(self, results_dir: str, config_hash: str):
     self.dir = pathlib.Path(results_dir) / "checkpoints" / config_hash
 
-  def _steps(self) -> List[pathlib.Path]:
-    """Committed checkpoints, newest first."""
-    found = [p for p in self.dir.glob("step-*") if p.name[5:].isdigit()] if self.dir.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
+  def _steps(self) -> Dict[int, pathlib.Path]:
+    """Committed checkpoints by step, newest first."""
+    found = {int(p.name[5:]): p for p in self.dir.glob("step-*") if p.name[5:].isdigit()}
+    return dict(sorted(found.items(), reverse=True))
 
   def save(self, runner, meta: dict) -> None:
     final = self.dir / f"step-{meta['step']}"
@@ -71,12 +71,12 @@ class Checkpoints:
     except OSError as error:
       shutil.rmtree(staging, ignore_errors=True)
       raise tracking.StorageError(f"cannot write checkpoint {final}: {error.strerror or error}") from None
-    for old in self._steps()[KEEP_CHECKPOINTS:]:
+    for old in list(self._steps().values())[KEEP_CHECKPOINTS:]:
       shutil.rmtree(old, ignore_errors=True)
 
-  def _verified_meta(self, folder: pathlib.Path) -> dict:
+  def _verified_meta(self, step: int, folder: pathlib.Path) -> dict:
     meta = json.loads((folder / "meta.json").read_text())
-    if meta.get("step") != int(folder.name[5:]):
+    if meta.get("step") != step:
       raise ValueError(f"its meta says step {meta.get('step')}")
     if _digest(folder / "state") != meta.get("sha256"):
       raise ValueError("its state does not match the checksum in its meta (truncated or corrupted)")
@@ -86,11 +86,11 @@ class Checkpoints:
     """Loads the newest checkpoint that belongs to one of `run_ids` and verifies and loads;
     returns its meta, or None (train from scratch). One that fails is moved aside with a
     warning; folders left by a writer that died are removed."""
-    for stray in self.dir.glob(".step-*.tmp-*") if self.dir.is_dir() else []:
+    for stray in self.dir.glob(".step-*.tmp-*"):
       shutil.rmtree(stray, ignore_errors=True)  # This process holds the claim: no writer is alive.
-    for folder in self._steps():
+    for step, folder in self._steps().items():
       try:
-        meta = self._verified_meta(folder)
+        meta = self._verified_meta(step, folder)
         if meta.get("run_id") not in run_ids:
           continue
         runner.load(folder / "state")
@@ -200,7 +200,7 @@ class RunRecord:
     try:
       if self.run_id:
         if error is not None:
-          tags = {tracking.FAILURE_TAG: f"{type(error).__name__}: {tracking.one_line(error)}"[:5000]}
+          tags = {tracking.FAILURE_TAG: f"{type(error).__name__}: {tracking.one_line(error)}"}
           if step is not None:
             tags[tracking.FAILURE_STEP_TAG] = str(step)
           self.tracker.set_tags(self.run_id, tags)

@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Callable, Dict, Optional, Tuple
 
-from harness import tracking
+from harness import host, tracking
 
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 5 * HEARTBEAT_SECONDS  # A missed beat or two is a busy machine, not a dead one.
@@ -41,16 +41,6 @@ def _boot_id() -> str:
       return f.read().strip()[:8]
   except OSError:
     return ""
-
-
-def _start_ticks(pid: int) -> Optional[int]:
-  """When process `pid` started, in clock ticks since boot (None if there is no such process
-  or no /proc): with the pid, it names a process even after the pid is reused."""
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      return int(f.read().rsplit(")", 1)[1].split()[19])  # Field 22, starttime.
-  except (OSError, ValueError, IndexError):
-    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +64,7 @@ class Holder:
 
   @classmethod
   def this_process(cls) -> "Holder":
-    start = _start_ticks(os.getpid())
+    start = host.process_start_ticks(os.getpid())
     return cls(socket.gethostname(), _boot_id(), os.getpid(), -1 if start is None else start,
                uuid.uuid4().hex[:8])
 
@@ -96,7 +86,7 @@ class ClaimState:
     if self.released:
       return False
     if self.holder.on_this_host():
-      return _start_ticks(self.holder.pid) == self.holder.start
+      return host.process_start_ticks(self.holder.pid) == self.holder.start
     return self.heartbeat is not None and (now or time.time()) - self.heartbeat < STALE_SECONDS
 
 

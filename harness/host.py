@@ -5,7 +5,7 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
-from typing import Dict
+from typing import Dict, Optional
 
 PACKAGES = ("jax", "flax", "optax", "torch", "numpy", "mlflow", "hydra-core")
 
@@ -55,13 +55,24 @@ def versions() -> Dict[str, str]:
   return found
 
 
-def process_seconds() -> float:
-  """Seconds since this process started (Linux /proc; 0 where that is not available)."""
+def process_start_ticks(pid="self") -> Optional[int]:
+  """When a process started, in clock ticks since boot (Linux /proc; None where there is no
+  such process or no /proc): with the pid, it names a process even after the pid is reused."""
   try:
-    with open("/proc/self/stat") as f:
-      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # Field 22, starttime.
+    with open(f"/proc/{pid}/stat") as f:
+      return int(f.read().rsplit(")", 1)[1].split()[19])  # Field 22, starttime.
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+def process_seconds() -> float:
+  """Seconds since this process started (0 where that is not known)."""
+  start_ticks = process_start_ticks()
+  try:
     with open("/proc/uptime") as f:
       uptime = float(f.read().split()[0])
-    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
   except (OSError, ValueError, IndexError):
     return 0.0
+  if start_ticks is None:
+    return 0.0
+  return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)

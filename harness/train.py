@@ -24,8 +24,11 @@ from harness.flops import analytic
 from harness.phases import Phases
 from harness.progress import Progress
 
-# Failures whose one line says all there is to say: reported without a traceback.
-SELF_EXPLAINED = (config.ConfigError, FloatingPointError, tracking.StorageError, claims.ClaimLost)
+# Failures of a run under way whose one line says all there is to say (recorded in MLflow with
+# the reason, except a run taken over, which is another process's): reported without a traceback,
+# as is a bad config.
+RUN_FAILURES = (FloatingPointError, tracking.StorageError, claims.ClaimLost)
+SELF_EXPLAINED = (config.ConfigError, *RUN_FAILURES)
 
 
 @dataclasses.dataclass
@@ -82,20 +85,24 @@ def run(cfg: DictConfig) -> Outcome:
   with clock("bookkeeping"):
     record = RunRecord(tracking.Tracker(cfg.tracking), artifact, config.config_hash(cfg), cfg.runtime,
                        cfg.tracking.results_dir)
-    done = record.finished_run()
-  if done is not None:
-    progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
-    return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
 
   def waiting(state) -> None:
     progress.note(f"waiting: {state.holder} trains this config (claim {state.number})")
+
+  def skip(done) -> Outcome:
+    record.release("skipped")
+    progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
+    return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
+
+  with clock("bookkeeping"):
+    done = record.finished_run()  # Before claiming: a rerun of finished work writes nothing.
+  if done is not None:
+    return skip(done)
   with clock("bookkeeping"):
     record.claim_run(waiting)
     done = record.finished_run()  # Finished while this process waited for the claim.
   if done is not None:
-    record.release("skipped")
-    progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
-    return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
+    return skip(done)
 
   step = None
   try:

@@ -26,8 +26,32 @@ def all_runs(results: pathlib.Path, artifact: str = "table1"):
   return c.search_runs([experiment.experiment_id]) if experiment else []
 
 
+def reproduce_argv(results: pathlib.Path):
+  """`reproduce` of Table 1's five rows in PyTorch, one job, its tables under results/tables."""
+  return ["reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "1",
+          "--out", str(results / "tables"), "--flops", str(ROOT / "results" / "flops.csv"),
+          *overrides(results)]
+
+
+def _process_env(env):
+  return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+
+def harness(*argv, env=None, timeout=900):
+  """`python -m harness <argv>` in a fresh process, to its end."""
+  return subprocess.run([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=_process_env(env),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def harness_at_once(*argvs, timeout=900):
+  """Several `python -m harness` processes started together; each one's (returncode, stdout,
+  stderr)."""
+  jobs = [subprocess.Popen([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=_process_env(None),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
+  outputs = [job.communicate(timeout=timeout) for job in jobs]
+  return [(job.returncode, out, err) for job, (out, err) in zip(jobs, outputs)]
+
+
 def run_cli(results: pathlib.Path, *extra, env=None):
   """`python -m harness run` in a fresh process, as a killed or parallel job would be."""
-  env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-  return subprocess.run([sys.executable, "-m", "harness", "run", *overrides(results, *extra)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  return harness("run", *overrides(results, *extra), env=env, timeout=600)

@@ -2,16 +2,15 @@
 truncated, corrupted or contradicting their meta, runs that diverge, a full disk, two
 trainers for one config. Nothing is lost, nothing is trained twice, every ended run says why."""
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from harness import claims, config, killpoints, status, tracking, train
-from tests.harness.smoke import FAST_ROW, ROOT, all_runs, client, overrides, run_cli
+from tests.harness.smoke import (FAST_ROW, all_runs, client, harness, harness_at_once, overrides,
+                                 reproduce_argv, run_cli)
 
 RESUMABLE = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
 ALL_ONLY = pytest.mark.all_faults  # Too slow for every test session: `nox -s faults` runs these.
@@ -232,33 +231,23 @@ def test_a_killed_run_is_listed_dead_until_resumed(tmp_path, fault):
 
 def test_one_config_started_four_times_at_once_is_trained_once(tmp_path, fault):
   fault.done("the same `run` started 4 times at once on a fresh store")
-  env = {**os.environ, "PYTHONPATH": str(ROOT)}
-  command = [sys.executable, "-m", "harness", "run",
-             *overrides(tmp_path, *FAST_ROW, "framework=torch", "runtime.threads=1")]
-  jobs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True) for _ in range(4)]
-  outputs = [job.communicate(timeout=600) for job in jobs]
-  assert [job.returncode for job in jobs] == [0] * 4, [err[-1500:] for _, err in outputs]
+  argv = ["run", *overrides(tmp_path, *FAST_ROW, "framework=torch", "runtime.threads=1")]
+  outputs = harness_at_once(*[argv] * 4)
+  assert [code for code, _, _ in outputs] == [0] * 4, [err[-1500:] for _, _, err in outputs]
   (run,) = all_runs(tmp_path)
   assert run.info.status == "FINISHED"
-  assert sum("already finished" in err for _, err in outputs) == 3
+  assert sum("already finished" in err for _, _, err in outputs) == 3
   fault.happened("one trained it, three waited for its claim and then skipped it: 1 FINISHED run")
 
 
 def test_two_reproduce_at_once_train_each_config_once(tmp_path, fault):
   fault.done("`reproduce --experiments table1 --frameworks torch` (5 configs) twice at once, one store")
-  env = {**os.environ, "PYTHONPATH": str(ROOT)}
-  command = [sys.executable, "-m", "harness", "reproduce", "--experiments", "table1", "--frameworks",
-             "torch", "--jobs", "1", "--out", str(tmp_path / "tables"),
-             "--flops", str(ROOT / "results" / "flops.csv"), *overrides(tmp_path)]
-  jobs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True) for _ in range(2)]
-  outputs = [job.communicate(timeout=900) for job in jobs]
-  assert [job.returncode for job in jobs] == [0, 0], [err[-1500:] for _, err in outputs]
+  outputs = harness_at_once(*[reproduce_argv(tmp_path)] * 2)
+  assert [code for code, _, _ in outputs] == [0, 0], [err[-1500:] for _, _, err in outputs]
   runs = all_runs(tmp_path)
   assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}
-  assert all("5 of 5 runs finished" in out for out, _ in outputs)
-  trained = sum(err.count("finished in") for _, err in outputs)
+  assert all("5 of 5 runs finished" in out for _, out, _ in outputs)
+  trained = sum(err.count("finished in") for _, _, err in outputs)
   assert trained == 5
   fault.happened("5 FINISHED runs, each trained by one of them; both report 5 of 5 finished")
 
@@ -266,14 +255,9 @@ def test_two_reproduce_at_once_train_each_config_once(tmp_path, fault):
 @pytest.mark.parametrize("count", share([(4,), (8,)], []))
 def test_many_runs_at_once_on_a_fresh_store_are_all_recorded(tmp_path, fault, count):
   fault.done(f"{count} `run`s of different seeds started at once on a fresh store")
-  env = {**os.environ, "PYTHONPATH": str(ROOT)}
-  jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run",
-                            *overrides(tmp_path, *FAST_ROW, "framework=torch", f"seed={seed}",
-                                       "runtime.threads=1")],
-                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-          for seed in range(count)]
-  outputs = [job.communicate(timeout=900) for job in jobs]
-  assert [job.returncode for job in jobs] == [0] * count, [err[-1500:] for _, err in outputs]
+  outputs = harness_at_once(*[["run", *overrides(tmp_path, *FAST_ROW, "framework=torch", f"seed={seed}",
+                                                 "runtime.threads=1")] for seed in range(count)])
+  assert [code for code, _, _ in outputs] == [0] * count, [err[-1500:] for _, _, err in outputs]
   runs = all_runs(tmp_path)
   assert sorted(int(r.data.tags["seed"]) for r in runs) == list(range(count))
   assert {r.info.status for r in runs} == {"FINISHED"}
@@ -283,11 +267,7 @@ def test_many_runs_at_once_on_a_fresh_store_are_all_recorded(tmp_path, fault, co
 def test_a_diverging_run_fails_alone_and_the_tables_mark_its_cell(tmp_path, fault):
   fault.done("`reproduce --experiments table1 --frameworks torch` with the 4x4-pool row's loss "
              "NaN at step 1 (HARNESS_NAN_AT)")
-  env = {**os.environ, "PYTHONPATH": str(ROOT), killpoints.NAN_ENV: "pool_4x4_at_12:1"}
-  done = subprocess.run([sys.executable, "-m", "harness", "reproduce", "--experiments", "table1",
-                         "--frameworks", "torch", "--jobs", "1", "--out", str(tmp_path / "tables"),
-                         "--flops", str(ROOT / "results" / "flops.csv"), *overrides(tmp_path)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  done = harness(*reproduce_argv(tmp_path), env={killpoints.NAN_ENV: "pool_4x4_at_12:1"})
   assert done.returncode == 1, done.stderr[-2000:]
   (failed,) = [line for line in done.stderr.splitlines() if line.startswith("RUN FAILED")]
   assert "pool_4x4_at_12" in failed and "loss is nan at step 1" in failed

@@ -9,7 +9,7 @@ from harness import config, killpoints, train
 from harness.parity import TRAIN_LOSS_RTOL
 from harness.__main__ import main
 
-from tests.harness.smoke import FAST_ROW, ROOT, all_runs, client, overrides, run_cli
+from tests.harness.smoke import FAST_ROW, all_runs, client, overrides, reproduce_argv, run_cli
 
 
 def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
@@ -85,9 +85,7 @@ def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
 
 
 def test_reproduce_sweeps_rows_and_frameworks_then_skips_them(tmp_path, capsys):
-  args = ["reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "1",
-          "--out", str(tmp_path / "tables"), "--flops", str(ROOT / "results" / "flops.csv"),
-          *overrides(tmp_path)]
+  args = reproduce_argv(tmp_path)
   assert main(args) == 0
   runs = all_runs(tmp_path)
   assert sorted(r.data.tags["row"] for r in runs) == sorted(
