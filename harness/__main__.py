@@ -3,6 +3,7 @@
   run        one run:  python -m harness run experiment=table1 row=base framework=torch scale=proxy seed=0
   reproduce  every row x framework x seed (Hydra multirun), skipping finished runs
   list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
+  curves     a row's metric against its training budget, over seeds (tables/curves.png)
   tables     export the runs to results/runs-<scale>.csv and build tables/ from it
 
 Overrides are Hydra's (key=value, group=option); see harness/conf/config.yaml.
@@ -43,6 +44,16 @@ def _seeds(text: str):
     return seeds
   except ValueError:
     raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers >= 0") from None
+
+
+def _multiples(text: str):
+  try:
+    values = [float(v) for v in text.split(",")]
+  except ValueError:
+    values = []
+  if not values or min(values) <= 0:
+    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated positive numbers")
+  return values
 
 
 def _jobs(text: str):
@@ -92,20 +103,27 @@ def main(argv=None) -> int:
   verbs.add_parser("run", help="train and evaluate one run")
   for name, text in (("reproduce", "run every row x framework x seed, then build the tables"),
                      ("list", "the matrix and the state of its runs"),
-                     ("tables", "Tables 1-2, Figure 1 and the claims from the runs")):
+                     ("tables", "Tables 1-2, Figure 1 and the claims from the runs"),
+                     ("curves", "a row's metric against its training budget (conf/curves.yaml)")):
     verb = verbs.add_parser(name, help=text)
     if name != "tables":  # The tables always cover every experiment.
       verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
                         default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
-    verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=list(FRAMEWORKS),
-                      help="comma-separated (default: jax,torch)")
+    verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=None,
+                      help="comma-separated (default: jax,torch; for curves, conf/curves.yaml's)")
     verb.add_argument("--seeds", type=_seeds, default=None,
-                      help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke)")
-    if name == "reproduce":
+                      help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke;"
+                           " for curves, conf/curves.yaml's)")
+    if name == "curves":
+      verb.add_argument("--multiples", type=_multiples, default=None,
+                        help="budgets as multiples of the recipe's train.steps (default: "
+                             "conf/curves.yaml's)")
+    if name in ("reproduce", "curves"):
       verb.add_argument("--jobs", type=_jobs, default=2, help="runs in parallel (processes)")
-    if name in ("reproduce", "tables"):
+    if name in ("reproduce", "tables", "curves"):
       verb.add_argument("--out", default="tables",
                         help="where the tables go (default tables/; tables/<scale>/ off proxy)")
+    if name in ("reproduce", "tables"):
       verb.add_argument("--flops", default="results/flops.csv",
                         help="the FLOP counts of `nox -s flops` (default results/flops.csv)")
     if name == "tables":
@@ -123,13 +141,31 @@ def main(argv=None) -> int:
     parser.error(f"unrecognised arguments: {' '.join(bad)} (Hydra overrides look like key=value)")
 
   from harness import config
+  if args.verb == "curves":  # experiment= and row= name the curve, not one run's config.
+    named = [o for o in overrides if o.split("=", 1)[0] == "experiment"]
+    if named:
+      args.experiments = _choices(registry.EXPERIMENTS)(named[-1].split("=", 1)[1])
+    overrides = [o for o in overrides if o.split("=", 1)[0] != "experiment"]
+    rows = [o for o in overrides if o.split("=", 1)[0] == "row"]
+    if rows and len(args.experiments) != 1:
+      parser.error("row= needs one experiment (experiment=<name> or --experiments <name>)")
   try:
     cfg = config.compose_config(overrides)
     if args.verb in ("run", "reproduce"):
       from harness import preflight
       preflight.check(cfg)
-    if args.verb != "run" and args.seeds is None:
-      args.seeds = list(config.validate(cfg, data_files=False).scale.seeds)
+    if args.verb == "curves":
+      from harness import curves, preflight
+      from harness.tables import cli as tables
+      preflight.check(cfg)
+      unfinished = curves.run(args.experiments, overrides, args.jobs, args.frameworks, args.seeds,
+                              args.multiples)
+      tables.curves(cfg, args.out)
+      return 1 if unfinished else 0
+    args.frameworks = getattr(args, "frameworks", None) or list(FRAMEWORKS)
+    if args.verb != "run":
+      args.seeds = config.seeds_by_framework(config.validate(cfg, data_files=False).scale,
+                                             args.frameworks, args.seeds)
     if args.verb == "run":
       from harness import train
       train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
@@ -141,7 +177,7 @@ def main(argv=None) -> int:
       return 0 if outcome.status in ("finished", "skipped") else 1
     if args.verb == "reproduce":
       from harness import sweep
-      sweep.reproduce(args.experiments, args.frameworks, args.seeds, args.jobs, overrides)
+      sweep.reproduce(args.experiments, args.seeds, args.jobs, overrides)
       from harness import status
       from harness.tables import cli as tables
       plan = list(status.planned(registry.EXPERIMENTS, args.frameworks, args.seeds, overrides))

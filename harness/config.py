@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import json
 import pathlib
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -204,6 +204,19 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   return cfg
 
 
+def seeds_by_framework(scale, frameworks: Sequence[str],
+                       seeds: Optional[Sequence[int]] = None) -> Dict[str, List[int]]:
+  """framework -> the seeds `reproduce` runs in it: `seeds` for all if given, else the scale's
+  (`seeds`, or the framework's own list in `framework_seeds`)."""
+  if seeds is not None:
+    return {fw: list(seeds) for fw in frameworks}
+  own = scale.get("framework_seeds") or {}
+  unknown = sorted(set(own) - set(FRAMEWORKS))
+  if unknown:
+    raise ConfigError(f"bad config: scale.framework_seeds names {', '.join(unknown)}, not a framework")
+  return {fw: list(own.get(fw, scale.seeds)) for fw in frameworks}
+
+
 def check_seed(seed: int) -> None:
   """A run's seed seeds numpy's generators, which take none below 0."""
   if seed < 0:
@@ -248,7 +261,8 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   tree["experiment"] = experiment["name"]
   from harness import registry
   tree["model"] = registry.json_fields(model_fields(cfg))
-  tree["scale"].pop("seeds")  # The sweep's seed list; the run's own seed is `seed`.
+  for sweep_only in ("seeds", "framework_seeds"):  # The sweep's seed lists; the run's is `seed`.
+    tree["scale"].pop(sweep_only)
   return tree
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from tokenlearner_spec import FRAMEWORKS
 
 CONF_DIR = pathlib.Path(__file__).parent / "conf"
 
@@ -49,6 +50,8 @@ class Scale:
   name: str = MISSING
   model_scale: str = MISSING  # Which experiment scale's model fields this scale trains.
   seeds: List[int] = dataclasses.field(default_factory=lambda: [0])  # what `reproduce` runs
+  # A framework that runs other seeds than `seeds` (e.g. fewer, where it only checks agreement).
+  framework_seeds: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -63,6 +66,9 @@ class PublishedFile:
   sources: Dict[str, str] = MISSING
   rows: Dict[str, Dict[str, Dict[str, PublishedValue]]] = MISSING  # experiment -> row -> metric
   models: Dict[str, Dict[str, PublishedValue]] = MISSING  # model -> metric
+
+
+Framework = enum.Enum("Framework", {f: f for f in FRAMEWORKS})  # The frameworks with a twin.
 
 
 class Test(enum.Enum):
@@ -99,9 +105,22 @@ class ArtifactReport:
 @dataclasses.dataclass
 class TablesFile:
   """conf/tables.yaml: what each artifact reports, its deviations, the claims."""
-  confidence: float = MISSING
+  confidence: float = MISSING  # of every interval; for the claims, family-wise
+  judge_frameworks: List[Framework] = dataclasses.field(
+      default_factory=lambda: list(Framework))  # whose runs decide the claims
+  bound: float = MISSING  # points: an undecided comparison this precise is 'bounded'
+  power: float = MISSING  # of the claims' minimum detectable differences
   experiments: Dict[str, ArtifactReport] = MISSING
   claims: List[Claim] = MISSING
+
+
+@dataclasses.dataclass
+class CurvesFile:
+  """conf/curves.yaml: the learning-curve study a recipe's training length is chosen from."""
+  multiples: List[float] = MISSING  # budgets, in units of the recipe's train.steps
+  frameworks: List[str] = MISSING
+  seeds: List[int] = MISSING
+  plateau_points: float = MISSING  # on a plateau: mean at the budget within this of twice it
 
 
 @dataclasses.dataclass

@@ -6,7 +6,7 @@ is matched by its config hash, so a run trained with other overrides never stand
 in for it.
 """
 import dataclasses
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 
@@ -36,7 +36,14 @@ class Planned:
     return self.run.info.status
 
 
-def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
+Seeds = Union[Sequence[int], Mapping[str, Sequence[int]]]  # one list for all, or per framework
+
+
+def seeds_of(seeds: Seeds, framework: str) -> Sequence[int]:
+  return seeds[framework] if isinstance(seeds, Mapping) else seeds
+
+
+def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
          overrides: Sequence[str] = ()) -> List[Planned]:
   """Every planned run with the config hash it would run under, composing once per experiment."""
   planned = []
@@ -45,7 +52,7 @@ def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[
     base = config.compose_config([*overrides, f"experiment={experiment}", f"row={rows[0].key}"])
     for row in rows:
       for framework in frameworks:
-        for seed in seeds:
+        for seed in seeds_of(seeds, framework):
           cfg = config.for_run(base, row.key, framework, seed, data_files=False)
           planned.append(Planned(row, framework, seed, cfg.scale.name, config.config_hash(cfg)))
   return planned
@@ -56,7 +63,7 @@ def _pick(runs: List) -> Optional[Any]:
   return (finished or runs or [None])[0]
 
 
-def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int],
+def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
             overrides: Sequence[str] = ()) -> Iterator[Planned]:
   """The plan with each run's MLflow run (None if never started, or if there is no store yet:
   reading a local store that does not exist would create it)."""

@@ -1,14 +1,16 @@
 """`reproduce`: every row x framework x seed of the chosen experiments as Hydra multiruns.
 
-One multirun per experiment (row names differ between experiments), each a sweep
-over row, framework and seed, run by Hydra's joblib launcher in `jobs` parallel
+One multirun per experiment (row names differ between experiments) and seed list (a
+framework may run fewer seeds), each a sweep over row, framework and seed (`curves`
+sweeps its own axes through `multirun`), run by Hydra's joblib launcher in `jobs` parallel
 processes (one CPU thread each unless runtime.threads says otherwise). A failing
 run is recorded as FAILED and reported; the sweep goes on and the command exits
 non-zero at the end.
 """
+import math
 import sys
 import traceback
-from typing import Sequence
+from typing import Dict, Mapping, Sequence
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
@@ -60,26 +62,39 @@ def _job(cfg: DictConfig) -> str:
     return "failed"
 
 
-def reproduce(experiments: Sequence[str], frameworks: Sequence[str], seeds: Sequence[int], jobs: int,
+def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: Sequence[str],
+             offset: int = 0, total: int = 0) -> None:
+  """One Hydra multirun of `experiment` over the product of `axes` (override key -> values); a
+  run's progress line counts it from `offset` of `total` (default: this multirun's size)."""
+  size = math.prod(len(values) for values in axes.values())
+  argv = ["harness", "--multirun", f"experiment={experiment}",
+          *(f"{key}={','.join(map(str, values))}" for key, values in axes.items()),
+          f"runtime.progress_index={offset}", f"runtime.progress_total={total or size}",
+          "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "hydra/job_logging=none",
+          "hydra/hydra_logging=none"]
+  if jobs > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
+    argv.append("runtime.threads=1")
+  GlobalHydra.instance().clear()
+  saved, sys.argv = sys.argv, argv + list(overrides)
+  try:
+    _job()
+  finally:
+    sys.argv = saved
+
+
+def reproduce(experiments: Sequence[str], seeds: Mapping[str, Sequence[int]], jobs: int,
               overrides: Sequence[str]) -> None:
-  """Runs the sweep (what is finished already is skipped inside each run)."""
+  """Runs the sweep of `seeds` (framework -> its seeds); what is finished already is skipped
+  inside each run. Frameworks with the same seeds share a multirun."""
   config.load(list(overrides))  # A bad override fails here, once, before anything starts.
-  sweeps = [(e, [r.key for r in registry.rows(e)]) for e in experiments]
-  total = sum(len(rows) for _, rows in sweeps) * len(frameworks) * len(seeds)
-  user_threads = any(o.startswith("runtime.threads=") for o in overrides)
+  by_seeds: Dict[tuple, list] = {}
+  for framework, its_seeds in seeds.items():
+    by_seeds.setdefault(tuple(its_seeds), []).append(framework)
+  sweeps = [(e, [r.key for r in registry.rows(e)], list(fws), list(s))
+            for e in experiments for s, fws in by_seeds.items() if s]
+  total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
   offset = 0
-  for experiment, rows in sweeps:
-    argv = ["harness", "--multirun", f"experiment={experiment}", f"row={','.join(rows)}",
-            f"framework={','.join(frameworks)}", f"seed={','.join(map(str, seeds))}",
-            f"runtime.progress_index={offset}", f"runtime.progress_total={total}",
-            "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", "hydra/job_logging=none",
-            "hydra/hydra_logging=none"]
-    if jobs > 1 and not user_threads:
-      argv.append("runtime.threads=1")
-    GlobalHydra.instance().clear()
-    saved, sys.argv = sys.argv, argv + list(overrides)
-    try:
-      _job()
-    finally:
-      sys.argv = saved
-    offset += len(rows) * len(frameworks) * len(seeds)
+  for experiment, rows, frameworks, its_seeds in sweeps:
+    multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
+             offset, total)
+    offset += len(rows) * len(frameworks) * len(its_seeds)

@@ -68,9 +68,13 @@ def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
     logits.append(runner.predict(x))
     labels.append(y)
   logits, labels = np.concatenate(logits), np.concatenate(labels)
-  if data.multilabel:
-    return {"test_map": 100 * metrics.mean_average_precision(logits, labels)}
-  return {"test_top1": 100 * metrics.top1(logits, labels)}
+  if not data.multilabel:
+    return {"test_top1": 100 * metrics.top1(logits, labels)}
+  results = {"test_map": 100 * metrics.mean_average_precision(logits, labels)}
+  for group, labels_of_group in data.label_groups.items():
+    results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(
+        logits[:, labels_of_group], labels[:, labels_of_group])
+  return results
 
 
 def run(cfg: DictConfig) -> Outcome:

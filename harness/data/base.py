@@ -28,6 +28,9 @@ class Dataset:
   run starts, so that a run does not fail, or train on the wrong data, midway."""
   multilabel: bool  # labels are multi-hot [B, K] floats, else class indices [B]
   num_classes: int
+  # Multi-label sources whose labels ask different questions name them, so that each group is
+  # also scored alone (a mean over all labels can hide a group that is not learned at all).
+  label_groups: Mapping[str, slice] = {}
 
   @classmethod
   def count_classes(cls, spec) -> int:

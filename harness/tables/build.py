@@ -3,6 +3,8 @@
 Everything here reads the export CSV and results/flops.csv only, so that the committed
 tables regenerate byte for byte offline.
 """
+import collections
+import math
 import pathlib
 from typing import Dict, List, Sequence
 
@@ -11,9 +13,13 @@ from tabulate import tabulate
 from tokenlearner_spec import FRAMEWORKS
 
 from harness import registry
-from harness.tables import claims, figure, provenance, render, runs as run_export, spec, summary
+from harness.tables import claims, curves, figure, provenance, render, runs as run_export, spec, stats, summary
 from harness.tables.summary import FRAMEWORK_NAMES
 
+
+
+def _number(value: float, digits: int = 2, sign: str = "") -> str:
+  return "n/a" if value is None or math.isnan(value) else f"{value:{sign}.{digits}f}"
 
 
 def _difference(c: claims.Comparison) -> str:
@@ -29,48 +35,118 @@ def _test(c: claims.Comparison, test: dict) -> str:
   return f"row > other - {test['margin']:g}" + (", fewer GFLOPs" if test.get("fewer_flops") else "")
 
 
+def _claims_preamble(verdicts: List[claims.Verdict], settings: dict) -> str:
+  m = claims.family_size(verdicts)
+  judged = ", ".join(FRAMEWORK_NAMES[f] for f in dict.fromkeys(v.framework for v in verdicts))
+  if m == 0:
+    return "No framework judges the claims: `judge_frameworks` names none of the runs' frameworks."
+  alpha, bound, power = 1 - settings["confidence"], settings["bound"], settings["power"]
+  level = stats.simultaneous_confidence(settings["confidence"], m)
+  return (
+      f"Each comparison is a two-sided paired t test of the mean difference in the metric, row "
+      f"minus other, in one framework, paired by seed (a seed gives both rows the same training "
+      f"batches and test set), against a threshold: 0 for 'row > other', -k for 'row > other - k' "
+      f"(non-inferiority, margin k points). The family is every comparison of every claim in every "
+      f"judging framework ({judged}): m = {m} (a comparison with fewer than 2 seeds counts, with "
+      f"p = 1). Holm's step-down correction over the family holds the family-wise error rate at "
+      f"{alpha:g} under any dependence; the two frameworks are not independent evidence (a seed "
+      f"gives both the same initial weights and batches). A comparison is **supported** when its "
+      f"Holm-adjusted p is below {alpha:g} and the estimate lies above the threshold, "
+      f"**contradicted** when it lies below (and whenever a 'fewer GFLOPs' row does not cost fewer "
+      f"GFLOPs, measured); one not rejected is **bounded** when its interval has half-width at most "
+      f"{bound:g} points, **inconclusive** otherwise.\n\n"
+      f"The interval shown is the Bonferroni-simultaneous one, each at 1 - {alpha:g}/{m} = "
+      f"{level:.2%}, so that all {m} hold together with probability at least {1 - alpha:.0%}. Holm "
+      f"rejects everything Bonferroni rejects and sometimes more, so a decided comparison's "
+      f"interval can occasionally touch or cross the threshold. A bounded comparison's design "
+      f"rules out every true difference outside its interval, which lies within {2 * bound:g} "
+      f"points (twice the bound) of the threshold. MDD, the minimum detectable difference: the "
+      f"smallest true difference from the threshold that the paired t test at the Bonferroni level "
+      f"{alpha:g}/{m} detects with probability {power:.0%}, given the comparison's n and sd of "
+      f"paired differences; Holm tests only the smallest p at that level and the rest at more "
+      f"lenient ones, so for Holm the MDD is conservative (too large).\n\n"
+      f"A claim is **supported** if every comparison supports it, **contradicted** if one "
+      f"contradicts it, **not shown** if every comparison is supported or bounded (no large "
+      f"effect either way, but the claimed win not shown), **inconclusive** otherwise.")
+
+
+def _resolved(verdicts: List[claims.Verdict]) -> str:
+  count = collections.Counter(c.verdict for v in verdicts for c in v.comparisons)
+  decided = count[claims.SUPPORTED] + count[claims.CONTRADICTED]
+  return (f"**Resolved:** {decided} of {claims.family_size(verdicts)} comparisons decided "
+          f"({count[claims.SUPPORTED]} supported, {count[claims.CONTRADICTED]} contradicted), "
+          f"{count[claims.BOUNDED]} bounded, {count[claims.INCONCLUSIVE]} inconclusive.")
+
+
+def _comparison_row(c: claims.Comparison, test: dict) -> List[str]:
+  d = c.difference
+  return [FRAMEWORK_NAMES[c.framework], f"{c.row} vs {c.other}", _test(c, test),
+          str(d.n) if d else "<2", _difference(c), _number(d.sd if d else math.nan),
+          claims.format_p(d.p) if d else "n/a", claims.format_p(c.p_holm), _number(c.mdd),
+          c.verdict, c.reason]
+
+
+def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
+               conf: float) -> List[str]:
+  names = [FRAMEWORK_NAMES[f] for f in frameworks]
+  gap = f"{names[0]} - {names[1]}"
+  out = ["", f"## {names[0]} vs {names[1]}", "",
+         f"Both frameworks start a seed from the same weights and batches, so a row's {names[0]} "
+         f"and {names[1]} runs of one seed are a pair. Per row: the mean over the seeds both "
+         f"finished of {gap} with its {conf:.0%} paired t interval, 'agree' when it holds 0 (n "
+         f"shared seeds; no interval for n < 2), and the largest per-seed difference.", ""]
+  rows = []
+  for experiment, frame in summaries.items():
+    for record in frame.to_dict("records"):
+      rows.append([experiment, record["label"], *(render.estimate(record, f) for f in frameworks),
+                   summary.agreement(record)])
+  out.append(tabulate(rows, headers=["Artifact", "Row", *names, gap], tablefmt="pipe",
+                      disable_numparse=True))
+  out += ["", "### Pooled over rows", "",
+          f"Every row and shared seed at once (the pairs taken as independent): the mean of {gap} "
+          f"with its {conf:.0%} t interval and the sd of the differences; beside it the seed-to-seed "
+          f"sd within a row, pooled over rows, of the framework with more finished runs. Were a "
+          f"seed's two runs as unrelated as two seeds, the differences would have an sd of about "
+          f"1.4 (sqrt 2) times the seed-to-seed sd; far below it, the frameworks differ by less than "
+          f"seed noise. 'all' pools the artifacts' metrics, all in points.", ""]
+  rows = []
+  for label, experiments in [*((e, [e]) for e in summaries), ("all", list(summaries))]:
+    pooled = summary.pooled_agreement(runs, experiments, frameworks, conf)
+    interval = (f"{pooled['mean']:+.2f} [{pooled['low']:+.2f}, {pooled['high']:+.2f}]"
+                if pooled["n"] >= 2 else _number(pooled["mean"], sign="+"))
+    rows.append([label, str(pooled["n"]), interval, _number(pooled["sd"]),
+                 f"{_number(pooled['seed_sd'])} ({FRAMEWORK_NAMES[pooled['seed_sd_framework']]})"])
+  out.append(tabulate(rows, headers=["Artifact", "Pairs", f"{gap} [{conf:.0%} CI]", f"sd of {gap}",
+                                     "Seed-to-seed sd within a row"], tablefmt="pipe",
+                      disable_numparse=True))
+  return out
+
+
 def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
                     verdicts: List[claims.Verdict], scale: str, source: str) -> str:
-  conf = spec.load()["confidence"]
-  names = [FRAMEWORK_NAMES[f] for f in frameworks]
-  experiments = list(summaries)
+  settings = spec.load()
+  judged = list(dict.fromkeys(v.framework for v in verdicts))
   out = [f"# The paper's claims, judged from the {scale} runs", "",
          render.GENERATOR.format(source=source), "",
-         provenance.markdown(runs, experiments, scale), "",
-         f"Each comparison is a {conf:.0%} t interval for the mean difference in the metric, "
-         f"row minus other, paired by seed (a seed gives both rows the same training batches "
-         f"and test set), in one framework. 'row > other': supported "
-         f"if the interval lies above 0, contradicted if below. 'row > other - m' "
-         f"(non-inferiority, margin m points): supported if it lies above -m, contradicted "
-         f"if below. A claim is supported if every comparison supports it, contradicted if "
-         f"one contradicts it, inconclusive otherwise. No correction for multiple "
-         f"comparisons; the two frameworks are not independent evidence (same initial "
-         f"weights and batches per seed).", "", "## At a glance", ""]
+         provenance.markdown(runs, list(summaries), scale), "",
+         _claims_preamble(verdicts, settings), "", "## At a glance", ""]
   glance = {}
   for v in verdicts:
     glance.setdefault(v.claim["text"], {})[v.framework] = v.verdict
-  out.append(tabulate([[text, *(glance[text][f] for f in frameworks)] for text in glance],
-                      headers=["Claim", *names], tablefmt="pipe"))
-  for claim in spec.load()["claims"]:
-    out += ["", f"## {claim['text']}", ""]
-    rows = []
-    for v in (v for v in verdicts if v.claim["id"] == claim["id"]):
-      for c, test in zip(v.comparisons, claim["comparisons"]):
-        rows.append([FRAMEWORK_NAMES[v.framework], f"{c.row} vs {c.other}", _test(c, test),
-                     _difference(c), c.verdict, c.reason])
-    out.append(tabulate(rows, headers=["Framework", "Row vs other", "Test", "Difference [CI]",
-                                       "Verdict", "Why"], tablefmt="pipe", disable_numparse=True))
+  out.append(tabulate([[text, *(glance[text][f] for f in judged)] for text in glance],
+                      headers=["Claim", *(FRAMEWORK_NAMES[f] for f in judged)], tablefmt="pipe"))
+  out += ["", _resolved(verdicts)]
+  for claim in settings["claims"]:
+    rows = [_comparison_row(c, test) for v in verdicts if v.claim["id"] == claim["id"]
+            for c, test in zip(v.comparisons, claim["comparisons"])]
+    if rows:
+      out += ["", f"## {claim['text']}", "",
+              tabulate(rows, headers=["Framework", "Row vs other", "Test", "n",
+                                      "Difference [simultaneous CI]", "sd", "p", "Holm p", "MDD",
+                                      "Verdict", "Why"],
+                       tablefmt="pipe", disable_numparse=True)]
   if len(frameworks) == 2:
-    out += ["", "## JAX vs PyTorch, per row", "",
-            "Do the two frameworks' results differ by more than seed noise? Welch interval of "
-            "JAX minus PyTorch; 'agree' when it holds 0.", ""]
-    rows = []
-    for experiment, frame in summaries.items():
-      for record in frame.to_dict("records"):
-        rows.append([experiment, record["label"], *(render.estimate(record, f) for f in frameworks),
-                     summary.agreement(record)])
-    out.append(tabulate(rows, headers=["Artifact", "Row", *names, "JAX - PyTorch"], tablefmt="pipe",
-                        disable_numparse=True))
+    out += _agreement(runs, summaries, frameworks, settings["confidence"])
   return "\n".join(out) + "\n"
 
 
@@ -113,4 +189,4 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
   (out / "claims.md").write_text(
       claims_markdown(runs, summaries, frameworks, verdicts, scale, source))
   written.append(out / "claims.md")
-  return written
+  return written + curves.build(pathlib.Path(runs_csv).parent, scale, out)

@@ -33,6 +33,14 @@ def refresh_export(cfg, plan: Callable[[], Iterable[status.Planned]], force: boo
   return path
 
 
+def curves(cfg, out_root: str) -> None:
+  """The learning curves of the scale (tables/curves.*) from results/curves-<scale>-*.csv."""
+  from harness.tables import curves as curve_report
+  written = curve_report.build(cfg.tracking.results_dir, cfg.scale.name,
+                               output_dir(out_root, cfg.scale.name))
+  print("curves: wrote " + ", ".join(str(p) for p in written))
+
+
 def main(frameworks: Sequence[str], seeds: Sequence[int], overrides: Sequence[str], offline: bool,
          force: bool, out_root: str, flops_csv: str = FLOPS_CSV,
          plan: Optional[Callable[[], Iterable[status.Planned]]] = None) -> int:

@@ -61,9 +61,10 @@ def wiring(experiment: str) -> List[List[str]]:
 
 WIRING_HEADERS = ["Row", "tokenizer", "mixer", "fuser"]
 NOTE = ("Reproduced: mean {pm} half-width of the {conf:.0%} t interval over seeds (n finished runs). "
-        "JAX - PyTorch: Welch {conf:.0%} interval of the difference of means, 'agree' when it holds 0, "
-        "and the largest per-seed difference (both frameworks start a seed from the same weights "
-        "and see the same batches).")
+        "JAX - PyTorch: mean over the seeds both finished of JAX minus PyTorch with its {conf:.0%} t "
+        "interval, paired by seed (both frameworks start a seed from the same weights and see the "
+        "same batches), 'agree' when it holds 0; n shared seeds (no interval for n < 2), and the "
+        "largest per-seed difference.")
 
 
 def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: str,

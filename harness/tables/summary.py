@@ -1,5 +1,5 @@
 """Per row: the published numbers, the measured GFLOPs, and the reproduced metric per framework
-(mean and t interval over seeds), with a JAX-vs-PyTorch agreement test."""
+(mean and t interval over seeds), with a JAX-vs-PyTorch agreement test paired by seed."""
 import math
 import pathlib
 from typing import Dict, Sequence
@@ -26,10 +26,22 @@ def paper_gflops(flops_csv) -> Dict[str, Dict[str, float]]:
   return out
 
 
-def _per_seed_gap(a: pd.DataFrame, b: pd.DataFrame) -> float:
-  """Largest |a - b| over the seeds both have; nan if none."""
-  joined = a.set_index("seed").value.to_frame("a").join(b.set_index("seed").value.to_frame("b"), how="inner")
-  return float((joined.a - joined.b).abs().max()) if len(joined) else math.nan
+def shared_seeds(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+  """Columns a, b: the values of the seeds both sets of runs finished, by seed.
+
+  Both frameworks start a seed from the same weights and batches, so a row's JAX and
+  PyTorch runs of one seed are a pair."""
+  return a.set_index("seed").value.to_frame("a").join(b.set_index("seed").value.to_frame("b"), how="inner")
+
+
+def framework_gap(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> Dict[str, float]:
+  """A row's a - b over its shared seeds: n, mean, paired t interval (nan for n < 2), largest |a - b|."""
+  pairs = shared_seeds(a, b)
+  d = stats.paired(pairs.a, pairs.b, confidence)
+  gaps = pairs.a - pairs.b
+  return dict(gap_n=len(pairs), gap_mean=float(gaps.mean()) if len(pairs) else math.nan,
+              gap_low=d.low if d else math.nan, gap_high=d.high if d else math.nan,
+              gap_max_per_seed=float(gaps.abs().max()) if len(pairs) else math.nan)
 
 
 def build(runs: pd.DataFrame, experiment: str, frameworks: Sequence[str],
@@ -57,21 +69,49 @@ def build(runs: pd.DataFrame, experiment: str, frameworks: Sequence[str],
       record.update({f"{fw}_planned": len(planned), f"{fw}_n": e.n, f"{fw}_mean": e.mean,
                      f"{fw}_std": e.std, f"{fw}_ci": e.half_width})
     if len(frameworks) == 2:
-      a, b = (by_framework[fw] for fw in frameworks)
-      d = stats.welch(a.value.tolist(), b.value.tolist(), confidence)
-      record.update(gap_mean=d.estimate if d else math.nan, gap_low=d.low if d else math.nan,
-                    gap_high=d.high if d else math.nan, gap_max_per_seed=_per_seed_gap(a, b))
+      record.update(framework_gap(*(by_framework[fw] for fw in frameworks), confidence))
     records.append(record)
   return pd.DataFrame.from_records(records)
 
 
 def agreement(record) -> str:
-  """Do the two frameworks differ by more than seed noise? Welch interval for JAX - PyTorch."""
-  if math.isnan(record.get("gap_mean", math.nan)):
-    return "n/a (fewer than 2 seeds)"
-  low, high, worst = record["gap_low"], record["gap_high"], record["gap_max_per_seed"]
+  """Do the two frameworks differ by more than seed noise? JAX - PyTorch over the seeds both
+  ran, with its paired t interval: 'agree' when it holds 0."""
+  n = int(record.get("gap_n", 0))
+  if n == 0:
+    return "n/a (no seed finished in both)"
+  mean, worst = record["gap_mean"], record["gap_max_per_seed"]
   if worst == 0:
-    return "identical per seed"
-  within = low <= 0 <= high
-  return (f"{'agree' if within else 'DIFFER'}: {record['gap_mean']:+.2f} "
-          f"[{low:+.2f}, {high:+.2f}], max per-seed {worst:.2f}")
+    return f"identical per seed (n={n})"
+  if n == 1:
+    return f"{mean:+.2f} (n=1, no interval)"
+  low, high = record["gap_low"], record["gap_high"]
+  return (f"{'agree' if low <= 0 <= high else 'DIFFER'}: {mean:+.2f} [{low:+.2f}, {high:+.2f}] "
+          f"(n={n}), max per-seed {worst:.2f}")
+
+
+def framework_pairs(runs: pd.DataFrame, experiments: Sequence[str],
+                    frameworks: Sequence[str]) -> pd.DataFrame:
+  """Columns experiment, row, seed, a, b: every finished seed both frameworks ran of a row."""
+  done = run_export.finished(runs[runs.experiment.isin(experiments)])
+  key = ["experiment", "row", "seed"]
+  a, b = (done[done.framework == fw].set_index(key).value for fw in frameworks)
+  return pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").reset_index()
+
+
+def pooled_agreement(runs: pd.DataFrame, experiments: Sequence[str], frameworks: Sequence[str],
+                     confidence: float) -> dict:
+  """JAX - PyTorch pooled over every row and shared seed of `experiments`: n pairs, the mean
+  with its t interval (pairs taken as independent), the sd of the differences, and beside
+  it the seed-to-seed sd within a row (pooled over rows) of the framework with more
+  finished runs. Two frameworks whose runs of a seed were as unrelated as two seeds would
+  differ with an sd of about sqrt(2) times the seed-to-seed sd."""
+  pairs = framework_pairs(runs, experiments, frameworks)
+  gap = stats.estimate((pairs.a - pairs.b).tolist(), confidence)
+  done = run_export.finished(runs[runs.experiment.isin(experiments) & runs.framework.isin(frameworks)])
+  counts = done.framework.value_counts()
+  seeds_from = max(frameworks, key=lambda fw: counts.get(fw, 0))  # First listed on a tie.
+  mine = done[done.framework == seeds_from]
+  seed_sd = stats.pooled_sd([g.value.tolist() for _, g in mine.groupby(["experiment", "row"])])
+  return dict(n=gap.n, mean=gap.mean, low=gap.low, high=gap.high, sd=gap.std, seed_sd=seed_sd,
+              seed_sd_framework=seeds_from)

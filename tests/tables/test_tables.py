@@ -1,5 +1,6 @@
 """The table builder on a fixed set of made-up runs, the claim verdicts, the figure, and the
 committed tables regenerating byte for byte from the committed run export."""
+import collections
 import math
 import pathlib
 
@@ -7,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 
 from harness import registry
-from harness.tables import build, claims, figure, runs as run_export, stats, summary
+from harness.tables import build, claims, runs as run_export, spec, stats, summary
 from tests.tables import fixtures
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -69,43 +71,178 @@ def test_summary_counts_only_finished_runs(runs, gflops):
 
 
 def test_claim_verdicts(runs, gflops):
-  verdicts = {(v.claim["id"], v.framework): v.verdict for v in claims.judge(runs, ["jax", "torch"], gflops)}
+  verdicts = claims.judge(runs, ["jax", "torch"], gflops)
+  by_claim = {(v.claim["id"], v.framework): v for v in verdicts}
   for framework in ("jax", "torch"):
-    assert verdicts["tokenlearner_beats_pooling", framework] == claims.SUPPORTED
-    assert verdicts["tokenfuser_beats_unpool", framework] == claims.CONTRADICTED
-    assert verdicts["tokenfuser_matches_reprojection", framework] == claims.INCONCLUSIVE
-    assert verdicts["tl_vectt_tokenfuser_best", framework] == claims.INCONCLUSIVE
+    assert by_claim["tokenlearner_beats_pooling", framework].verdict == claims.SUPPORTED
+    assert by_claim["tokenfuser_beats_unpool", framework].verdict == claims.CONTRADICTED
+    assert by_claim["tokenfuser_matches_reprojection", framework].verdict == claims.INCONCLUSIVE
+    # Every Table 2 row ties exactly: no win, and no room for a large effect either.
+    assert by_claim["tl_vectt_tokenfuser_best", framework].verdict == claims.NOT_SHOWN
+    unpool = by_claim["tokenfuser_beats_unpool", framework].comparisons
+    assert [c.verdict for c in unpool] == [claims.CONTRADICTED, claims.BOUNDED]
+  assert claims.family_size(verdicts) == 2 * sum(len(c["comparisons"]) for c in spec.load()["claims"])
 
 
-def test_more_flops_contradicts_a_fewer_flops_claim(runs):
-  test = {"row": "tokenfuser_tl8", "other": "reprojection_tl8", "test": "noninferior", "margin": 1.0,
-          "fewer_flops": True}
-  c = claims.compare(runs, "figure1", test, "jax", 0.95, {"tokenfuser_tl8": 40.0, "reprojection_tl8": 30.0})
+def _export(values, frameworks=("jax",), experiment="table1"):
+  """Finished runs: row -> metric per seed 0, 1, ..., the same in every framework."""
+  return pd.DataFrame.from_records([
+      dict(experiment=experiment, row=row, framework=framework, seed=seed, status="FINISHED", value=value)
+      for row, per_seed in values.items() for framework in frameworks for seed, value in enumerate(per_seed)])
+
+
+def _settings(comparisons, judge_frameworks=("jax", "torch"), experiment="table1"):
+  """conf/tables.yaml with one claim per comparison (claim ids c0, c1, ...)."""
+  claim_list = [dict(id=f"c{i}", experiment=experiment, text=f"claim {i}", comparisons=[c])
+                for i, c in enumerate(comparisons)]
+  return {**spec.load(), "claims": claim_list, "judge_frameworks": list(judge_frameworks)}
+
+
+SEED_EFFECT = np.array([30.0, 31.0, 29.0, 30.5, 29.5])  # Shared by every row of a seed.
+DESIGN = {  # Row minus "b", per seed.
+    "b": SEED_EFFECT,
+    "win": SEED_EFFECT + [2.0, 2.2, 1.8, 2.1, 1.9],
+    "loss": SEED_EFFECT + [-3.0, -2.8, -3.2, -2.9, -3.1],
+    "tie": SEED_EFFECT + [0.1, -0.1, 0.05, -0.05, 0.0],
+    "noise": SEED_EFFECT + [3.0, -2.0, 4.0, -3.0, 1.0],
+}
+SUPERIOR = [{"row": row, "other": "b", "test": "superior"} for row in ("win", "loss", "tie", "noise")]
+
+
+def test_each_verdict_follows_from_the_holm_decision_and_the_interval_width():
+  verdicts = claims.judge(_export(DESIGN), ["jax"], {}, _settings(SUPERIOR))
+  assert [v.verdict for v in verdicts] == [claims.SUPPORTED, claims.CONTRADICTED, claims.NOT_SHOWN,
+                                           claims.INCONCLUSIVE]
+  comparisons = [v.comparisons[0] for v in verdicts]
+  assert [c.verdict for c in comparisons] == [claims.SUPPORTED, claims.CONTRADICTED, claims.BOUNDED,
+                                              claims.INCONCLUSIVE]
+  m = claims.family_size(verdicts)
+  raw = [c.difference.p for c in comparisons]
+  assert m == 4 and [c.p_holm for c in comparisons] == pytest.approx(multipletests(raw, 0.05, "holm")[1])
+  for c, row in zip(comparisons, ("win", "loss", "tie", "noise")):
+    diffs = DESIGN[row] - DESIGN["b"]
+    ci = scipy_stats.ttest_1samp(diffs, 0.0).confidence_interval(1 - 0.05 / m)
+    assert (c.difference.low, c.difference.high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert c.mdd == pytest.approx(stats.minimum_detectable_difference(diffs.std(ddof=1), 5, 0.05 / m, 0.8))
+  tie, noise = comparisons[2].difference, comparisons[3].difference
+  assert tie.half_width <= 1.5 < noise.half_width
+
+
+def test_holm_over_the_family_undoes_a_win_each_test_alone_would_give():
+  # Two comparisons with p = 0.038 each beside a strong one: Holm multiplies the smaller
+  # p by 2 (its rank from the top), so neither is supported, though each is below 0.05.
+  small = SEED_EFFECT + [1.2, 0.3, 1.6, 0.1, 1.3]
+  design = {"b": SEED_EFFECT, "win": DESIGN["win"], "small1": small, "small2": small}
+  tests = [{"row": row, "other": "b", "test": "superior"} for row in ("win", "small1", "small2")]
+  comparisons = [v.comparisons[0] for v in claims.judge(_export(design), ["jax"], {}, _settings(tests))]
+  p = comparisons[1].difference.p
+  assert p < 0.05 < 2 * p
+  assert [c.p_holm for c in comparisons[1:]] == pytest.approx([2 * p, 2 * p])
+  # Not supported; their intervals (half-width ~1.4) are narrow enough to call them bounded.
+  assert [c.verdict for c in comparisons] == [claims.SUPPORTED, claims.BOUNDED, claims.BOUNDED]
+
+
+def test_judge_frameworks_sets_the_family():
+  runs = _export(DESIGN, frameworks=("jax", "torch"))
+  both = claims.judge(runs, ["jax", "torch"], {}, _settings(SUPERIOR))
+  jax = claims.judge(runs, ["jax", "torch"], {}, _settings(SUPERIOR, judge_frameworks=["jax"]))
+  assert (claims.family_size(both), claims.family_size(jax)) == (8, 4)
+  assert {v.framework for v in jax} == {"jax"} and {v.framework for v in both} == {"jax", "torch"}
+  win, noisy = ({claims.family_size(vs): [v for v in vs if v.claim["id"] == claim][0].comparisons[0]
+                 for vs in (both, jax)} for claim in ("c0", "c3"))
+  # A larger family asks more of each comparison.
+  assert win[8].p_holm > win[4].p_holm and win[8].difference.half_width > win[4].difference.half_width
+  assert noisy[8].mdd > noisy[4].mdd
+  only_jax_ran = claims.judge(_export(DESIGN), ["jax", "torch"], {}, _settings(SUPERIOR))
+  assert {v.framework for v in only_jax_ran} == {"jax"} and claims.family_size(only_jax_ran) == 4
+
+
+def test_a_comparison_without_two_seeds_stays_in_the_family_as_inconclusive():
+  design = {**DESIGN, "one": [40.0]}
+  tests = [*SUPERIOR, {"row": "one", "other": "b", "test": "superior"}]
+  verdicts = claims.judge(_export(design), ["jax"], {}, _settings(tests))
+  assert claims.family_size(verdicts) == 5
+  last = verdicts[-1].comparisons[0]
+  assert (last.verdict, last.difference, last.p_holm) == (claims.INCONCLUSIVE, None, 1.0)
+
+
+def test_noninferiority_tests_against_minus_the_margin():
+  test = {"row": "tie", "other": "b", "test": "noninferior", "margin": 1.0}  # "tie" is b +- 0.1.
+  c = claims.judge(_export(DESIGN), ["jax"], {}, _settings([test]))[0].comparisons[0]
+  assert (c.threshold, c.difference.threshold, c.verdict) == (-1.0, -1.0, claims.SUPPORTED)
+
+
+def test_more_flops_contradicts_a_fewer_flops_claim():
+  test = {"row": "tie", "other": "b", "test": "noninferior", "margin": 1.0, "fewer_flops": True}
+  runs, settings = _export(DESIGN), _settings([test])
+  c = claims.judge(runs, ["jax"], {"table1": {"tie": 40.0, "b": 30.0}}, settings)[0].comparisons[0]
   assert c.verdict == claims.CONTRADICTED and "not fewer GFLOPs" in c.reason
+  c = claims.judge(runs, ["jax"], {"table1": {"tie": 20.0, "b": 30.0}}, settings)[0].comparisons[0]
+  assert c.verdict == claims.SUPPORTED and "GFLOPs 20 < 30" in c.reason
+
+
+def test_a_claim_combines_its_comparisons():
+  S, C, B, I = claims.SUPPORTED, claims.CONTRADICTED, claims.BOUNDED, claims.INCONCLUSIVE
+  assert claims.combine([S, S]) == S
+  assert claims.combine([S, C, B]) == C
+  assert claims.combine([S, B]) == claims.combine([B, B]) == claims.NOT_SHOWN
+  assert claims.combine([S, B, I]) == I and claims.combine([]) == I
+
+
+def test_claims_markdown_states_the_family_and_counts_what_is_resolved(runs, gflops, tmp_path):
+  run_export.write(runs, tmp_path / "runs-proxy.csv")
+  build.build(tmp_path / "runs-proxy.csv", FLOPS_CSV, tmp_path / "tables")
+  text = (tmp_path / "tables" / "claims.md").read_text()
+  verdicts = claims.judge(runs, ["jax", "torch"], gflops)
+  m = claims.family_size(verdicts)
+  count = collections.Counter(c.verdict for v in verdicts for c in v.comparisons)
+  assert f"m = {m} " in text and f"1 - 0.05/{m} = " in text and "Holm" in text
+  assert (f"**Resolved:** {count['supported'] + count['contradicted']} of {m} comparisons decided "
+          f"({count['supported']} supported, {count['contradicted']} contradicted), "
+          f"{count['bounded']} bounded, {count['inconclusive']} inconclusive.") in text
+  for column in ("| n ", "Difference [simultaneous CI]", "| sd ", "| p ", "Holm p", "MDD"):
+    assert column in text
 
 
 def test_frameworks_that_differ_beyond_seed_noise_are_flagged(runs, gflops):
   frame = summary.build(runs, "table1", ["jax", "torch"], gflops).set_index("row")
   assert summary.agreement(frame.loc["base"]).startswith("DIFFER")
-  assert summary.agreement(frame.loc["tl16_at_12"]) == "identical per seed"
+  assert summary.agreement(frame.loc["tl16_at_12"]) == "identical per seed (n=3)"
 
 
-def test_figure_has_three_series_published_points_and_labelled_axes(runs, gflops):
-  frame = summary.build(runs, "figure1", ["jax", "torch"], gflops)
-  fig = figure.draw(frame, ["jax", "torch"], "proxy", caption="Scale: proxy")
-  panels = [ax for ax in fig.axes if ax.get_title()]
-  assert [ax.get_title() for ax in panels] == list(figure.SERIES)
-  for ax in panels:
-    assert ax.get_xlabel()
-    published = [line for line in ax.get_lines() if line.get_label().startswith("paper")]
-    assert len(published) == 1 and len(published[0].get_xdata()) == 2
-  assert panels[0].get_ylabel()
-  ours = [ax for ax in fig.axes if not ax.get_title()]
-  assert len(ours) == 3 and all(ax.get_ylabel() for ax in ours)
-  labels = {c.get_label() for ax in ours for c in ax.containers}
-  assert labels == {"JAX, proxy (ours)", "PyTorch, proxy (ours)"}
-  assert fig.get_supxlabel() == "Scale: proxy"
-  figure.plt.close(fig)
+def test_agreement_pairs_a_row_by_seed():
+  # PyTorch 0.3 below JAX in every seed, under a seed-to-seed spread of 3: Welch sees
+  # nothing, the pairing does. Only the seeds both finished count.
+  jax = pd.DataFrame({"seed": [0, 1, 2, 3], "value": [30.0, 33.0, 27.0, 31.5]})
+  torch = pd.DataFrame({"seed": [0, 1, 2], "value": [29.7, 32.6, 26.8]})
+  gap = summary.framework_gap(jax, torch, 0.95)
+  ci = scipy_stats.ttest_rel([30.0, 33.0, 27.0], [29.7, 32.6, 26.8]).confidence_interval(0.95)
+  assert (gap["gap_n"], gap["gap_low"], gap["gap_high"]) == pytest.approx((3, ci.low, ci.high))
+  assert gap["gap_mean"] == pytest.approx(0.3) and gap["gap_max_per_seed"] == pytest.approx(0.4)
+  assert summary.agreement(gap).startswith("DIFFER: +0.30 [") and "(n=3)" in summary.agreement(gap)
+  assert stats.welch(jax.value[:3], torch.value, 0.95).low < 0
+  one = summary.framework_gap(jax, torch[torch.seed == 1], 0.95)
+  assert summary.agreement(one) == "+0.40 (n=1, no interval)"
+  none = summary.framework_gap(jax, torch[torch.seed == 9], 0.95)
+  assert summary.agreement(none).startswith("n/a")
+
+
+def test_pooled_agreement_sets_the_framework_gap_beside_the_seed_noise():
+  # PyTorch trails JAX by 0.5 in seed 0 and by 1.0 in seed 1 of both rows; it lacks row a's seed 2.
+  runs = pd.DataFrame.from_records([
+      dict(experiment="table1", row=row, framework=fw, seed=seed, status="FINISHED",
+           value=value - (0.5 * (seed + 1) if fw == "torch" else 0.0))
+      for row, per_seed in {"a": [30.0, 33.0, 27.0], "b": [40.0, 42.0]}.items()
+      for fw in ("jax", "torch") for seed, value in enumerate(per_seed)
+      if not (fw == "torch" and row == "a" and seed == 2)])
+  pooled = summary.pooled_agreement(runs, ["table1"], ["jax", "torch"], 0.95)
+  ci = scipy_stats.ttest_1samp([0.5, 1.0, 0.5, 1.0], 0.0).confidence_interval(0.95)
+  assert pooled["n"] == 4 and pooled["mean"] == pytest.approx(0.75)
+  assert (pooled["low"], pooled["high"]) == pytest.approx((ci.low, ci.high))
+  assert pooled["sd"] == pytest.approx(np.std([0.5, 1.0, 0.5, 1.0], ddof=1))
+  assert pooled["seed_sd_framework"] == "jax"  # 5 finished runs against 4.
+  # JAX's row a: variance 9 over 2 dof; row b: variance 2 over 1 dof.
+  assert pooled["seed_sd"] == pytest.approx(math.sqrt((2 * 9 + 1 * 2) / 3))
 
 
 def test_build_writes_every_artifact(runs, tmp_path):

@@ -1,0 +1,125 @@
+"""`curves`: one row trained at several budgets over a few seeds, the evidence behind a recipe's
+training length (harness/conf/curves.yaml).
+
+Each budget is a run of its own (`train.steps=N`, the recipe's warm-up, then a cosine schedule
+that ends at N), tracked, resumed and skipped like any run, so a point of the curve is what a
+run of that length reaches, not the mid-schedule accuracy of one long run; the budget the recipe
+uses is such a run too, and `reproduce` finds it finished. The curve goes to
+results/curves-<scale>-<experiment>.csv, one record per run, with the chance level of the test set,
+which harness/tables/curves.py draws and judges.
+"""
+import dataclasses
+import pathlib
+from typing import Dict, List, Sequence
+
+import numpy as np
+import pandas as pd
+
+from harness import config, data as datasets, registry, schemas, status, sweep, tracking
+from harness.tables import curves as curve_report, runs as run_export
+
+PATH = schemas.CONF_DIR / "curves.yaml"
+COLUMNS = ["experiment", "row", "framework", "seed", "steps", "multiple", "batch_size", "examples",
+           "status", "metric", "value", "chance"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  experiment: str
+  row: str
+  budget: int  # the recipe's train.steps
+  batch_size: int
+  steps: List[int]
+  frameworks: List[str]
+  seeds: List[int]
+
+  def multiple(self, steps: int) -> float:
+    return steps / self.budget
+
+
+def settings() -> dict:
+  return schemas.load(PATH, schemas.CurvesFile)
+
+
+def study(experiment: str, overrides: Sequence[str], frameworks=None, seeds=None,
+          multiples=None) -> Study:
+  """The runs of a curve: the row named by a `row=` override (else the experiment's first), at
+  each multiple of the recipe's train.steps (rounded to whole steps, at least the warm-up)."""
+  conf = settings()
+  chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("row=")]
+  row = chosen[-1] if chosen else registry.rows(experiment)[0].key
+  cfg = config.load([*overrides, f"experiment={experiment}", f"row={row}"])
+  budget = cfg.train.steps
+  steps = sorted({max(int(round(m * budget)), cfg.optim.warmup_steps, 1)
+                  for m in (multiples or conf["multiples"])})
+  return Study(experiment, row, budget, cfg.train.batch_size, steps,
+               list(frameworks or conf["frameworks"]), list(seeds or conf["seeds"]))
+
+
+def train(s: Study, jobs: int, overrides: Sequence[str]) -> None:
+  sweep.multirun(s.experiment, {"row": [s.row], "framework": s.frameworks, "seed": s.seeds,
+                                "train.steps": s.steps}, jobs, overrides)
+
+
+def chance(experiment: str, row: str, overrides: Sequence[str]) -> Dict[str, float]:
+  """The metric a model that ignores its input reaches on the test set (points): top-1 of always
+  naming the most frequent class; for mAP, a label's AP under random scores is its prevalence,
+  so the mean prevalence, per label group too."""
+  cfg = config.load([*overrides, f"experiment={experiment}", f"row={row}"])
+  model = config.model_fields(cfg)
+  dataset = datasets.make(cfg.data, cfg.seed, model["image_size"], model.get("num_frames", 1))
+  labels = np.concatenate([y for _, y in dataset.test_batches(cfg.train.eval_batch_size)])
+  if not dataset.multilabel:
+    return {"": 100 * np.bincount(labels).max() / len(labels)}
+  prevalence = labels.mean(axis=0)
+  out = {"": 100 * float(prevalence[prevalence > 0].mean())}
+  for group, index in dataset.label_groups.items():
+    p = prevalence[index]
+    out[f"_{group}"] = 100 * float(p[p > 0].mean())
+  return out
+
+
+def collect(s: Study, overrides: Sequence[str]) -> pd.DataFrame:
+  """One record per run of the study, as MLflow holds it (value empty unless FINISHED), with the
+  chance level; multi-label sources add value_<group> and chance_<group> per label group."""
+  base = chance(s.experiment, s.row, overrides)
+  records = []
+  for steps in s.steps:
+    plan = status.planned([s.experiment], s.frameworks, s.seeds, [*overrides, f"train.steps={steps}"])
+    for p in plan:
+      if p.row.key != s.row:
+        continue
+      metric = status.metric_name(p.row)
+      finished = p.run is not None and p.run.info.status == tracking.FINISHED
+      metrics = p.run.data.metrics if finished else {}
+      record = dict(experiment=s.experiment, row=s.row, framework=p.framework, seed=p.seed,
+                    steps=steps, multiple=s.multiple(steps), batch_size=s.batch_size,
+                    examples=steps * s.batch_size, status=p.status, metric=metric,
+                    value=metrics.get(metric), chance=base[""])
+      for suffix, level in base.items():
+        if suffix:
+          record[f"value{suffix}"] = metrics.get(f"{metric}{suffix}")
+          record[f"chance{suffix}"] = level
+      records.append(record)
+  return pd.DataFrame.from_records(records)
+
+
+def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, frameworks=None, seeds=None,
+        multiples=None) -> int:
+  """Trains what is missing of each experiment's curve, then writes its CSV; returns how many of
+  the planned runs are not finished."""
+  unfinished = 0
+  for experiment in experiments:
+    s = study(experiment, overrides, frameworks, seeds, multiples)
+    print(f"curves: {experiment}/{s.row}, steps {', '.join(map(str, s.steps))} "
+          f"(recipe {s.budget}), {', '.join(s.frameworks)}, seeds {', '.join(map(str, s.seeds))}",
+          flush=True)
+    train(s, jobs, overrides)
+    frame = collect(s, overrides)
+    cfg = config.load(overrides)
+    path = curve_report.csv_path(cfg.tracking.results_dir, cfg.scale.name, experiment)
+    run_export.write(frame, path)
+    left = int((frame.status != tracking.FINISHED).sum())
+    unfinished += left
+    print(f"curves: wrote {path} ({len(frame) - left} of {len(frame)} runs finished)")
+  return unfinished

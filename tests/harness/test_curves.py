@@ -1,0 +1,69 @@
+"""`python -m harness curves`: a row at several budgets over seeds, its CSV and its report."""
+import pandas as pd
+import pytest
+
+from harness.tables import curves as curve_report
+from tests.harness import smoke
+
+
+def test_curve_trains_each_budget_once_and_writes_its_records(tmp_path):
+  """Table 2's first row at half, one and two times the smoke budget (4 steps), two seeds, in
+  PyTorch: six runs, one CSV record each, examples = steps x batch, the chance levels of the
+  label groups, and the report; a second call trains nothing and writes the same CSV."""
+  argv = ["curves", "experiment=table2", "--frameworks", "torch", "--seeds", "0,1",
+          "--multiples", "0.5,1,2", "--jobs", "1", "--out", str(tmp_path / "tables"),
+          *smoke.overrides(tmp_path)]
+  first = smoke.harness(*argv)
+  assert first.returncode == 0, first.stderr[-2000:]
+  path = curve_report.csv_path(tmp_path, "smoke", "table2")
+  frame = pd.read_csv(path)
+  assert sorted(zip(frame.steps, frame.seed)) == [(s, seed) for s in (2, 4, 8) for seed in (0, 1)]
+  assert set(frame.row) == {"mhsa"} and set(frame.framework) == {"torch"}
+  assert (frame.status == "FINISHED").all() and frame.value.between(0, 100).all()
+  assert (frame.examples == frame.steps * frame.batch_size).all()
+  assert list(frame.multiple.drop_duplicates()) == [0.5, 1.0, 2.0]
+  for group in ("digits", "directions"):  # Multi-label: each label group scored alone.
+    assert frame[f"value_{group}"].between(0, 100).all()
+    assert 0 < frame[f"chance_{group}"].iloc[0] < 100
+  assert len(smoke.all_runs(tmp_path, "table2")) == 6
+  report = (tmp_path / "tables" / "smoke" / "curves.md").read_text()
+  assert "twice the budget changes the mean by" in report
+  assert (tmp_path / "tables" / "smoke" / "curves.png").stat().st_size > 0
+
+  again = smoke.harness(*argv)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert "already finished" in again.stdout + again.stderr
+  assert len(smoke.all_runs(tmp_path, "table2")) == 6
+  pd.testing.assert_frame_equal(pd.read_csv(path), frame)
+
+
+def test_row_needs_one_experiment(tmp_path):
+  result = smoke.harness("curves", "row=base", *smoke.overrides(tmp_path))
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0 and "row= needs one experiment" in result.stderr
+
+
+def _records(means_by_multiple, seeds=(0, 1, 2)):
+  """A curve whose seeds sit at mean - 1, mean, mean + 1 at each budget (multiple -> mean)."""
+  rows = []
+  for multiple, mean in means_by_multiple.items():
+    for seed, offset in zip(seeds, (-1, 0, 1)):
+      rows.append(dict(experiment="table1", row="base", framework="torch", seed=seed,
+                       steps=int(100 * multiple), multiple=multiple, batch_size=64,
+                       examples=int(6400 * multiple), status="FINISHED", metric="test_top1",
+                       value=mean + offset, chance=10.0))
+  return pd.DataFrame.from_records(rows)
+
+
+@pytest.mark.parametrize("gain, on_plateau", [(0.6, True), (-0.9, True), (1.4, False)])
+def test_plateau_is_the_mean_at_twice_the_budget_within_the_tolerance(gain, on_plateau):
+  curve = curve_report.points(_records({0.5: 50.0, 1.0: 60.0, 2.0: 60.0 + gain}), 0.95)
+  assert list(curve["mean"]) == pytest.approx([50.0, 60.0, 60.0 + gain])
+  assert list(curve.sd) == pytest.approx([1.0] * 3)  # seeds at mean -1, 0, +1
+  judged = curve_report.plateau(curve, tolerance=1.0)
+  assert judged["gain"] == pytest.approx(gain) and judged["on_plateau"] is on_plateau
+
+
+def test_plateau_needs_both_budgets():
+  curve = curve_report.points(_records({0.5: 50.0, 1.0: 60.0}), 0.95)
+  assert curve_report.plateau(curve, tolerance=1.0) == dict(gain=None, on_plateau=None)
