@@ -84,7 +84,7 @@ def _video(rng: random.Random) -> Fields:
       mlp_dim=rng.randint(1, 8), bottleneck_dim=rng.randint(1, 4),
       vectt_qk_dim=rng.choice([0, 0, rng.randint(1, 4)]),
       vectt_chunk_size=rng.choice([0, rng.randint(1, mixer_tokens)]),
-      head_pool=rng.choice(["max", "max", "mean"]))
+      head_pool=rng.choice(["max", "max", "mean"]), head_norm=rng.choice(spec.VIDEO_HEAD_NORMS))
 
 
 def _fits(grid: int, tokens: int) -> bool:
@@ -116,7 +116,7 @@ SIZE_FIELDS = {
 }
 CHOICE_FIELDS = {
     "vit": ("token_reduction", "tokenlearner_version", "fuser"),
-    "video": ("tokenizer", "mixer", "fuser", "head_pool"),
+    "video": ("tokenizer", "mixer", "fuser", "head_pool", "head_norm"),
 }
 
 

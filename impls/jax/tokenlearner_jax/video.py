@@ -125,7 +125,9 @@ class VideoModel(nn.Module):
       x = out[f"stage{i}"] = Stage(width, cfg.blocks_per_stage, cfg.expansion, self.conv_impl,
                                       name=f"stages_{i}")(x)
     x = out["module"] = BottleneckTransformer(cfg, self.conv_impl, name="module")(x, not train)
-    x = out["pre_logits"] = pool_positions(layer_norm("norm")(x), cfg.head_pool)  # Shape: [B, C].
+    if cfg.head_norm == "layernorm":
+      x = layer_norm("norm")(x)
+    x = out["pre_logits"] = pool_positions(x, cfg.head_pool)  # Shape: [B, C].
     zeros = nn.initializers.zeros
     logits = dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits

@@ -30,6 +30,7 @@ VIDEO_TOKENIZERS = ("all", "pool", "tokenlearner")
 VIDEO_MIXERS = ("mhsa", "vectt", "prior")
 VIDEO_FUSERS = ("none", "broadcast", "tokenfuser")
 VIDEO_HEAD_POOLS = ("mean", "max")
+VIDEO_HEAD_NORMS = ("layernorm", "none")
 OPTIMIZERS = ("sgd", "adamw")
 MODEL_KINDS = ("vit", "video")
 
@@ -183,7 +184,7 @@ class VideoConfig:
   inverted-bottleneck module runs: 1x1x1 expand to `module_width`, a per-frame
   3x3 Conv2D, a tokenizer per frame, a token mixer over the tokens of all frames,
   a fuser back to the per-frame grid, 1x1x1 project, residual. Head: LayerNorm,
-  global pool over time and space (`head_pool`: average as X3D, or max), Dense to
+  LayerNorm (`head_norm`), global pool over time and space (`head_pool`: average as X3D, or max), Dense to
   `num_classes` multi-label logits.
   """
   num_classes: int = 157
@@ -206,12 +207,14 @@ class VideoConfig:
   vectt_qk_dim: int = 0  # 0: q, k in module_width and gamma is the softmax alone
   vectt_chunk_size: int = 0  # 0: naive [M, M, C] attention; else queries per chunk
   head_pool: str = "mean"  # 'max' where the objects cover a small part of the frame
+  head_norm: str = "layernorm"  # 'none': no LayerNorm before the pool (see the proxy's table2.yaml)
 
   def __post_init__(self):
     _choice(self, "tokenizer", VIDEO_TOKENIZERS)
     _choice(self, "mixer", VIDEO_MIXERS)
     _choice(self, "fuser", VIDEO_FUSERS)
     _choice(self, "head_pool", VIDEO_HEAD_POOLS)
+    _choice(self, "head_norm", VIDEO_HEAD_NORMS)
     for field in ("num_classes", "num_frames", "image_size", "in_channels", "stem_width",
                   "expansion", "module_width", "num_tokens", "num_heads", "mlp_dim",
                   "bottleneck_dim"):

@@ -141,7 +141,7 @@ class VideoModel(nn.Module):
     self.stages = nn.ModuleList(Stage(widths[i], widths[i + 1], cfg.blocks_per_stage, cfg.expansion)
                                 for i in range(len(cfg.stage_widths)))
     self.module = BottleneckTransformer(widths[-1], cfg)
-    self.norm = layer_norm(widths[-1])
+    self.norm = layer_norm(widths[-1]) if cfg.head_norm == "layernorm" else nn.Identity()
     self.head = nn.Linear(widths[-1], cfg.num_classes)
     nn.init.zeros_(self.head.weight)
     nn.init.zeros_(self.head.bias)
