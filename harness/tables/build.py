@@ -64,7 +64,9 @@ def _claims_preamble(verdicts: List[claims.Verdict], settings: dict) -> str:
       f"smallest true difference from the threshold that the paired t test at the Bonferroni level "
       f"{alpha:g}/{m} detects with probability {power:.0%}, given the comparison's n and sd of "
       f"paired differences; Holm tests only the smallest p at that level and the rest at more "
-      f"lenient ones, so for Holm the MDD is conservative (too large).\n\n"
+      f"lenient ones, so for Holm the MDD is conservative (too large). Seeds for ±{bound:g}: how "
+      f"many seeds would make the comparison's simultaneous interval at most {bound:g} points wide "
+      f"at its measured sd (a planning figure: that sd is itself estimated from n seeds).\n\n"
       f"A claim is **supported** if every comparison supports it, **contradicted** if one "
       f"contradicts it, **not shown** if every comparison is supported or bounded (no large "
       f"effect either way, but the claimed win not shown), **inconclusive** otherwise.")
@@ -83,7 +85,7 @@ def _comparison_row(c: claims.Comparison, test: dict) -> List[str]:
   return [FRAMEWORK_NAMES[c.framework], f"{c.row} vs {c.other}", _test(c, test),
           str(d.n) if d else "<2", _difference(c), _number(d.sd if d else math.nan),
           claims.format_p(d.p) if d else "n/a", claims.format_p(c.p_holm), _number(c.mdd),
-          c.verdict, c.reason]
+          _number(c.seeds_for_bound, 0), c.verdict, c.reason]
 
 
 def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
@@ -143,7 +145,7 @@ def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], fram
       out += ["", f"## {claim['text']}", "",
               tabulate(rows, headers=["Framework", "Row vs other", "Test", "n",
                                       "Difference [simultaneous CI]", "sd", "p", "Holm p", "MDD",
-                                      "Verdict", "Why"],
+                                      f"Seeds for ±{settings['bound']:g}", "Verdict", "Why"],
                        tablefmt="pipe", disable_numparse=True)]
   if len(frameworks) == 2:
     out += _agreement(runs, summaries, frameworks, settings["confidence"])

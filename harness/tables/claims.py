@@ -33,6 +33,7 @@ class Comparison:
   difference: Optional[stats.PairedDifference]  # Its interval is the simultaneous one.
   p_holm: float
   mdd: float  # Minimum detectable difference from the threshold, at the Bonferroni level.
+  seeds_for_bound: float  # Seeds whose simultaneous interval would be <= bound at the measured sd.
   verdict: str
   reason: str
 
@@ -138,8 +139,9 @@ def judge(runs: pd.DataFrame, frameworks: Sequence[str], gflops: Dict[str, Dict[
     verdict, reason = decide(d, float(p_holm), bool(reject), alpha, bound)
     verdict, reason = check_flops(test, verdict, reason, gflops.get(claim["experiment"], {}))
     mdd = stats.minimum_detectable_difference(d.sd, d.n, alpha / m, power) if d else math.nan
+    needed = stats.seeds_for_half_width(d.sd, alpha / m, bound) if d else math.nan
     comparisons.append(Comparison(test["row"], test["other"], test["test"], framework, threshold(test),
-                                  d, float(p_holm), mdd, verdict, reason))
+                                  d, float(p_holm), mdd, needed, verdict, reason))
   out, start = [], 0
   for claim in settings["claims"]:
     for framework in judged:

@@ -126,6 +126,12 @@ def test_each_verdict_follows_from_the_holm_decision_and_the_interval_width():
     assert c.mdd == pytest.approx(stats.minimum_detectable_difference(diffs.std(ddof=1), 5, 0.05 / m, 0.8))
   tie, noise = comparisons[2].difference, comparisons[3].difference
   assert tie.half_width <= 1.5 < noise.half_width
+  # The seeds a comparison would need for a simultaneous half-width <= 1.5 at its measured sd:
+  # the bounded one (sd ~0.08) no more than its 5, the noisy one (sd ~3) many more.
+  assert comparisons[2].seeds_for_bound == stats.seeds_for_half_width(
+      (DESIGN["tie"] - DESIGN["b"]).std(ddof=1), 0.05 / m, 1.5) <= 5
+  assert comparisons[3].seeds_for_bound == stats.seeds_for_half_width(
+      (DESIGN["noise"] - DESIGN["b"]).std(ddof=1), 0.05 / m, 1.5) > 5
 
 
 def test_holm_over_the_family_undoes_a_win_each_test_alone_would_give():
@@ -200,7 +206,7 @@ def test_claims_markdown_states_the_family_and_counts_what_is_resolved(runs, gfl
   assert (f"**Resolved:** {count['supported'] + count['contradicted']} of {m} comparisons decided "
           f"({count['supported']} supported, {count['contradicted']} contradicted), "
           f"{count['bounded']} bounded, {count['inconclusive']} inconclusive.") in text
-  for column in ("| n ", "Difference [simultaneous CI]", "| sd ", "| p ", "Holm p", "MDD"):
+  for column in ("| n ", "Difference [simultaneous CI]", "| sd ", "| p ", "Holm p", "MDD", "Seeds for ±1.5"):
     assert column in text
 
 
