@@ -66,7 +66,10 @@ class Stage(nn.Module):
 
 class BottleneckTransformer(nn.Module):
   """Inverted bottleneck: expand, per-frame Conv2D, tokenizer, mixer over all frames' tokens,
-  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same."""
+  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same.
+
+  The projection starts at zero, so the module starts as the identity (the PyTorch twin says
+  why)."""
   config: VideoConfig
   conv_impl: str = "auto"
 
@@ -99,7 +102,8 @@ class BottleneckTransformer(nn.Module):
     else:
       fuser = TokenFuser(cfg.bottleneck_dim, cfg.dropout_rate, name="fuser")
       fused = fuser(mixed, frames, deterministic)  # Shape: [B*T, N, E].
-    return x + dense(c, name="project")(fused.reshape(b, t, h, w, e))
+    project = dense(c, kernel_init=nn.initializers.zeros, name="project")
+    return x + project(fused.reshape(b, t, h, w, e))
 
 
 class VideoModel(nn.Module):

@@ -81,7 +81,13 @@ class Stage(nn.Module):
 
 class BottleneckTransformer(nn.Module):
   """Inverted bottleneck: expand, per-frame Conv2D, tokenizer, mixer over all frames' tokens,
-  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same."""
+  fuser back to the per-frame grid, project, residual. [B, T, H, W, C] -> same.
+
+  The projection starts at zero, so the module starts as the identity: at its default init its
+  output had 2.5x the spread of the backbone features it is added to, which, training from
+  scratch, slowed the digits' learning in the proxy (a probe on one-digit clips, sigmoid loss,
+  head_norm 'none': 19% digit accuracy at 500 steps, 53% with the zero start, 63% with no
+  module at all)."""
 
   def __init__(self, dim: int, config: VideoConfig):
     super().__init__()
@@ -99,7 +105,7 @@ class BottleneckTransformer(nn.Module):
                             qk_dim=cfg.vectt_qk_dim, chunk_size=cfg.vectt_chunk_size)
     if cfg.fuser == "tokenfuser":
       self.fuser = TokenFuser(e, s, cfg.bottleneck_dim, cfg.dropout_rate)
-    self.project = dense(e, dim, kernel_init=lecun_normal_)
+    self.project = dense(e, dim, kernel_init=nn.init.zeros_)
 
   def forward(self, x):
     cfg = self.config
