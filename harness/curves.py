@@ -19,8 +19,16 @@ from harness import config, data as datasets, registry, schemas, status, sweep, 
 from harness.tables import curves as curve_report, runs as run_export
 
 PATH = schemas.CONF_DIR / "curves.yaml"
-COLUMNS = ["experiment", "row", "framework", "seed", "steps", "multiple", "batch_size", "examples",
-           "status", "metric", "value", "chance"]
+COLUMNS = ["experiment", "row", "overrides", "framework", "seed", "steps", "multiple", "batch_size",
+           "examples", "status", "metric", "value", "chance"]
+# Overrides that are not the curve's task: the scale names its CSV, the rest leave results alone.
+NOT_TASK = ("scale=", "tracking.", "runtime.", "hydra.")
+
+
+def task_overrides(overrides: Sequence[str]) -> str:
+  """The overrides that change what the curve measures (e.g. 'data.digit_size=24'), recorded
+  beside it: the recipe's task unless this says otherwise."""
+  return " ".join(o for o in overrides if not o.startswith(NOT_TASK))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +100,8 @@ def collect(s: Study, overrides: Sequence[str]) -> pd.DataFrame:
       metric = status.metric_name(p.row)
       finished = p.run is not None and p.run.info.status == tracking.FINISHED
       metrics = p.run.data.metrics if finished else {}
-      record = dict(experiment=s.experiment, row=s.row, framework=p.framework, seed=p.seed,
+      record = dict(experiment=s.experiment, row=s.row, overrides=task_overrides(overrides),
+                    framework=p.framework, seed=p.seed,
                     steps=steps, multiple=s.multiple(steps), batch_size=s.batch_size,
                     examples=steps * s.batch_size, status=p.status, metric=metric,
                     value=metrics.get(metric), chance=base[""])

@@ -71,8 +71,11 @@ def plateau(curve: pd.DataFrame, tolerance: float) -> Dict[str, object]:
   return dict(gain=gain, on_plateau=abs(gain) <= tolerance)
 
 
-def _title(experiment: str, row: str) -> str:
-  return f"{experiment}: {registry.get_row(experiment, row).label}"
+def _title(experiment: str, frame: pd.DataFrame) -> str:
+  """'table1: Base (ViT L/16)', with the overrides the curve was trained under, if any."""
+  title = f"{experiment}: {registry.get_row(experiment, frame.row.iloc[0]).label}"
+  overrides = frame.overrides.iloc[0] if "overrides" in frame else None
+  return f"{title} ({overrides})" if isinstance(overrides, str) and overrides else title
 
 
 def draw(curves: Dict[str, pd.DataFrame], confidence: float, caption: str = "") -> plt.Figure:
@@ -97,7 +100,7 @@ def draw(curves: Dict[str, pd.DataFrame], confidence: float, caption: str = "") 
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training examples seen")
     ax.set_ylabel(spec.experiment(experiment)["metric_name"])
-    ax.set_title(_title(experiment, frame.row.iloc[0]), fontsize=10)
+    ax.set_title(_title(experiment, frame), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
   if caption:
@@ -115,7 +118,7 @@ def markdown(curves: Dict[str, pd.DataFrame], scale: str, confidence: float, tol
          f"recipe's budget within {tolerance:g} points of the mean at twice it.", ""]
   for experiment, frame in curves.items():
     curve = points(frame, confidence)
-    out += [f"## {_title(experiment, frame.row.iloc[0])}", ""]
+    out += [f"## {_title(experiment, frame)}", ""]
     rows = []
     for r in curve.to_dict("records"):
       rows.append([FRAMEWORK_NAMES[r["framework"]], r["steps"], f"{r['multiple']:g}", r["examples"],

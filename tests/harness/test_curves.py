@@ -19,6 +19,7 @@ def test_curve_trains_each_budget_once_and_writes_its_records(tmp_path):
   frame = pd.read_csv(path)
   assert sorted(zip(frame.steps, frame.seed)) == [(s, seed) for s in (2, 4, 8) for seed in (0, 1)]
   assert set(frame.row) == {"mhsa"} and set(frame.framework) == {"torch"}
+  assert frame.overrides.isna().all()  # The recipe's task: tracking.* and the like do not count.
   assert (frame.status == "FINISHED").all() and frame.value.between(0, 100).all()
   assert (frame.examples == frame.steps * frame.batch_size).all()
   assert list(frame.multiple.drop_duplicates()) == [0.5, 1.0, 2.0]
@@ -48,7 +49,8 @@ def _records(means_by_multiple, seeds=(0, 1, 2)):
   rows = []
   for multiple, mean in means_by_multiple.items():
     for seed, offset in zip(seeds, (-1, 0, 1)):
-      rows.append(dict(experiment="table1", row="base", framework="torch", seed=seed,
+      rows.append(dict(experiment="table1", row="base", overrides="data.digit_size=24",
+                       framework="torch", seed=seed,
                        steps=int(100 * multiple), multiple=multiple, batch_size=64,
                        examples=int(6400 * multiple), status="FINISHED", metric="test_top1",
                        value=mean + offset, chance=10.0))
@@ -67,3 +69,10 @@ def test_plateau_is_the_mean_at_twice_the_budget_within_the_tolerance(gain, on_p
 def test_plateau_needs_both_budgets():
   curve = curve_report.points(_records({0.5: 50.0, 1.0: 60.0}), 0.95)
   assert curve_report.plateau(curve, tolerance=1.0) == dict(gain=None, on_plateau=None)
+
+
+def test_the_report_names_the_task_overrides_of_a_curve():
+  frame = _records({1.0: 60.0, 2.0: 60.5})
+  report = curve_report.markdown({"table1": frame}, "proxy", 0.95, 1.0)
+  assert "## table1: Base (ViT L/16) (data.digit_size=24)" in report
+  assert "twice the budget changes the mean by +0.50 points: on a plateau" in report
