@@ -5,17 +5,16 @@ Each budget is a run of its own (`train.steps=N`, the recipe's warm-up, then a c
 that ends at N), tracked, resumed and skipped like any run, so a point of the curve is what a
 run of that length reaches, not the mid-schedule accuracy of one long run; the budget the recipe
 uses is such a run too, and `reproduce` finds it finished. The curve goes to
-results/curves-<scale>-<experiment>.csv, one record per run, with the chance level of the test set,
-which harness/tables/curves.py draws and judges.
+results/curves-<scale>-<experiment>.csv, one record per run, with the chance level of the test
+set its evaluation logged, which harness/tables/curves.py draws and judges.
 """
 import dataclasses
 import pathlib
 from typing import Dict, List, Sequence
 
-import numpy as np
 import pandas as pd
 
-from harness import config, data as datasets, registry, schemas, status, sweep, tracking
+from harness import config, registry, schemas, status, sweep, tracking
 from harness.tables import curves as curve_report, runs as run_export
 
 PATH = schemas.CONF_DIR / "curves.yaml"
@@ -69,28 +68,10 @@ def train(s: Study, jobs: int, overrides: Sequence[str]) -> None:
                                 "train.steps": s.steps}, jobs, overrides)
 
 
-def chance(experiment: str, row: str, overrides: Sequence[str]) -> Dict[str, float]:
-  """The metric a model that ignores its input reaches on the test set (points): top-1 of always
-  naming the most frequent class; for mAP, a label's AP under random scores is its prevalence,
-  so the mean prevalence, per label group too."""
-  cfg = config.load([*overrides, f"experiment={experiment}", f"row={row}"])
-  model = config.model_fields(cfg)
-  dataset = datasets.make(cfg.data, cfg.seed, model["image_size"], model.get("num_frames", 1))
-  labels = np.concatenate([y for _, y in dataset.test_batches(cfg.train.eval_batch_size)])
-  if not dataset.multilabel:
-    return {"": 100 * np.bincount(labels).max() / len(labels)}
-  prevalence = labels.mean(axis=0)
-  out = {"": 100 * float(prevalence[prevalence > 0].mean())}
-  for group, index in dataset.label_groups.items():
-    p = prevalence[index]
-    out[f"_{group}"] = 100 * float(p[p > 0].mean())
-  return out
-
-
 def collect(s: Study, overrides: Sequence[str]) -> pd.DataFrame:
   """One record per run of the study, as MLflow holds it (value empty unless FINISHED), with the
-  chance level; multi-label sources add value_<group> and chance_<group> per label group."""
-  base = chance(s.experiment, s.row, overrides)
+  chance level its evaluation logged; multi-label sources add value_<group> and chance_<group>
+  per label group."""
   records = []
   for steps in s.steps:
     plan = status.planned([s.experiment], s.frameworks, s.seeds, [*overrides, f"train.steps={steps}"])
@@ -104,11 +85,8 @@ def collect(s: Study, overrides: Sequence[str]) -> pd.DataFrame:
                     framework=p.framework, seed=p.seed,
                     steps=steps, multiple=s.multiple(steps), batch_size=s.batch_size,
                     examples=steps * s.batch_size, status=p.status, metric=metric,
-                    value=metrics.get(metric), chance=base[""])
-      for suffix, level in base.items():
-        if suffix:
-          record[f"value{suffix}"] = metrics.get(f"{metric}{suffix}")
-          record[f"chance{suffix}"] = level
+                    value=metrics.get(metric), chance=metrics.get(status.CHANCE))
+      record.update(run_export.label_groups(metrics, metric))
       records.append(record)
   return pd.DataFrame.from_records(records)
 

@@ -88,6 +88,9 @@ def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
   yield from runs
 
 
+CHANCE = "test_chance"  # What a model that ignores its input scores; every evaluation logs it.
+
+
 def metric_name(row: registry.Row) -> str:
   return "test_map" if row.kind == "video" else "test_top1"
 

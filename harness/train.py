@@ -69,11 +69,14 @@ def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
     labels.append(y)
   logits, labels = np.concatenate(logits), np.concatenate(labels)
   if not data.multilabel:
-    return {"test_top1": 100 * metrics.top1(logits, labels)}
-  results = {"test_map": 100 * metrics.mean_average_precision(logits, labels)}
-  for group, labels_of_group in data.label_groups.items():
-    results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(
-        logits[:, labels_of_group], labels[:, labels_of_group])
+    return {"test_top1": 100 * metrics.top1(logits, labels),
+            "test_chance": 100 * metrics.chance_top1(labels, logits.shape[-1])}
+  results = {"test_map": 100 * metrics.mean_average_precision(logits, labels),
+             "test_chance": 100 * metrics.chance_map(labels)}
+  for group, of_group in data.label_groups.items():
+    results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(logits[:, of_group],
+                                                                        labels[:, of_group])
+    results[f"test_chance_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
   return results
 
 

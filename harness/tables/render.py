@@ -67,6 +67,28 @@ NOTE = ("Reproduced: mean {pm} half-width of the {conf:.0%} t interval over seed
         "largest per-seed difference.")
 
 
+GROUPS_NOTE = ("Per label group: the mAP over the group's labels alone, mean ± half-width of the "
+               "{conf:.0%} t interval over seeds, beside its chance level (the mean prevalence of its "
+               "labels in the test set, what scores that ignore the clip reach).")
+
+
+def groups_table(groups: pd.DataFrame, frameworks: Sequence[str]) -> str:
+  names = list(dict.fromkeys(groups.group))
+  rows = []
+  for label, of_row in groups.groupby("label", sort=False):
+    cells = [label]
+    for group in names:
+      for fw in frameworks:
+        g = of_row[(of_row.group == group) & (of_row.framework == fw)].iloc[0]
+        cells.append(estimate({f"{fw}_n": g.n, f"{fw}_planned": g.n, f"{fw}_mean": g["mean"],
+                               f"{fw}_ci": g.ci}, fw))
+    rows.append(cells)
+  chance = {group: groups[groups.group == group].chance.mean() for group in names}
+  headers = ["Row", *(f"{FRAMEWORK_NAMES[fw]} {group} (chance {chance[group]:.1f})"
+                      for group in names for fw in frameworks)]
+  return tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)
+
+
 def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: str,
              frameworks: Sequence[str], source: str, verdicts: Sequence[str] = ()) -> str:
   """`verdicts`: one line per claim about this artifact, shown first."""
@@ -81,6 +103,9 @@ def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: st
   if experiment == "table2":
     parts += ["", spec.experiment(experiment)["wiring_note"], "",
               tabulate(wiring(experiment), headers=WIRING_HEADERS, tablefmt="pipe")]
+  groups = summary.by_label_group(runs, experiment, frameworks)
+  if len(groups):
+    parts += ["", GROUPS_NOTE.format(conf=conf), "", groups_table(groups, frameworks)]
   if experiment == "figure1":
     parts += ["", "![Figure 1: accuracy against GFLOPs per fuser](figure1.png)"]
   return "\n".join(parts) + "\n"

@@ -13,9 +13,11 @@ import pandas as pd
 from harness import status, tracking
 
 COLUMNS = ["experiment", "row", "framework", "seed", "scale", "status", "metric", "value",
-           "gflops", "params", "wall_time_s", "train_examples_per_s", "run_id", "config_hash",
-           "git_commit", "device", "machine", "start_time", "end_time", "failure"]
-OPTIONAL = ("failure",)  # Absent from exports written before runs recorded why they failed.
+           "chance", "gflops", "params", "wall_time_s", "train_examples_per_s", "run_id",
+           "config_hash", "git_commit", "device", "machine", "start_time", "end_time", "failure"]
+# Absent from exports written before runs recorded why they failed, or their chance level.
+OPTIONAL = ("failure", "chance")
+GROUP_PREFIXES = ("value_", "chance_")  # value_<group>, chance_<group>: a label group scored alone.
 VERSION_PREFIX = "version."
 
 
@@ -29,6 +31,18 @@ def _utc(ms) -> str:
   return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def label_groups(metrics: dict, metric: str) -> dict:
+  """value_<group> and chance_<group> of each label group a run scored alone (test_map_<group>,
+  test_chance_<group>)."""
+  out = {}
+  for name, value in sorted(metrics.items()):
+    if name.startswith(f"{metric}_"):
+      group = name[len(metric) + 1:]
+      out[f"value_{group}"] = value
+      out[f"chance_{group}"] = metrics.get(f"{status.CHANCE}_{group}")
+  return out
+
+
 def _record(p: status.Planned) -> dict:
   run = p.run
   record = dict(experiment=p.row.experiment, row=p.row.key, framework=p.framework, seed=p.seed,
@@ -40,12 +54,15 @@ def _record(p: status.Planned) -> dict:
   finished = run.info.status == tracking.FINISHED
   record.update(
       value=metrics.get(record["metric"]) if finished else None,
+      chance=metrics.get(status.CHANCE) if finished else None,
       gflops=metrics.get("gflops"), params=metrics.get("params"),
       wall_time_s=metrics.get("wall_time_s"), train_examples_per_s=metrics.get("train_examples_per_s"),
       run_id=run.info.run_id, config_hash=tags.get("config_hash"), git_commit=tags.get("git_commit"),
       device=tags.get("device"), machine=tags.get("machine"),
       start_time=_utc(run.info.start_time), end_time=_utc(run.info.end_time),
       failure=tags.get(tracking.FAILURE_TAG))
+  if finished:
+    record.update(label_groups(metrics, record["metric"]))
   record.update({k: v for k, v in tags.items() if k.startswith(VERSION_PREFIX)})
   return record
 
@@ -53,8 +70,9 @@ def _record(p: status.Planned) -> dict:
 def export(planned_runs: Iterable[status.Planned]) -> pd.DataFrame:
   """Planned runs (status.planned) as they stand in MLflow, one record each."""
   frame = pd.DataFrame.from_records([_record(p) for p in planned_runs])
+  groups = sorted(c for c in frame.columns if c.startswith(GROUP_PREFIXES))
   versions = sorted(c for c in frame.columns if c.startswith(VERSION_PREFIX))
-  return frame.reindex(columns=COLUMNS + versions)
+  return frame.reindex(columns=COLUMNS + groups + versions)
 
 
 def write(frame: pd.DataFrame, path) -> None:

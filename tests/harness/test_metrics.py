@@ -22,3 +22,14 @@ def test_mean_average_precision_matches_scikit_learn_and_skips_empty_classes():
   targets[:, 5] = 0  # A class without positives is left out, as in Charades' mAP.
   expected = np.mean([average_precision_score(targets[:, k], scores[:, k]) for k in range(5)])
   np.testing.assert_allclose(metrics.mean_average_precision(scores, targets), expected, rtol=1e-12)
+
+
+def test_chance_levels_are_what_input_blind_scores_reach():
+  labels = np.array([0, 1, 1, 2, 1, 0])
+  assert metrics.chance_top1(labels, 4) == 0.5  # Always naming class 1.
+  targets = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [0, 1, 0]], np.float32)
+  assert metrics.chance_map(targets) == 0.5  # Prevalences 0.5, 0.5; the class with no positive skipped.
+  rng = np.random.default_rng(0)  # Random scores: each class's AP averages its prevalence.
+  many = (rng.random((4000, 3)) < [0.1, 0.3, 0.6]).astype(np.float32)
+  aps = [metrics.mean_average_precision(rng.random(many.shape), many) for _ in range(20)]
+  assert abs(np.mean(aps) - metrics.chance_map(many)) < 0.01

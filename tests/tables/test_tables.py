@@ -11,7 +11,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 
 from harness import registry
-from harness.tables import build, claims, runs as run_export, spec, stats, summary
+from harness.tables import build, claims, render, runs as run_export, spec, stats, summary
 from tests.tables import fixtures
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -288,3 +288,23 @@ def test_committed_tables_regenerate_byte_for_byte_offline(tmp_path):
   export = run_export.read(COMMITTED_EXPORT)
   assert set(export.scale) == {"proxy"} and set(export.status) == {"FINISHED"}
   assert export.groupby(["experiment", "row", "framework"]).seed.nunique().min() >= 3
+
+
+def test_table2_shows_each_label_group_beside_its_chance_level():
+  """A group that was not learned (digits at chance) shows as such beside one that was, and an
+  export without group columns (older runs) gets no such table."""
+  runs = fixtures.export()
+  video = runs.row.isin([r.key for r in registry.rows("table2")])
+  runs.loc[video, "value_digits"] = 19.0 + runs.loc[video, "seed"]  # 19, 20, 21: mean 20.
+  runs.loc[video, "chance_digits"] = 19.5
+  runs.loc[video, "value_directions"] = 99.0
+  runs.loc[video, "chance_directions"] = 38.7
+  groups = summary.by_label_group(runs, "table2", ["jax", "torch"])
+  assert set(groups.group) == {"digits", "directions"}
+  mhsa = groups[(groups.row == "mhsa") & (groups.framework == "jax")].set_index("group")
+  assert mhsa.loc["digits", "mean"] == pytest.approx(20.0) and mhsa.loc["digits", "n"] == 3
+  assert mhsa.loc["directions", "ci"] == pytest.approx(0.0)
+  table = render.groups_table(groups, ["jax", "torch"])
+  assert "JAX digits (chance 19.5)" in table and "PyTorch directions (chance 38.7)" in table
+  assert "| 20.0 ± 2.5 (n=3)" in table  # t(2) 4.303 * sd 1 / sqrt(3)
+  assert summary.by_label_group(fixtures.export(), "table2", ["jax"]).empty
