@@ -77,9 +77,6 @@ MODULES = {
         lambda pool=pool: (vj.VideoModel(video_config(tj, head_pool=pool)),
                            vt.VideoModel(video_config(tt, head_pool=pool)), [(B, 2, 32, 32, 1)]))
        for pool in ("mean", "max")},
-    "VideoModel_maxpool_nonorm": lambda: (
-        vj.VideoModel(video_config(tj, head_pool="max", head_norm="none")),
-        vt.VideoModel(video_config(tt, head_pool="max", head_norm="none")), [(B, 2, 32, 32, 1)]),
 }
 CASES = [pytest.param(name, d, id=f"{name}-{d}") for name in MODULES for d in DIRECTIONS]
 
