@@ -9,17 +9,13 @@ results/curves-<scale>-<experiment>.csv, one record per run, with the chance lev
 set its evaluation logged, which harness/tables/curves.py draws and judges.
 """
 import dataclasses
-import pathlib
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import pandas as pd
 
-from harness import config, registry, schemas, status, sweep, tracking
+from harness import config, registry, status, sweep, tracking
 from harness.tables import curves as curve_report, runs as run_export
 
-PATH = schemas.CONF_DIR / "curves.yaml"
-COLUMNS = ["experiment", "row", "overrides", "framework", "seed", "steps", "multiple", "batch_size",
-           "examples", "status", "metric", "value", "chance"]
 # Overrides that are not the curve's task: the scale names its CSV, the rest leave results alone.
 NOT_TASK = ("scale=", "tracking.", "runtime.", "hydra.")
 
@@ -44,15 +40,11 @@ class Study:
     return steps / self.budget
 
 
-def settings() -> dict:
-  return schemas.load(PATH, schemas.CurvesFile)
-
-
 def study(experiment: str, overrides: Sequence[str], frameworks=None, seeds=None,
           multiples=None) -> Study:
   """The runs of a curve: the row named by a `row=` override (else the experiment's first), at
   each multiple of the recipe's train.steps (rounded to whole steps, at least the warm-up)."""
-  conf = settings()
+  conf = curve_report.settings()
   chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("row=")]
   row = chosen[-1] if chosen else registry.rows(experiment)[0].key
   cfg = config.load([*overrides, f"experiment={experiment}", f"row={row}"])
@@ -95,6 +87,7 @@ def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, framewo
         multiples=None) -> int:
   """Trains what is missing of each experiment's curve, then writes its CSV; returns how many of
   the planned runs are not finished."""
+  cfg = config.load(overrides)
   unfinished = 0
   for experiment in experiments:
     s = study(experiment, overrides, frameworks, seeds, multiples)
@@ -103,7 +96,6 @@ def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, framewo
           flush=True)
     train(s, jobs, overrides)
     frame = collect(s, overrides)
-    cfg = config.load(overrides)
     path = curve_report.csv_path(cfg.tracking.results_dir, cfg.scale.name, experiment)
     run_export.write(frame, path)
     left = int((frame.status != tracking.FINISHED).sum())

@@ -6,7 +6,7 @@ input of the tables besides results/flops.csv.
 """
 import datetime
 import pathlib
-from typing import Iterable
+from typing import Iterable, List
 
 import pandas as pd
 
@@ -29,6 +29,11 @@ def _utc(ms) -> str:
   if not ms:
     return ""
   return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def group_names(frame: pd.DataFrame) -> List[str]:
+  """The label groups a frame's runs scored alone: its value_<group> columns that hold a value."""
+  return [c[len("value_"):] for c in frame.columns if c.startswith("value_") and frame[c].notna().any()]
 
 
 def label_groups(metrics: dict, metric: str) -> dict:

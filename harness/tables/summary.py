@@ -74,24 +74,18 @@ def build(runs: pd.DataFrame, experiment: str, frameworks: Sequence[str],
   return pd.DataFrame.from_records(records)
 
 
-def label_groups(runs: pd.DataFrame, experiment: str) -> list:
-  """The label groups the experiment's runs scored alone (value_<group> columns of the export)."""
-  mine = runs[runs.experiment == experiment]
-  return [c[len("value_"):] for c in mine.columns
-          if c.startswith("value_") and mine[c].notna().any()]
-
-
 def by_label_group(runs: pd.DataFrame, experiment: str, frameworks: Sequence[str]) -> pd.DataFrame:
   """Per row, framework and label group: the group's mAP over seeds (mean, t half-width, n) and
   its chance level (the mean prevalence of its labels), so a reader sees whether each group was
   learned and the overall mAP does not hide one that was not."""
   confidence = spec.load()["confidence"]
-  done = run_export.finished(runs[runs.experiment == experiment])
+  mine = runs[runs.experiment == experiment]
+  done, groups = run_export.finished(mine), run_export.group_names(mine)
   records = []
   for row in registry.rows(experiment):
     for fw in frameworks:
       got = done[(done.row == row.key) & (done.framework == fw)]
-      for group in label_groups(runs, experiment):
+      for group in groups:
         e = stats.estimate(got[f"value_{group}"].dropna().tolist(), confidence)
         records.append(dict(row=row.key, label=row.label, framework=fw, group=group, n=e.n,
                             mean=e.mean, ci=e.half_width, chance=got[f"chance_{group}"].mean()))
