@@ -205,16 +205,29 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
 
 
 def seeds_by_framework(scale, frameworks: Sequence[str],
-                       seeds: Optional[Sequence[int]] = None) -> Dict[str, List[int]]:
-  """framework -> the seeds `reproduce` runs in it: `seeds` for all if given, else the scale's
-  (`seeds`, or the framework's own list in `framework_seeds`)."""
+                       seeds: Optional[Sequence[int]] = None) -> Dict[str, Dict[str, List[int]]]:
+  """framework -> experiment -> the seeds `reproduce` runs: `seeds` for all if given, else the
+  scale's `seeds` or the framework's own list (`framework_seeds`), cut down, for an experiment
+  named in `experiment_seeds`, to the seeds listed there."""
+  from harness import registry
   if seeds is not None:
-    return {fw: list(seeds) for fw in frameworks}
-  own = scale.get("framework_seeds") or {}
-  unknown = sorted(set(own) - set(FRAMEWORKS))
+    return {fw: {e: list(seeds) for e in registry.EXPERIMENTS} for fw in frameworks}
+  own = _keyed(scale, "framework_seeds", FRAMEWORKS, "a framework")
+  limits = _keyed(scale, "experiment_seeds", registry.EXPERIMENTS, "an experiment")
+  out = {}
+  for fw in frameworks:
+    its = list(own.get(fw, scale.seeds))
+    out[fw] = {e: [s for s in its if e not in limits or s in limits[e]] for e in registry.EXPERIMENTS}
+  return out
+
+
+def _keyed(scale, key: str, known: Sequence[str], what: str) -> dict:
+  """scale.<key>, a mapping whose keys must be among `known`."""
+  mapping = scale.get(key) or {}
+  unknown = sorted(set(mapping) - set(known))
   if unknown:
-    raise ConfigError(f"bad config: scale.framework_seeds names {', '.join(unknown)}, not a framework")
-  return {fw: list(own.get(fw, scale.seeds)) for fw in frameworks}
+    raise ConfigError(f"bad config: scale.{key} names {', '.join(unknown)}, not {what}")
+  return mapping
 
 
 def check_seed(seed: int) -> None:
@@ -261,7 +274,7 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   tree["experiment"] = experiment["name"]
   from harness import registry
   tree["model"] = registry.json_fields(model_fields(cfg))
-  for sweep_only in ("seeds", "framework_seeds"):  # The sweep's seed lists; the run's is `seed`.
+  for sweep_only in ("seeds", "framework_seeds", "experiment_seeds"):  # The sweep's; a run's is `seed`.
     tree["scale"].pop(sweep_only)
   return tree
 

@@ -16,8 +16,9 @@ import pandas as pd
 from harness import config, registry, status, sweep, tracking
 from harness.tables import curves as curve_report, runs as run_export
 
-# Overrides that are not the curve's task: the scale names its CSV, the rest leave results alone.
-NOT_TASK = ("scale=", "tracking.", "runtime.", "hydra.")
+# Overrides that are not the curve's task: row= names the curve, the scale its CSV, the rest
+# leave results alone.
+NOT_TASK = ("row=", "scale=", "tracking.", "runtime.", "hydra.")
 
 
 def task_overrides(overrides: Sequence[str]) -> str:
@@ -87,7 +88,8 @@ def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, framewo
         multiples=None) -> int:
   """Trains what is missing of each experiment's curve, then writes its CSV; returns how many of
   the planned runs are not finished."""
-  cfg = config.load(overrides)
+  # The results store and scale, from the overrides less row=, which names a row of `experiments`.
+  cfg = config.load([o for o in overrides if not o.startswith("row=")])
   unfinished = 0
   for experiment in experiments:
     s = study(experiment, overrides, frameworks, seeds, multiples)

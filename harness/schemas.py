@@ -52,6 +52,9 @@ class Scale:
   seeds: List[int] = dataclasses.field(default_factory=lambda: [0])  # what `reproduce` runs
   # A framework that runs other seeds than `seeds` (e.g. fewer, where it only checks agreement).
   framework_seeds: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
+  # An experiment that runs only these of each framework's seeds (where more seeds would not
+  # change what its comparisons can show).
+  experiment_seeds: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -82,16 +82,18 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
     sys.argv = saved
 
 
-def reproduce(experiments: Sequence[str], seeds: Mapping[str, Sequence[int]], jobs: int,
+def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Sequence[int]]], jobs: int,
               overrides: Sequence[str]) -> None:
-  """Runs the sweep of `seeds` (framework -> its seeds); what is finished already is skipped
-  inside each run. Frameworks with the same seeds share a multirun."""
+  """Runs the sweep of `seeds` (framework -> experiment -> its seeds); what is finished already
+  is skipped inside each run. Frameworks with the same seeds in an experiment share a multirun."""
   config.load(list(overrides))  # A bad override fails here, once, before anything starts.
-  by_seeds: Dict[tuple, list] = {}
-  for framework, its_seeds in seeds.items():
-    by_seeds.setdefault(tuple(its_seeds), []).append(framework)
-  sweeps = [(e, [r.key for r in registry.rows(e)], list(fws), list(s))
-            for e in experiments for s, fws in by_seeds.items() if s]
+  sweeps = []
+  for e in experiments:
+    by_seeds: Dict[tuple, list] = {}
+    for framework, per_experiment in seeds.items():
+      by_seeds.setdefault(tuple(per_experiment[e]), []).append(framework)
+    sweeps += [(e, [r.key for r in registry.rows(e)], list(fws), list(s))
+               for s, fws in by_seeds.items() if s]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
   offset = 0
   for experiment, rows, frameworks, its_seeds in sweeps:

@@ -5,6 +5,7 @@ the chance level, and per label group where the data has groups. The plateau tes
 the protocol is held to: the mean at the recipe's budget (multiple 1) within
 `plateau_points` (conf/curves.yaml) of the mean at twice it.
 """
+import math
 import pathlib
 import textwrap
 from typing import Dict, List
@@ -71,6 +72,40 @@ def plateau(curve: pd.DataFrame, tolerance: float) -> Dict[str, object]:
   return dict(gain=gain, on_plateau=abs(gain) <= tolerance)
 
 
+PLANNING_SEEDS = (3, 4, 5, 6, 8)  # the seed counts the power analysis is written out for
+
+
+def family_size(settings: dict) -> int:
+  """m of the claims' Holm family (conf/tables.yaml): every comparison in every judging framework."""
+  return sum(len(c["comparisons"]) for c in settings["claims"]) * len(settings["judge_frameworks"])
+
+
+def power(seed_sd: float, settings: dict) -> Dict[str, object]:
+  """The power analysis a budget's seed spread implies, before any rows are compared: a
+  comparison's paired differences taken to spread as the difference of two independent seeds
+  (sd sqrt(2) x the seeds' sd; pairing by seed can only narrow it when rows correlate
+  positively), tested at alpha / m as the first Holm step is. Per seed count: the minimum
+  detectable difference at the configured power; and the seeds a simultaneous interval of
+  half-width `bound` needs."""
+  alpha = (1 - settings["confidence"]) / family_size(settings)
+  sd = math.sqrt(2) * seed_sd
+  mdd = {n: stats.minimum_detectable_difference(sd, n, alpha, settings["power"]) for n in PLANNING_SEEDS}
+  bound = stats.seeds_for_half_width(sd, alpha, settings["bound"]) if sd == sd else None
+  return dict(sd=sd, m=family_size(settings), mdd=mdd, seeds_for_bound=bound)
+
+
+def _power_line(framework: str, seed_sd: float, settings: dict) -> str:
+  p = power(seed_sd, settings)
+  if p["seeds_for_bound"] is None:
+    return f"{FRAMEWORK_NAMES[framework]}: fewer than 2 seeds at the budget, no power analysis."
+  mdd = ", ".join(f"{n}: {d:.2f}" for n, d in p["mdd"].items())
+  return (f"{FRAMEWORK_NAMES[framework]}, power at the budget: paired differences with sd "
+          f"sqrt(2) x {seed_sd:.2f} = {p['sd']:.2f}, tested at {1 - settings['confidence']:g} / "
+          f"{p['m']} (Holm's first step over the claims' {p['m']} comparisons). Smallest difference detected with {settings['power']:.0%} "
+          f"power, by seeds: {mdd} points. Seeds for a simultaneous interval of at most "
+          f"±{settings['bound']:g}: {p['seeds_for_bound']}.")
+
+
 def _title(experiment: str, frame: pd.DataFrame) -> str:
   """'table1: Base (ViT L/16)', with the overrides the curve was trained under, if any."""
   title = f"{experiment}: {registry.get_row(experiment, frame.row.iloc[0]).label}"
@@ -109,13 +144,15 @@ def draw(curves: Dict[str, pd.DataFrame], confidence: float, caption: str = "") 
   return fig
 
 
-def markdown(curves: Dict[str, pd.DataFrame], scale: str, confidence: float, tolerance: float) -> str:
+def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, tolerance: float) -> str:
+  confidence = settings["confidence"]
   sources = ", ".join(f"`{csv_path('', scale, e).name}`" for e in curves)
   out = [f"# Learning curves at the {scale} scale", "", GENERATOR.format(sources=sources), "",
          f"Each budget is its own run (warm-up, then cosine decay to its last step). Mean over "
          f"seeds ± half-width of the {confidence:.0%} t interval; sd: the seeds' standard "
          f"deviation. Multiple: the budget over the recipe's. On a plateau: the mean at the "
-         f"recipe's budget within {tolerance:g} points of the mean at twice it.", ""]
+         f"recipe's budget within {tolerance:g} point{'' if tolerance == 1 else 's'} of the mean at "
+         f"twice it.", ""]
   for experiment, frame in curves.items():
     curve = points(frame, confidence)
     out += [f"## {_title(experiment, frame)}", ""]
@@ -134,6 +171,9 @@ def markdown(curves: Dict[str, pd.DataFrame], scale: str, confidence: float, tol
         verdict = "on a plateau" if p["on_plateau"] else "not on a plateau"
         out += ["", f"{FRAMEWORK_NAMES[framework]}: twice the budget changes the mean by "
                     f"{p['gain']:+.2f} points: {verdict}."]
+      at_budget = line[line.multiple == 1.0]
+      if len(at_budget):
+        out += ["", _power_line(framework, float(at_budget.sd.iloc[0]), settings)]
     out.append("")
   return "\n".join(out)
 
@@ -144,11 +184,12 @@ def build(results_dir, scale: str, out_dir) -> List[pathlib.Path]:
   curves = read(results_dir, scale)
   if not curves:
     return []
-  confidence = spec.load()["confidence"]
+  tables = spec.load()
+  confidence = tables["confidence"]
   tolerance = settings()["plateau_points"]
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  (out / "curves.md").write_text(markdown(curves, scale, confidence, tolerance))
+  (out / "curves.md").write_text(markdown(curves, scale, tables, tolerance))
   caption = ("Sources: " + ", ".join(f"results/{csv_path('', scale, e).name}" for e in curves) +
              ". Dashed grey: chance (the most frequent class; for mAP the mean label prevalence).")
   return [out / "curves.md", *map(pathlib.Path, figure.save(draw(curves, confidence, caption),

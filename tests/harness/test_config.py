@@ -90,3 +90,22 @@ def test_model_and_data_are_checked_before_mlflow_is_touched(tmp_path):
   assert main(["run", "experiment.scales.proxy.num_classes=12",
                f"tracking.results_dir={tmp_path}"]) == 2
   assert not any(tmp_path.iterdir())
+
+
+def test_seeds_per_framework_and_experiment():
+  """scale.seeds for every framework, a framework's own list where framework_seeds gives one,
+  cut down per experiment by experiment_seeds; --seeds overrides all three; the lists are not
+  part of a run's hash."""
+  scale = config.compose_config(["scale=proxy", "scale.seeds=[0,1,2,3]",
+                                 "+scale.framework_seeds={jax: [0, 5]}",
+                                 "+scale.experiment_seeds={table2: [0, 1]}"]).scale
+  seeds = config.seeds_by_framework(scale, ["jax", "torch"])
+  assert seeds["torch"] == {"table1": [0, 1, 2, 3], "figure1": [0, 1, 2, 3], "table2": [0, 1]}
+  assert seeds["jax"] == {"table1": [0, 5], "figure1": [0, 5], "table2": [0]}
+  assert config.seeds_by_framework(scale, ["torch"], [7])["torch"]["table2"] == [7]
+  bad = config.compose_config(["scale=proxy", "+scale.experiment_seeds={table9: [0]}"]).scale
+  with pytest.raises(config.ConfigError, match="scale.experiment_seeds names table9, not an experiment"):
+    config.seeds_by_framework(bad, ["torch"])
+  hashes = {config.config_hash(config.load(["scale=proxy", *extra])) for extra in
+            ([], ["+scale.experiment_seeds={table2: [0]}"], ["+scale.framework_seeds={jax: [3]}"])}
+  assert len(hashes) == 1

@@ -2,15 +2,16 @@
 import pandas as pd
 import pytest
 
-from harness.tables import curves as curve_report
+from harness.tables import curves as curve_report, spec, stats
 from tests.harness import smoke
 
 
 def test_curve_trains_each_budget_once_and_writes_its_records(tmp_path):
   """Table 2's first row at half, one and two times the smoke budget (4 steps), in PyTorch:
   three runs, one CSV record each, examples = steps x batch, the chance levels of the label
-  groups, and the report; a second call trains nothing and writes the same CSV."""
-  argv = ["curves", "experiment=table2", "--frameworks", "torch", "--seeds", "0",
+  groups, and the report; a second call trains nothing and writes the same CSV. The row is
+  named, as a curve of any row but the default experiment's is."""
+  argv = ["curves", "experiment=table2", "row=mhsa", "--frameworks", "torch", "--seeds", "0",
           "--multiples", "0.5,1,2", "--jobs", "1", "--out", str(tmp_path / "tables"),
           *smoke.overrides(tmp_path)]
   first = smoke.harness(*argv)
@@ -73,6 +74,24 @@ def test_plateau_needs_both_budgets():
 
 def test_the_report_names_the_task_overrides_of_a_curve():
   frame = _records({1.0: 60.0, 2.0: 60.5})
-  report = curve_report.markdown({"table1": frame}, "proxy", 0.95, 1.0)
+  report = curve_report.markdown({"table1": frame}, "proxy", spec.load(), 1.0)
   assert "## table1: Base (ViT L/16) (data.digit_size=24)" in report
   assert "twice the budget changes the mean by +0.50 points: on a plateau" in report
+  assert "power at the budget: paired differences with sd sqrt(2) x 1.00 = 1.41" in report
+
+
+def test_power_analysis_tests_at_alpha_over_the_claims_family():
+  """Seeds spread with sd 1 at the budget: paired differences of sd sqrt(2), tested at 0.05/m
+  with m from the claims and judging frameworks; more seeds detect smaller differences."""
+  settings = {**spec.load(), "judge_frameworks": ["torch"], "confidence": 0.95, "power": 0.8,
+              "bound": 1.5}
+  m = sum(len(c["comparisons"]) for c in settings["claims"])
+  p = curve_report.power(1.0, settings)
+  assert p["m"] == m and p["sd"] == pytest.approx(2 ** 0.5)
+  alpha = 0.05 / m
+  for n, mdd in p["mdd"].items():
+    assert mdd == pytest.approx(stats.minimum_detectable_difference(2 ** 0.5, n, alpha, 0.8))
+  assert list(p["mdd"].values()) == sorted(p["mdd"].values(), reverse=True)
+  assert p["seeds_for_bound"] == stats.seeds_for_half_width(2 ** 0.5, alpha, 1.5)
+  both = curve_report.power(1.0, {**settings, "judge_frameworks": ["jax", "torch"]})
+  assert both["m"] == 2 * m and both["mdd"][4] > p["mdd"][4]  # A larger family, a stricter test.

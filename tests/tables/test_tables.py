@@ -71,7 +71,8 @@ def test_summary_counts_only_finished_runs(runs, gflops):
 
 
 def test_claim_verdicts(runs, gflops):
-  verdicts = claims.judge(runs, ["jax", "torch"], gflops)
+  """On the fixture both frameworks judge (conf/tables.yaml may name one)."""
+  verdicts = claims.judge(runs, ["jax", "torch"], gflops, {**spec.load(), "judge_frameworks": ["jax", "torch"]})
   by_claim = {(v.claim["id"], v.framework): v for v in verdicts}
   for framework in ("jax", "torch"):
     assert by_claim["tokenlearner_beats_pooling", framework].verdict == claims.SUPPORTED
@@ -287,7 +288,12 @@ def test_committed_tables_regenerate_byte_for_byte_offline(tmp_path):
     assert (tmp_path / name).read_bytes() == (ROOT / "tables" / name).read_bytes(), name
   export = run_export.read(COMMITTED_EXPORT)
   assert set(export.scale) == {"proxy"} and set(export.status) == {"FINISHED"}
-  assert export.groupby(["experiment", "row", "framework"]).seed.nunique().min() >= 3
+  # Every row has, in each framework, at least the seeds the proxy scale plans for it.
+  from harness import config
+  planned = config.seeds_by_framework(config.compose_config(["scale=proxy"]).scale, ["jax", "torch"])
+  seeds = export.groupby(["experiment", "row", "framework"]).seed.apply(set)
+  for (experiment, row, framework), finished in seeds.items():
+    assert finished >= set(planned[framework][experiment]) or len(finished) >= 3, (experiment, row, framework)
 
 
 def test_table2_shows_each_label_group_beside_its_chance_level():
