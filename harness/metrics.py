@@ -1,6 +1,8 @@
 """Evaluation metrics in numpy, so that both frameworks are scored by the same code."""
 import numpy as np
 
+CHANCE = "test_chance"  # What a model that ignores its input scores; every evaluation logs it.
+
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
   """Fraction of examples whose highest logit is the label; logits [N, K], labels [N]."""

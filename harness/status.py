@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 import pandas as pd
 
-from harness import claims, config, registry, tracking
+from harness import claims, config, metrics, registry, tracking
 
 NOT_RUN = "not run"
 DEAD = "DEAD"  # RUNNING in MLflow, but its process died (no live claim): rerun to resume it.
@@ -89,7 +89,7 @@ def planned(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
   yield from runs
 
 
-CHANCE = "test_chance"  # What a model that ignores its input scores; every evaluation logs it.
+CHANCE = metrics.CHANCE
 
 
 def metric_name(row: registry.Row) -> str:

@@ -70,13 +70,13 @@ def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
   logits, labels = np.concatenate(logits), np.concatenate(labels)
   if not data.multilabel:
     return {"test_top1": 100 * metrics.top1(logits, labels),
-            "test_chance": 100 * metrics.chance_top1(labels, logits.shape[-1])}
+            metrics.CHANCE: 100 * metrics.chance_top1(labels, logits.shape[-1])}
   results = {"test_map": 100 * metrics.mean_average_precision(logits, labels),
-             "test_chance": 100 * metrics.chance_map(labels)}
+             metrics.CHANCE: 100 * metrics.chance_map(labels)}
   for group, of_group in data.label_groups.items():
     results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(logits[:, of_group],
                                                                         labels[:, of_group])
-    results[f"test_chance_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
+    results[f"{metrics.CHANCE}_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
   return results
 
 

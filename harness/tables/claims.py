@@ -117,6 +117,13 @@ def family_size(verdicts: List[Verdict]) -> int:
   return sum(len(v.comparisons) for v in verdicts)
 
 
+def family(settings: dict, judged: Sequence[str]) -> List[Tuple[dict, str, dict]]:
+  """Holm's family: (claim, framework, comparison) for every comparison of every claim in every
+  judging framework."""
+  return [(claim, framework, test) for claim in settings["claims"] for framework in judged
+          for test in claim["comparisons"]]
+
+
 def judge(runs: pd.DataFrame, frameworks: Sequence[str], gflops: Dict[str, Dict[str, float]],
           settings: Optional[dict] = None) -> List[Verdict]:
   """Every claim, per judging framework, with Holm's correction over the whole family.
@@ -128,14 +135,13 @@ def judge(runs: pd.DataFrame, frameworks: Sequence[str], gflops: Dict[str, Dict[
   confidence, bound, power = settings["confidence"], settings["bound"], settings["power"]
   alpha = 1 - confidence
   judged = judging_frameworks(settings["judge_frameworks"], frameworks, runs)
-  family = [(claim, framework, test) for claim in settings["claims"] for framework in judged
-            for test in claim["comparisons"]]
-  m = len(family)
+  tests = family(settings, judged)
+  m = len(tests)
   differences = [measure(runs, claim["experiment"], test, framework, confidence, m)
-                 for claim, framework, test in family]
+                 for claim, framework, test in tests]
   adjusted, rejected = stats.holm([d.p if d else 1.0 for d in differences], alpha)
   comparisons = []
-  for (claim, framework, test), d, p_holm, reject in zip(family, differences, adjusted, rejected):
+  for (claim, framework, test), d, p_holm, reject in zip(tests, differences, adjusted, rejected):
     verdict, reason = decide(d, float(p_holm), bool(reject), alpha, bound)
     verdict, reason = check_flops(test, verdict, reason, gflops.get(claim["experiment"], {}))
     mdd = stats.minimum_detectable_difference(d.sd, d.n, alpha / m, power) if d else math.nan

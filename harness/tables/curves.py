@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from harness import registry, schemas  # noqa: E402
-from harness.tables import figure, runs as run_export, spec, stats  # noqa: E402
+from harness.tables import claims, figure, runs as run_export, spec, stats  # noqa: E402
 from harness.tables.summary import FRAMEWORK_NAMES  # noqa: E402
 
 PATH = schemas.CONF_DIR / "curves.yaml"
@@ -75,11 +75,6 @@ def plateau(curve: pd.DataFrame, tolerance: float) -> Dict[str, object]:
 PLANNING_SEEDS = (3, 4, 5, 6, 8)  # the seed counts the power analysis is written out for
 
 
-def family_size(settings: dict) -> int:
-  """m of the claims' Holm family (conf/tables.yaml): every comparison in every judging framework."""
-  return sum(len(c["comparisons"]) for c in settings["claims"]) * len(settings["judge_frameworks"])
-
-
 def power(seed_sd: float, settings: dict) -> Dict[str, object]:
   """The power analysis a budget's seed spread implies, before any rows are compared: a
   comparison's paired differences taken to spread as the difference of two independent seeds
@@ -87,11 +82,12 @@ def power(seed_sd: float, settings: dict) -> Dict[str, object]:
   positively), tested at alpha / m as the first Holm step is. Per seed count: the minimum
   detectable difference at the configured power; and the seeds a simultaneous interval of
   half-width `bound` needs."""
-  alpha = (1 - settings["confidence"]) / family_size(settings)
+  m = len(claims.family(settings, settings["judge_frameworks"]))
+  alpha = (1 - settings["confidence"]) / m
   sd = math.sqrt(2) * seed_sd
   mdd = {n: stats.minimum_detectable_difference(sd, n, alpha, settings["power"]) for n in PLANNING_SEEDS}
-  bound = stats.seeds_for_half_width(sd, alpha, settings["bound"]) if sd == sd else None
-  return dict(sd=sd, m=family_size(settings), mdd=mdd, seeds_for_bound=bound)
+  bound = None if math.isnan(sd) else stats.seeds_for_half_width(sd, alpha, settings["bound"])
+  return dict(sd=sd, m=m, mdd=mdd, seeds_for_bound=bound)
 
 
 def _power_line(framework: str, seed_sd: float, settings: dict) -> str:
@@ -101,9 +97,10 @@ def _power_line(framework: str, seed_sd: float, settings: dict) -> str:
   mdd = ", ".join(f"{n}: {d:.2f}" for n, d in p["mdd"].items())
   return (f"{FRAMEWORK_NAMES[framework]}, power at the budget: paired differences with sd "
           f"sqrt(2) x {seed_sd:.2f} = {p['sd']:.2f}, tested at {1 - settings['confidence']:g} / "
-          f"{p['m']} (Holm's first step over the claims' {p['m']} comparisons). Smallest difference detected with {settings['power']:.0%} "
-          f"power, by seeds: {mdd} points. Seeds for a simultaneous interval of at most "
-          f"±{settings['bound']:g}: {p['seeds_for_bound']}.")
+          f"{p['m']} (Holm's first step over the claims' {p['m']} comparisons). Smallest "
+          f"difference detected with {settings['power']:.0%} power, by seeds: {mdd} points. "
+          f"Seeds for a simultaneous interval of at most ±{settings['bound']:g}: "
+          f"{p['seeds_for_bound']}.")
 
 
 def _title(experiment: str, frame: pd.DataFrame) -> str:
@@ -154,16 +151,16 @@ def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, tolera
          f"recipe's budget within {tolerance:g} point{'' if tolerance == 1 else 's'} of the mean at "
          f"twice it.", ""]
   for experiment, frame in curves.items():
-    curve = points(frame, confidence)
+    curve, groups = points(frame, confidence), run_export.group_names(frame)
     out += [f"## {_title(experiment, frame)}", ""]
     rows = []
     for r in curve.to_dict("records"):
       rows.append([FRAMEWORK_NAMES[r["framework"]], r["steps"], f"{r['multiple']:g}", r["examples"],
                    r["n"], f"{r['mean']:.2f} ± {r['half_width']:.2f}", f"{r['sd']:.2f}",
-                   *(f"{r[f'mean_{g}']:.2f} (chance {r[f'chance_{g}']:.1f})" for g in run_export.group_names(frame)),
+                   *(f"{r[f'mean_{g}']:.2f} (chance {r[f'chance_{g}']:.1f})" for g in groups),
                    f"{r['chance']:.1f}"])
     headers = ["Framework", "Steps", "Multiple", "Examples", "n", "Mean ± CI", "sd",
-               *(f"{g} labels" for g in run_export.group_names(frame)), "Chance"]
+               *(f"{g} labels" for g in groups), "Chance"]
     out.append(tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True))
     for framework, line in curve.groupby("framework", sort=False):
       p = plateau(line, tolerance)
