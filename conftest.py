@@ -18,6 +18,8 @@ def pytest_addoption(parser):
                         "to this Markdown file")
   parser.addoption("--all-faults", action="store_true",
                    help="every fault case, not only the default session's share (nox -s faults)")
+  parser.addoption("--runslow", action="store_true",
+                   help="also the slow tests: a paper-scale training step of every paper architecture")
 
 
 def worker_id(config):
@@ -36,12 +38,14 @@ def pytest_sessionstart(session):
 
 
 def pytest_collection_modifyitems(config, items):
-  if config.getoption("--all-faults"):
-    return
-  share = [item for item in items if item.get_closest_marker("all_faults") is None]
-  if len(share) < len(items):
-    config.hook.pytest_deselected(items=[item for item in items if item not in share])
-    items[:] = share
+  """Leaves out what the default session does not run: the fault cases beyond its share
+  (--all-faults) and the slow tests (--runslow)."""
+  left_out = {marker for marker, option in (("all_faults", "--all-faults"), ("slow", "--runslow"))
+              if not config.getoption(option)}
+  kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
+  if len(kept) < len(items):
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 def pytest_runtest_logreport(report):

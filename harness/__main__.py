@@ -1,7 +1,8 @@
 """python -m harness <verb> [options] [Hydra overrides]
 
   run        one run:  python -m harness run experiment=table1 row=base framework=torch scale=proxy seed=0
-  reproduce  every row x framework x seed (Hydra multirun), skipping finished runs
+  reproduce  every row x framework x seed (Hydra multirun), skipping finished runs;
+             hydra/launcher=slurm sends the runs to SLURM (harness/conf/hydra/launcher/slurm.yaml)
   list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
   curves     a row's metric against its training budget, over seeds (tables/curves.png)
   tables     export the runs to results/runs-<scale>.csv and build tables/ from it
@@ -118,7 +119,10 @@ def main(argv=None) -> int:
       verb.add_argument("--multiples", type=_multiples, default=None,
                         help="budgets as multiples of the recipe's train.steps (default: "
                              "conf/curves.yaml's)")
-    if name in ("reproduce", "curves"):
+    if name == "reproduce":  # Another launcher's config says how many runs go at once.
+      verb.add_argument("--jobs", type=_jobs, default=None,
+                        help="runs in parallel (processes of the default joblib launcher; default 2)")
+    if name == "curves":
       verb.add_argument("--jobs", type=_jobs, default=2, help="runs in parallel (processes)")
     if name in ("reproduce", "tables", "curves"):
       verb.add_argument("--out", default="tables",
@@ -139,6 +143,14 @@ def main(argv=None) -> int:
   bad = [o for o in overrides if "=" not in o]
   if bad:
     parser.error(f"unrecognised arguments: {' '.join(bad)} (Hydra overrides look like key=value)")
+
+  if args.verb == "reproduce":
+    from harness import sweep
+    chosen = sweep.launcher(overrides)
+    if args.jobs is not None and chosen != sweep.JOBLIB:
+      parser.error(f"--jobs is for the joblib launcher; with hydra/launcher={chosen}, its config "
+                   "says how many runs go at once (e.g. hydra.launcher.array_parallelism)")
+    args.jobs = args.jobs or sweep.JOBS
 
   from harness import config
   if args.verb == "curves":  # experiment= and row= name the curve, not one run's config.

@@ -7,6 +7,10 @@ process that died before a usable checkpoint, or starts a new MLflow run; `step_
 metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every`;
 `finish` logs the results, marks the run FINISHED and deletes the checkpoints; `end`
 marks it FAILED or KILLED with the reason as tags.
+
+In a data-parallel run over several processes (harness/processes.py) process 0 keeps the
+record and tells the others what they need of it: whether the run is finished, and the
+step it resumes at, whose checkpoint they load themselves. The others hold a `Follower`.
 """
 import hashlib
 import json
@@ -16,9 +20,10 @@ import shutil
 import sys
 import time
 import uuid
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from harness import claims, killpoints, tracking
+from harness.processes import Group
 
 KEEP_CHECKPOINTS = 2  # The newest and one before it, for when the newest does not load.
 
@@ -106,6 +111,51 @@ class Checkpoints:
     shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Finished(NamedTuple):
+  """A config's FINISHED MLflow run."""
+  run_id: str
+  metrics: Dict[str, float]
+
+
+class Follower:
+  """The record as a data-parallel run's processes other than 0 hold it: what process 0
+  decides, heard from it; nothing written."""
+  run_id, prior_seconds = "", 0.0
+
+  def __init__(self, group: Group, results_dir: str, config_hash: str):
+    self.group, self.checkpoints = group, Checkpoints(results_dir, config_hash)
+    self.began = time.monotonic()
+
+  def finished_run(self) -> Optional[Finished]:
+    return self.group.broadcast()
+
+  def claim_run(self, on_wait) -> None:
+    pass
+
+  def open(self, runner, *args, **kwargs) -> int:
+    """Process 0's first step; the checkpoint it resumed from, loaded here too (a shared disk)."""
+    first = self.group.broadcast()
+    if first:
+      runner.load(self.checkpoints.dir / f"step-{first}" / "state")
+    self.began = time.monotonic()
+    return first
+
+  def seconds(self) -> float:
+    return time.monotonic() - self.began
+
+  def step_done(self, *args, **kwargs) -> None:
+    pass
+
+  def finish(self, *args) -> None:
+    pass
+
+  def end(self, *args) -> None:
+    pass
+
+  def release(self, *args) -> None:
+    pass
+
+
 def flatten(tree, prefix="") -> Dict[str, object]:
   """A nested dict as {'a.b.c': value}, for MLflow params."""
   if isinstance(tree, dict):
@@ -118,8 +168,8 @@ def flatten(tree, prefix="") -> Dict[str, object]:
 
 class RunRecord:
   def __init__(self, tracker: tracking.Tracker, artifact: str, config_hash: str, runtime,
-               results_dir: str):
-    self.tracker, self.artifact, self.config_hash = tracker, artifact, config_hash
+               results_dir: str, group: Group = Group()):
+    self.tracker, self.artifact, self.config_hash, self.group = tracker, artifact, config_hash, group
     self.log_every, self.checkpoint_every = runtime.log_every, runtime.checkpoint_every
     self.checkpoints = Checkpoints(results_dir, config_hash)
     self.run_id, self.prior_seconds, self.began = "", 0.0, time.monotonic()
@@ -127,9 +177,10 @@ class RunRecord:
     self.logged_through = -1  # Steps up to this one are in MLflow already (from before a resume).
     self._pending: List[Dict[str, float]] = []
 
-  def finished_run(self):
-    """The FINISHED MLflow run of this config, if any."""
-    return self.tracker.finished_run(self.artifact, self.config_hash)
+  def finished_run(self) -> Optional[Finished]:
+    """The FINISHED MLflow run of this config, if any (told to the group's other processes)."""
+    done = self.tracker.finished_run(self.artifact, self.config_hash)
+    return self.group.broadcast(done and Finished(done.info.run_id, dict(done.data.metrics)))
 
   def claim_run(self, on_wait) -> None:
     """Waits until no live process trains this config, then holds it (harness/claims.py)."""
@@ -165,7 +216,7 @@ class RunRecord:
     if self.claim is not None:
       self.tracker.set_tags(self.run_id, {"claim": f"{self.claim.number} {self.claim.holder.encode()}"})
     self.began = time.monotonic()
-    return first
+    return self.group.broadcast(first)
 
   def seconds(self) -> float:
     """Training time so far, across resumes."""

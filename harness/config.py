@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig, OmegaConf
-from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
+from tokenlearner_spec import FRAMEWORKS, PRECISIONS, OptimizerConfig
 
 from harness import schemas
 
@@ -84,6 +84,8 @@ class TrainSpec:
   batch_size: int = MISSING
   eval_batch_size: int = 256
   init: str = "shared"  # shared: both frameworks start from one file per seed (harness/starts.py); native
+  precision: str = "float32"  # compute dtype (float32, bfloat16); parameters and optimizer state stay float32
+  pretrained: str = ""  # a ViT / AugReg .npz laid over the shared start (harness/pretrained.py); '': none
 
 
 @dataclasses.dataclass
@@ -94,6 +96,8 @@ class RuntimeSpec:
   checkpoint_every: int = 100  # steps between checkpoints; 0: never
   threads: int = 0  # CPU threads per run; 0: the framework's default
   fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates
+  micro_batches: int = 1  # gradient accumulation: a step's batch in this many parts, for memory
+  data_workers: int = 0  # processes decoding train batches ahead of the step (harness/data/pipeline.py); 0: in the run's
   progress_index: int = 0  # where this run stands in a `reproduce` sweep, for the progress line
   progress_total: int = 0
 
@@ -121,6 +125,9 @@ class RunSpec:
 
 # The parts of a run config that do not define its result.
 NOT_IDENTITY = ("runtime", "tracking")
+# Keys that came after runs were recorded, left out of the hash at the value that computes what
+# those runs computed, so that they stay finished.
+LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): ""}
 
 ConfigStore.instance().store(name="schema", node=RunSpec)
 for _source, _schema in DATA_SOURCES.items():
@@ -156,9 +163,9 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 
 def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   """Checks what the schema's types cannot, the model against its data among them, before
-  anything is built or tracked; raises ConfigError. data_files=False skips what needs the
-  dataset on disk (a data.root's layout, images and class count): planning a sweep needs
-  none. Checking that every image opens is remembered by a stamp under
+  anything is built or tracked; raises ConfigError. data_files=False skips what needs files
+  on disk (a data.root's layout, images and class count; a pretrained checkpoint's sizes):
+  planning a sweep needs none. Checking that every image opens is remembered by a stamp under
   <results_dir>/data_checks/, so it runs once per dataset."""
   from harness import backends, data
   missing = sorted(OmegaConf.missing_keys(cfg))
@@ -179,6 +186,11 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     raise ConfigError(f"bad config: {error}") from None
   if cfg.train.init not in INITS:
     raise ConfigError(f"bad config: train.init={cfg.train.init!r} is not one of {INITS}")
+  if cfg.train.precision not in PRECISIONS:
+    raise ConfigError(f"bad config: train.precision={cfg.train.precision!r} is not one of {PRECISIONS}")
+  if cfg.runtime.micro_batches < 1 or cfg.train.batch_size % cfg.runtime.micro_batches:
+    raise ConfigError(f"bad config: train.batch_size={cfg.train.batch_size} does not split into "
+                      f"runtime.micro_batches={cfg.runtime.micro_batches} equal parts")
   if cfg.optim.warmup_steps > cfg.train.steps:
     raise ConfigError(f"bad config: optim.warmup_steps={cfg.optim.warmup_steps} exceeds "
                       f"train.steps={cfg.train.steps}")
@@ -191,6 +203,15 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     make_optimizer_config(cfg)
   except (ValueError, TypeError, KeyError) as error:
     raise ConfigError(f"bad config for {row_id}: {_one_line(error)}") from None
+  if cfg.train.pretrained and cfg.train.init != "shared":
+    raise ConfigError("bad config: train.pretrained is laid over the shared start; it needs "
+                      f"train.init=shared, not {cfg.train.init!r}")
+  if cfg.train.pretrained and data_files:
+    from harness import pretrained
+    try:
+      pretrained.check(cfg.train.pretrained, cfg.experiment.model, model_fields(cfg))
+    except (ValueError, OSError) as error:
+      raise ConfigError(f"bad config: train.pretrained: {_one_line(error)}") from None
   files = data_files or "root" not in cfg.data
   try:
     data.check(cfg.data, model.image_size, getattr(model, "num_frames", 1), files,
@@ -276,6 +297,9 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   tree["model"] = registry.json_fields(model_fields(cfg))
   for sweep_only in ("seeds", "framework_seeds", "experiment_seeds"):  # The sweep's; a run's is `seed`.
     tree["scale"].pop(sweep_only)
+  for (part, key), neutral in LATER_KEYS.items():
+    if tree[part].get(key) == neutral:
+      tree[part].pop(key)
   return tree
 
 

@@ -5,7 +5,9 @@ $MLFLOW_TRACKING_URI names another. Runs are found again by the `config_hash`
 tag, which is how `reproduce` skips finished work and resumes unfinished work.
 Schema and experiment creation happen under a file lock, and writes are retried
 while SQLite reports the database locked, so that runs started at once on a
-fresh store are all recorded.
+fresh store are all recorded; an experiment another machine created at the same
+moment (a tracking server shared by machines the lock does not reach) is found
+rather than made twice.
 """
 import logging
 import os
@@ -83,18 +85,26 @@ class Tracker:
     # reports what it raises itself (in one line where it knows the cause, e.g. a full disk).
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     self.local = self.uri.startswith(("sqlite:", "file:", "/")) or "://" not in self.uri
+    if not self.local:  # MLflow prints two links per ended run (the claims ledger's too) to a server.
+      os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     self.lock = FileLock(str(results / ".mlflow.lock"))
     with self.lock:  # The first client on a new SQLite file creates the schema.
       self.client = MlflowClient(tracking_uri=self.uri)
       retry(self.client.search_experiments, max_results=1)
 
   def experiment_id(self, artifact: str) -> str:
+    from mlflow.exceptions import MlflowException
     name = self.prefix + artifact
     with self.lock:
       found = retry(self.client.get_experiment_by_name, name)
       if found is not None:
         return found.experiment_id
-      return retry(self.client.create_experiment, name)
+      try:
+        return retry(self.client.create_experiment, name)
+      except MlflowException as error:  # Made meanwhile by a process the lock does not reach: one
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":  # on another machine, on one server.
+          raise
+        return retry(self.client.get_experiment_by_name, name).experiment_id
 
   def runs(self, artifact: str, config_hash: Optional[str] = None, **tags: str) -> List:
     """Runs of an artifact, newest first; optionally only those of one config hash, or with

@@ -7,6 +7,7 @@ same MLflow run, and ends with the same metrics as an uninterrupted run: a
 train batch is a function of (seed, step) and the checkpoint holds the whole
 optimizer state.
 """
+import contextlib
 import dataclasses
 import math
 import os
@@ -18,8 +19,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness import backends, claims, config, cores, data as datasets, host, killpoints, metrics
-from harness import starts, tracking
-from harness.bookkeeping import RunRecord, flatten
+from harness import pretrained, processes, starts, tracking
+from harness.bookkeeping import Follower, RunRecord, flatten
 from harness.flops import analytic
 from harness.phases import Phases
 from harness.progress import Progress
@@ -88,18 +89,29 @@ def run(cfg: DictConfig) -> Outcome:
   clock, startup = Phases(), host.process_seconds()
   artifact, row_id = cfg.experiment.name, f"{cfg.experiment.name}/{cfg.row}"
   name = f"{row_id} {cfg.framework} {cfg.scale.name} seed {cfg.seed}"
-  progress = Progress(name, cfg.train.steps, cfg.runtime.progress_index, cfg.runtime.progress_total)
+  with clock("setup"):
+    configure_runtime(cfg.runtime, cfg.framework)
+    group = processes.join(cfg.framework)
+    share = group.count * cfg.runtime.micro_batches
+    if cfg.train.batch_size % share:
+      raise config.ConfigError(f"bad config: train.batch_size={cfg.train.batch_size} does not split into "
+                               f"{group.count} processes x runtime.micro_batches={cfg.runtime.micro_batches}")
+  progress = Progress(name, cfg.train.steps, cfg.runtime.progress_index, cfg.runtime.progress_total,
+                      stream=None if group.main else open(os.devnull, "w"))  # One line per run.
   with clock("bookkeeping"):
-    record = RunRecord(tracking.Tracker(cfg.tracking), artifact, config.config_hash(cfg), cfg.runtime,
-                       cfg.tracking.results_dir)
+    if group.main:
+      record = RunRecord(tracking.Tracker(cfg.tracking), artifact, config.config_hash(cfg), cfg.runtime,
+                         cfg.tracking.results_dir, group)
+    else:
+      record = Follower(group, cfg.tracking.results_dir, config.config_hash(cfg))
 
   def waiting(state) -> None:
     progress.note(f"waiting: {state.holder} trains this config (claim {state.number})")
 
   def skip(done) -> Outcome:
     record.release("skipped")
-    progress.skip(f"already finished (MLflow run {done.info.run_id[:8]})")
-    return Outcome("skipped", done.info.run_id, dict(done.data.metrics))
+    progress.skip(f"already finished (MLflow run {done.run_id[:8]})")
+    return Outcome("skipped", done.run_id, done.metrics)
 
   with clock("bookkeeping"):
     done = record.finished_run()  # Before claiming: a rerun of finished work writes nothing.
@@ -114,7 +126,6 @@ def run(cfg: DictConfig) -> Outcome:
   step = None
   try:
     with clock("setup"):
-      configure_runtime(cfg.runtime, cfg.framework)
       from harness import runners  # Imports the framework: after configure_runtime.
       kind, fields = cfg.experiment.model, config.model_fields(cfg)
       model_config = backends.make_config(kind, fields)
@@ -123,8 +134,11 @@ def run(cfg: DictConfig) -> Outcome:
       optim = config.make_optimizer_config(cfg)
       start = (starts.ensure(cfg.tracking.results_dir, kind, fields, cfg.seed)
                if cfg.train.init == "shared" else None)
+      if cfg.train.pretrained:
+        start = pretrained.apply(start, cfg.train.pretrained, kind, fields)
       runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
-                            cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache")
+                            cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache",
+                            precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches)
       lr_factor = backends.train_step_module(cfg.framework).lr_factor
     with clock("bookkeeping"):
       first = record.open(runner, name, tags={
@@ -138,18 +152,22 @@ def run(cfg: DictConfig) -> Outcome:
       progress.note(f"resuming at step {first} (MLflow run {record.run_id[:8]})")
     killpoints.reached("start", first)
     progress.start(first)
-    for step in range(first, cfg.train.steps):
-      with clock("data"):
-        x, y = data.train_batch(step, cfg.train.batch_size)
-      with clock("first_step" if step == first else "steps"):
-        loss = killpoints.loss(cfg.row, step, runner.train_step(step, x, y))
-      if not math.isfinite(loss):
-        raise FloatingPointError(f"loss is {loss} at step {step}")
-      lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))
-      with clock("bookkeeping"):
-        record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
-      progress.update(step + 1, loss)
-      killpoints.reached("step", step)
+    # This process's part of each step's batch, decoded ahead by data_workers processes, which
+    # stop with the loop however it ends.
+    with contextlib.closing(data.train_batches(first, cfg.train.steps, cfg.train.batch_size,
+                                               group.part, cfg.runtime.data_workers)) as batches:
+      for step in range(first, cfg.train.steps):
+        with clock("data"):
+          x, y = next(batches)
+        with clock("first_step" if step == first else "steps"):
+          loss = killpoints.loss(cfg.row, step, runner.train_step(step, x, y))
+        if not math.isfinite(loss):
+          raise FloatingPointError(f"loss is {loss} at step {step}")
+        lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))
+        with clock("bookkeeping"):
+          record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
+        progress.update(step + 1, loss)
+        killpoints.reached("step", step)
     killpoints.reached("eval", cfg.train.steps - 1)
     step = None
     train_seconds = record.seconds() - record.prior_seconds

@@ -1,13 +1,16 @@
-"""python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...]
+"""python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...] [--only data]
 
 Measures, one process at a time: each framework's float32 matmul roof on one core
 and on all; every proxy row's training throughput in JAX and in PyTorch on one
 thread; the Table 1 proxy base built from each framework's stock blocks; and the
 vector attention at the paper's Table 2 size, naive and chunked; where one proxy
-run's time goes; and the forward latency of three paper-scale models. Writes
-results/bench.csv (a row per proxy row) and bench-<part>.csv beside it for the
-others, and renders tables/bench.md and the README's "Measured on this machine"
-summary from them. --report-only renders both again from the CSVs, measuring nothing.
+run's time goes; the forward latency of three paper-scale models; and how fast the
+file loaders decode train examples at the paper's input sizes, in 0, 1 and 2 worker
+processes. Writes results/bench.csv (a row per proxy row) and bench-<part>.csv beside
+it for the others, and renders tables/bench.md and the README's "Measured on this
+machine" summary from them. --report-only renders both again from the CSVs, measuring
+nothing; --only data measures that part alone, writes its CSV and renders
+tables/bench.md again if results/bench.csv is there.
 """
 import argparse
 import datetime
@@ -82,6 +85,37 @@ def measure_latency(repeats: int) -> pd.DataFrame:
   return pd.DataFrame.from_records(records)
 
 
+DATA_WORKERS = (0, 1, 2)
+DATA_BATCH = {"imagenet": 8, "charades": 2}  # Examples per batch: a clip is 64 images.
+
+
+def paper_inputs():
+  """(source, image size, frames) of each input the paper's models take: ImageNet images
+  for the ViTs (Table 1, Figure 1), Charades clips for the video models (Table 2)."""
+  found = set()
+  for row in registry.rows():
+    fields = registry.model_fields(row.experiment, row.key, "paper")
+    source = "charades" if row.kind == "video" else "imagenet"
+    found.add((source, fields["image_size"], fields.get("num_frames", 1)))
+  return sorted(found)
+
+
+def measure_data(steps: int) -> pd.DataFrame:
+  records = []
+  for source, size, frames in paper_inputs():
+    for workers in DATA_WORKERS:
+      speed = probe("data", source, size, frames, workers, steps, DATA_BATCH[source])
+      print(f"bench: {source} at {size} px x {frames} frame(s), {workers} worker(s): "
+            f"{speed['examples_per_s']:.1f} examples/s, {speed['examples_per_s_per_worker']:.1f} "
+            f"per worker (first batch {speed['first_batch_s']:.1f} s)", file=sys.stderr)
+      records.append({"source": source, "image_size": size, "frames": frames, "workers": workers,
+                      "batch_size": DATA_BATCH[source], "steps": steps, **speed})
+  # Its own provenance: `--only data` measures it apart from the other parts.
+  stamp = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "commit": host.git_commit(), "machine": host.machine()}
+  return pd.DataFrame.from_records(records).assign(**stamp)
+
+
 def measure_split() -> pd.DataFrame:
   """One proxy run per framework through `python -m harness run` (one thread, a fresh store),
   its time by phase as the run logs it."""
@@ -150,14 +184,28 @@ def main(argv=None) -> int:
   parser.add_argument("--table", default="tables/bench.md")
   parser.add_argument("--readme", default="README.md", help="whose generated bench block to rewrite")
   parser.add_argument("--report-only", action="store_true", help="render from --out's CSVs, measure nothing")
+  parser.add_argument("--only", choices=("data",), help="measure this part alone (its CSV beside --out)")
   args = parser.parse_args(argv)
-  if not report.readme_block(args.readme):
+  if not args.only and not report.readme_block(args.readme):
     parser.error(f"{args.readme} has no generated bench block to rewrite ({report.README_BEGIN} ...)")
   if args.report_only:
     rows, parts, meta = report.read(args.out)
     pathlib.Path(args.table).write_text(report.markdown(rows, parts, meta))
     report.update_readme(args.readme, report.readme_section(rows, parts, meta))
     print(f"bench: rendered {args.table} and {args.readme}'s bench block from {args.out}", file=sys.stderr)
+    return 0
+  if args.only == "data":
+    if args.steps < 1:
+      parser.error("--steps must be positive")
+    data = measure_data(args.steps)
+    path = report.beside(args.out, "data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data.to_csv(path, index=False, float_format="%.6g")
+    print(f"bench: wrote {path}", file=sys.stderr)
+    if pathlib.Path(args.out).exists():  # The other parts as last measured, this one new.
+      rows, parts, meta = report.read(args.out)
+      pathlib.Path(args.table).write_text(report.markdown(rows, parts, meta))
+      print(f"bench: rendered {args.table} from {args.out} and its parts", file=sys.stderr)
     return 0
   experiments = [e for e in args.experiments.split(",") if e]
   unknown = sorted(set(experiments) - set(registry.EXPERIMENTS))
@@ -171,13 +219,15 @@ def main(argv=None) -> int:
   vectt = measure_vectt(args.repeats)
   split = measure_split()
   latency = measure_latency(args.repeats)
+  data = measure_data(args.steps)
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
-  parts = {"roof": roofs, "peers": peers, "vectt": vectt, "split": split, "latency": latency}
+  parts = {"roof": roofs, "peers": peers, "vectt": vectt, "split": split, "latency": latency,
+           "data": data}
   report.write(rows, parts, meta, args.out, args.table)
-  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency beside it), "
+  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency, -data beside it), "
         f"{args.table}", file=sys.stderr)
   if sorted(experiments) == sorted(registry.EXPERIMENTS):  # Only a full run speaks for the README.
     report.update_readme(args.readme, report.readme_section(rows, parts, meta))

@@ -5,6 +5,7 @@
   python -m harness.bench.probe peer <framework> <steps> <repeats>
   python -m harness.bench.probe vectt <framework> <chunk_size> <repeats>
   python -m harness.bench.probe latency <framework> <experiment> <row> <repeats>
+  python -m harness.bench.probe data <source> <image_size> <frames> <workers> <steps> <batch>
 
 `roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
 batches of calls after a warm-up. `train`: examples per second of the row's proxy
@@ -17,12 +18,18 @@ tokens, 492 channels, batch 1), forward and backward: the median time and the pe
 resident memory above what the process held before (0: naive [M, M, C] evaluation).
 `latency`: the forward pass of a row's paper-scale model on one example, every core,
 weights drawn at random (their values do not change the cost), median after a warm-up.
+`data`: train examples (images or clips) decoded and augmented per second by a file source
+(imagenet, charades) at a model's input size, in this process (0 workers) or in worker
+processes, over `steps` batches after the first (the workers' start-up), on a fixture of a
+few dozen small JPEGs it writes, which the loader upscales as it would a real image.
 """
 import json
 import os
+import pathlib
 import resource
 import statistics
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -191,7 +198,50 @@ def forward_latency(framework: str, experiment: str, row: str, repeats: int) -> 
   return {"seconds": _median_seconds(run, repeats)}
 
 
+FIXTURE_IMAGE = (160, 120)  # (width, height): smaller than ImageNet's typical 500 x 375.
+
+
+def _data_fixture(source: str, root: pathlib.Path) -> pathlib.Path:
+  """The source's layout (harness/faults/tiny_data.py) with smooth random pictures, which
+  compress as photographs do (noise would not): 18 train JPEGs for imagenet, 2 train videos
+  of 24 frames for charades (a longer clip repeats the last frame, decoded each time)."""
+  from PIL import Image
+  from harness.faults import tiny_data
+  if source == "imagenet":
+    root = tiny_data.imagenet(root, classes=[f"n{k:02d}" for k in range(6)])
+  else:
+    root = tiny_data.charades(root, frames=24)
+  rng, (w, h) = np.random.default_rng(0), FIXTURE_IMAGE
+  for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png")):
+    coarse = Image.fromarray(rng.integers(0, 256, (h // 8, w // 8, 3), np.uint8))
+    coarse.resize((w, h), Image.BICUBIC).save(path)
+  return root
+
+
+def data_throughput(source: str, image_size: int, frames: int, workers: int, steps: int,
+                    batch: int) -> dict:
+  from harness import config, data as datasets
+  with tempfile.TemporaryDirectory() as tmp:
+    root = _data_fixture(source, pathlib.Path(tmp))
+    spec = OmegaConf.structured(config.DATA_SOURCES[source](root=str(root)))
+    batches = datasets.make(spec, 0, image_size, frames).train_batches(0, steps + 1, batch, workers=workers)
+    began = time.perf_counter()
+    next(batches)  # Start-up: worker processes, imports, first reads.
+    first = time.perf_counter()
+    for _ in range(steps):
+      next(batches)
+    seconds = time.perf_counter() - first
+    batches.close()  # Untimed: stopping the workers waits for their idle poll (0.5 s).
+  speed = steps * batch / seconds
+  return {"examples_per_s": speed, "examples_per_s_per_worker": speed / max(workers, 1),
+          "first_batch_s": first - began}
+
+
 def main(argv) -> None:
+  if argv[0] == "data":  # No framework: the loaders are numpy.
+    source, *sizes = argv[1:]
+    print(json.dumps(data_throughput(source, *map(int, sizes))))
+    return
   what, framework, *rest = argv
   if what == "roof":
     set_threads(framework, int(rest[0]))
@@ -210,7 +260,7 @@ def main(argv) -> None:
     experiment, row, repeats = rest
     result = forward_latency(framework, experiment, row, int(repeats))
   else:
-    raise SystemExit(f"unknown measurement {what!r}; expected roof, train, peer, vectt or latency")
+    raise SystemExit(f"unknown measurement {what!r}; expected roof, train, peer, vectt, latency or data")
   print(json.dumps(result))
 
 

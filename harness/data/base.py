@@ -2,17 +2,40 @@
 
 A train batch is a pure function of (seed, step), so a resumed run sees exactly
 the batches an uninterrupted one would; the test set does not depend on the seed.
+A data-parallel process takes its part of each batch (a contiguous block), and the
+parts of all processes together are the batch one process would take whole.
 """
 import pathlib
-from typing import Iterator, Mapping, Optional, Tuple
+from typing import Iterator, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 Batch = Tuple[np.ndarray, np.ndarray]  # inputs (channels last, float32), labels
 
 
+Part = Tuple[int, int]  # (this process's index, the number of processes)
+WHOLE: Part = (0, 1)
+
+
 def batch_rng(seed: int, step: int) -> np.random.Generator:
   return np.random.default_rng([seed, step])
+
+
+def example_rng(seed: int, step: int, index: int) -> np.random.Generator:
+  """The generator of the example at `index` of a global batch: its own, so that a process
+  makes its part's examples without drawing those of the other parts first."""
+  return np.random.default_rng([seed, step, index])
+
+
+def part_bounds(batch_size: int, part: Sequence[int]) -> Tuple[int, int]:
+  """[start, stop) of process part[0]'s block of a global batch split in part[1] equal blocks."""
+  index, count = part
+  if count < 1 or not 0 <= index < count:
+    raise ValueError(f"batch part {index} of {count} does not exist")
+  if batch_size % count:
+    raise ValueError(f"batch_size {batch_size} does not split into {count} equal parts")
+  size = batch_size // count
+  return index * size, (index + 1) * size
 
 
 def require_at_least(spec, minimums: Mapping[str, int]) -> None:
@@ -46,8 +69,32 @@ class Dataset:
     """Refuses a dataset on disk the loader would fail on, naming the file, row or video.
     A check costly enough to remember leaves a stamp in `stamp_dir`."""
 
-  def train_batch(self, step: int, batch_size: int) -> Batch:
+  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
+    """Process part[0]'s block of the global batch of `step` (see part_bounds)."""
     raise NotImplementedError
+
+  def train_batches(self, first_step: int, steps: int, batch_size: int, part: Part = WHOLE,
+                    workers: int = 0) -> Iterator[Batch]:
+    """train_batch(step, batch_size, part) for step in [first_step, steps), in order. With
+    `workers`, made that many worker processes ahead of the caller (harness/data/pipeline.py),
+    so that decoding overlaps training; without, in this process, one batch at a time."""
+    part_bounds(batch_size, part)  # Refused here, not in a worker.
+    if workers < 0:
+      raise ValueError(f"workers={workers} is negative")
+    if workers == 0:
+      return (self.train_batch(step, batch_size, part) for step in range(first_step, steps))
+    from harness.data import pipeline
+    return pipeline.batches(self, first_step, steps, batch_size, part, workers)
+
+  def train_pieces(self, batch_size: int, part: Part = WHOLE) -> int:
+    """How many pieces a worker makes a batch part in: one, the part itself, unless the
+    source makes its examples one by one."""
+    return 1
+
+  def train_piece(self, step: int, batch_size: int, part: Part, piece: int) -> Batch:
+    """Piece `piece` of a batch part, with a leading batch axis: the pieces in order,
+    concatenated, are the part."""
+    return self.train_batch(step, batch_size, part)
 
   @property
   def test_set(self) -> Batch:
@@ -58,3 +105,25 @@ class Dataset:
     x, y = self.test_set
     for start in range(0, len(x), batch_size):
       yield x[start:start + batch_size], y[start:start + batch_size]
+
+
+class Examples(Dataset):
+  """A source that makes each train example alone (decoding files is costly): a process
+  decodes only its part, a worker one example at a time. An example depends on (seed, step,
+  its index in the global batch) only, through example_rng."""
+
+  def train_example(self, step: int, batch_size: int, index: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The input and label of the example at `index` of the global batch of `step`."""
+    raise NotImplementedError
+
+  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
+    examples = [self.train_example(step, batch_size, i) for i in range(*part_bounds(batch_size, part))]
+    return np.stack([x for x, _ in examples]), np.stack([y for _, y in examples])
+
+  def train_pieces(self, batch_size: int, part: Part = WHOLE) -> int:
+    start, stop = part_bounds(batch_size, part)
+    return stop - start
+
+  def train_piece(self, step: int, batch_size: int, part: Part, piece: int) -> Batch:
+    x, y = self.train_example(step, batch_size, part_bounds(batch_size, part)[0] + piece)
+    return x[None], y[None]  # [1, ...]: a batch of one.

@@ -15,8 +15,8 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng, require_at_least
-from harness.data.files import check_images, epoch_indices, load_image, require_root
+from harness.data.base import Batch, Examples, example_rng, require_at_least
+from harness.data.files import check_images, epoch_index, load_image, require_root
 
 NUM_CLASSES = 157
 FPS = 24
@@ -75,7 +75,7 @@ def _video(root: pathlib.Path, record: dict, where: str) -> Video:
   return Video(record["id"], frames, actions)
 
 
-class Charades(Dataset):
+class Charades(Examples):
   multilabel = True
   num_classes = NUM_CLASSES
 
@@ -94,10 +94,14 @@ class Charades(Dataset):
     videos = [video for split in SPLITS for video in read_split(root, split)]
     check_images([frame for video in videos for frame in video.frames], stamp_dir)
 
-  def _clip(self, video: Video, start: int, rng=None) -> np.ndarray:
+  def _clip(self, video: Video, start: int, crop: Optional[int] = None) -> np.ndarray:
+    """[T, S, S, 3] from frame `start` on. A train clip (`crop`: a seed) has one random crop
+    and flip for all its frames: each frame draws them from a generator in the same state, so
+    that the motion across frames is the video's."""
     span = self.spec.fps_stride
     index = [min(start + span * t, len(video.frames) - 1) for t in range(self.num_frames)]
-    return np.stack([load_image(video.frames[i], self.image_size, rng) for i in index])
+    rng = lambda: None if crop is None else np.random.default_rng(crop)
+    return np.stack([load_image(video.frames[i], self.image_size, rng()) for i in index])
 
   def _labels(self, video: Video, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
     labels = np.zeros(NUM_CLASSES, np.float32)
@@ -106,16 +110,13 @@ class Charades(Dataset):
         labels[label] = 1.0
     return labels
 
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    rng = batch_rng(self.seed, step)
-    clips, labels = [], []
+  def train_example(self, step: int, batch_size: int, index: int) -> Tuple[np.ndarray, np.ndarray]:
+    video = self.train[epoch_index(self.seed, step * batch_size + index, len(self.train))]
+    rng = example_rng(self.seed, step, index)
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
-    for i in epoch_indices(self.seed, step, batch_size, len(self.train)):
-      video = self.train[i]
-      start = int(rng.integers(0, max(len(video.frames) - length, 0) + 1))
-      clips.append(self._clip(video, start, rng))
-      labels.append(self._labels(video, start / FPS, (start + length - 1) / FPS))
-    return np.stack(clips), np.stack(labels)
+    start = int(rng.integers(0, max(len(video.frames) - length, 0) + 1))
+    clip = self._clip(video, start, crop=int(rng.integers(2**63)))
+    return clip, self._labels(video, start / FPS, (start + length - 1) / FPS)
 
   def test_batches(self, batch_size: int) -> Iterator[Batch]:
     length = self.spec.fps_stride * (self.num_frames - 1) + 1

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng, require_at_least
+from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bounds, require_at_least
 
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
@@ -90,8 +90,12 @@ class ClutteredDigits(Dataset):
     s = self.spec
     return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size)
 
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
+    """The whole batch from one generator, as before batches had parts (so the proxy's
+    batches are unchanged), and this part sliced from it: rendering costs little."""
+    start, stop = part_bounds(batch_size, part)
+    x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+    return x[start:stop], y[start:stop]
 
   @functools.cached_property
   def test_set(self) -> Batch:

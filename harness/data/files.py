@@ -1,5 +1,6 @@
 """Shared by the loaders of real datasets: image decoding, cropping, epoch order, and the
 check that every image opens before a run starts."""
+import functools
 import hashlib
 import pathlib
 from typing import Optional, Sequence
@@ -82,8 +83,17 @@ def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np
   return array / 127.5 - 1.0
 
 
-def epoch_indices(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
-  """The example indices of a train step: consecutive slices of a fresh permutation per epoch."""
-  positions = np.arange(step * batch_size, (step + 1) * batch_size)
-  epochs, offsets = positions // n, positions % n
-  return np.array([np.random.default_rng([seed, e]).permutation(n)[o] for e, o in zip(epochs, offsets)])
+def epoch_index(seed: int, position: int, n: int) -> int:
+  """The example at `position` of the run's sequence of train examples (step * batch_size +
+  index in the batch): epoch after epoch, each a fresh permutation of the n examples."""
+  epoch, offset = divmod(position, n)
+  return int(_permutation(seed, epoch, n)[offset])
+
+
+@functools.lru_cache(maxsize=2)  # The epoch at hand and the next: a step can span both.
+def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+  """Drawn once per epoch, not once per example: a permutation of ImageNet's 1.28M images
+  takes tens of milliseconds, the time of some 30 image decodes."""
+  order = np.random.default_rng([seed, epoch]).permutation(n)
+  order.flags.writeable = False  # Shared by every caller.
+  return order

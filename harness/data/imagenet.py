@@ -6,8 +6,8 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng
-from harness.data.files import IMAGE_SUFFIXES, check_images, epoch_indices, load_image, require_root
+from harness.data.base import Batch, Examples, example_rng
+from harness.data.files import IMAGE_SUFFIXES, check_images, epoch_index, load_image, require_root
 
 Labelled = List[Tuple[pathlib.Path, int]]
 
@@ -47,7 +47,7 @@ def read_splits(data_root: str) -> Tuple[List[str], Labelled, Labelled]:
   return classes, _split(root / "train", classes), _split(root / "val", classes)
 
 
-class ImageFolder(Dataset):
+class ImageFolder(Examples):
   multilabel = False
 
   def __init__(self, spec, seed: int, image_size: int, num_frames: int = 1):
@@ -64,11 +64,9 @@ class ImageFolder(Dataset):
     _, train, val = read_splits(spec.root)
     check_images([path for path, _ in train + val], stamp_dir)
 
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    rng = batch_rng(self.seed, step)
-    picks = [self.train[i] for i in epoch_indices(self.seed, step, batch_size, len(self.train))]
-    images = np.stack([load_image(path, self.image_size, rng) for path, _ in picks])
-    return images, np.array([label for _, label in picks], np.int32)
+  def train_example(self, step: int, batch_size: int, index: int) -> Tuple[np.ndarray, np.ndarray]:
+    path, label = self.train[epoch_index(self.seed, step * batch_size + index, len(self.train))]
+    return load_image(path, self.image_size, example_rng(self.seed, step, index)), np.int32(label)
 
   def test_batches(self, batch_size: int) -> Iterator[Batch]:
     for start in range(0, len(self.val), batch_size):

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, batch_rng, require_at_least
+from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bounds, require_at_least
 from harness.data.digits import TEST_SET_SEED, paste, source_digits
 
 DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
@@ -66,8 +66,12 @@ class MovingDigits(Dataset):
     s = self.spec
     return render(rng, *sources, count, self.num_frames, self.canvas_size, s.max_digits)
 
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    return self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
+    """The whole batch from one generator, as before batches had parts (so the proxy's
+    batches are unchanged), and this part sliced from it: rendering costs little."""
+    start, stop = part_bounds(batch_size, part)
+    x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+    return x[start:stop], y[start:stop]
 
   @functools.cached_property
   def test_set(self) -> Batch:

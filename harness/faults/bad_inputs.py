@@ -149,6 +149,8 @@ CASES = [
     BadInput("learning-rate-negative", (*RUN, "optim.learning_rate=-1"), "learning_rate=-1.0"),
     BadInput("init-unknown", (*RUN, "train.init=random"), "train.init='random'"),
     BadInput("runtime-negative", (*RUN, "runtime.checkpoint_every=-1"), "runtime.checkpoint_every=-1"),
+    BadInput("precision-unknown", (*RUN, "train.precision=float16"), "train.precision='float16'"),
+    BadInput("micro-batches-uneven", (*RUN, "runtime.micro_batches=3"), "runtime.micro_batches=3"),
     # The model: token counts from 1 to the positions the row reduces.
     BadInput("num-tokens-zero", (*TL_ROW, "experiment.rows.tl16_at_12.proxy.num_tokens=0"), "num_tokens=0"),
     BadInput("num-tokens-negative", (*TL_ROW, "experiment.rows.tl16_at_12.proxy.num_tokens=-3"),

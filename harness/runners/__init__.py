@@ -11,8 +11,10 @@ Weights = Mapping[str, np.ndarray]  # By PyTorch state-dict key: the converter's
 
 class Runner(Protocol):
   """What the training loop needs of a framework. Built from (kind, model fields,
-  OptimizerConfig, multilabel, seed, start): `start` is the initial weights, or None for
-  the framework's own initialisers seeded by `seed`."""
+  OptimizerConfig, multilabel, seed, start, precision, micro_batches): `start` is the initial
+  weights, or None for the framework's own initialisers seeded by `seed`; precision the
+  compute dtype of training and prediction; micro_batches the parts a step's batch is split
+  into (gradient accumulation)."""
   num_params: int
 
   def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
@@ -33,7 +35,8 @@ class Runner(Protocol):
 
 
 def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
-         start: Optional[Weights] = None, cache_dir=None) -> Runner:
+         start: Optional[Weights] = None, cache_dir=None, precision: str = "float32",
+         micro_batches: int = 1) -> Runner:
   """The runner of a framework; cache_dir keeps JAX's compiled programs between processes."""
   if framework == "jax":
     from harness.runners.jax_runner import JaxRunner as framework_runner, enable_compilation_cache
@@ -43,4 +46,4 @@ def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
     from harness.runners.torch_runner import TorchRunner as framework_runner
   else:
     raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
-  return framework_runner(kind, fields, optim, multilabel, seed, start)
+  return framework_runner(kind, fields, optim, multilabel, seed, start, precision, micro_batches)

@@ -37,9 +37,10 @@ def _process_env(env):
   return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
 
 
-def harness(*argv, env=None, timeout=900):
-  """`python -m harness <argv>` in a fresh process, to its end."""
-  return subprocess.run([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=_process_env(env),
+def harness(*argv, env=None, timeout=900, launcher=("-m", "harness")):
+  """`python -m harness <argv>` in a fresh process, to its end; `launcher` replaces
+  `-m harness` (e.g. with torchrun's arguments, ending in `-m harness`)."""
+  return subprocess.run([sys.executable, *launcher, *argv], cwd=ROOT, env=_process_env(env),
                         capture_output=True, text=True, timeout=timeout)
 
 

@@ -205,11 +205,15 @@ def attend(q, k, v):
   Normalised after the product with v (sum_m e_qm v_m / sum_m e_qm, e = exp(logit - max)),
   the same function as normalising the weights first, with one pass less over the [B, K,
   Mq, Mk] weights forward and backward, which XLA's CPU backend runs slowly.
+  In bfloat16 the logits, their exponentials and the normaliser stay float32 (a softmax over
+  hundreds of keys in bfloat16 loses the small weights); only the products run in bfloat16.
   """
   q, k, v = (t.swapaxes(1, 2) for t in (q, k, v))  # Shape: [B, K, M, D].
-  logits = q @ k.swapaxes(-1, -2) / jnp.sqrt(q.shape[-1]).astype(q.dtype)  # [B, K, Mq, Mk].
+  stats = jnp.promote_types(q.dtype, jnp.float32)
+  scale = jnp.sqrt(q.shape[-1]).astype(stats)
+  logits = (q @ k.swapaxes(-1, -2)).astype(stats) / scale  # Shape: [B, K, Mq, Mk].
   e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-  y = (e @ v) / e.sum(-1, keepdims=True)  # Shape: [B, K, Mq, D].
+  y = (e.astype(v.dtype) @ v) / e.sum(-1, keepdims=True).astype(v.dtype)  # Shape: [B, K, Mq, D].
   return y.swapaxes(1, 2)
 
 

@@ -10,7 +10,7 @@ Shape letters used across the twins: B batch, T frames, H, W grid, N positions
 """
 import dataclasses
 import numbers
-from typing import Any, Mapping, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from tokenlearner_spec.pooling import region_layout
 
@@ -32,7 +32,20 @@ VIDEO_FUSERS = ("none", "broadcast", "tokenfuser")
 VIDEO_HEAD_POOLS = ("mean", "max")
 VIDEO_HEAD_NORMS = ("layernorm", "none")
 OPTIMIZERS = ("sgd", "adamw")
+# A train step's compute dtype. Parameters, gradients and optimizer state stay float32 in both:
+# bfloat16 is for the matmuls and activations of paper-scale training.
+PRECISIONS = ("float32", "bfloat16")
 MODEL_KINDS = ("vit", "video")
+
+
+def check_step(precision: str, micro_batches: int, batch_size: Optional[int] = None) -> None:
+  """What both twins' make_train_step accept: a known precision, and (with batch_size) a batch
+  that splits into `micro_batches` equal parts (unequal parts would weigh examples unequally)."""
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+  if micro_batches < 1 or (batch_size is not None and batch_size % micro_batches):
+    raise ValueError(f"a batch of {batch_size} does not split into {micro_batches} equal micro-batches"
+                     if batch_size is not None else f"micro_batches={micro_batches} must be >= 1")
 
 
 def _set(config, field: str, value) -> None:

@@ -3,13 +3,14 @@
 The recipe is field-for-field the one of tokenlearner_jax.train_step, so that
 the same OptimizerConfig (tokenlearner_spec) gives the same updates in both frameworks.
 """
+import contextlib
 import math
 from typing import Callable, Tuple
 
 import torch
 from torch.nn import functional as F
 
-from tokenlearner_spec.config import OptimizerConfig
+from tokenlearner_spec.config import OptimizerConfig, check_step
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -51,24 +52,38 @@ def loss_fn_for(multilabel: bool) -> Callable:
   return multilabel_loss if multilabel else classification_loss
 
 
-def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False
+def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False,
+                    precision: str = "float32", micro_batches: int = 1
                     ) -> Tuple[Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR], Callable]:
   """Returns ((optimizer, schedule), step) with step(inputs, labels) -> loss, updating the
   model in place. The optimizer and schedule hold the training state (JAX's opt_state).
-  Dropout, if any, draws from torch's global generator."""
+  Dropout, if any, draws from torch's global generator. precision: the compute dtype
+  (tokenlearner_spec.PRECISIONS; autocast, parameters stay float32); micro_batches: gradient
+  accumulation, one update from the mean gradient of that many equal parts of the batch,
+  part i holding examples i, i + k, ... as in tokenlearner_jax."""
+  check_step(precision, micro_batches)
   opt, schedule = make_optimizer(model, cfg)
   loss_fn = loss_fn_for(multilabel)
+  in_bfloat16 = precision == "bfloat16"
 
   def step(inputs, labels):
+    check_step(precision, micro_batches, inputs.shape[0])
     model.train()
     opt.zero_grad(set_to_none=True)
-    logits, _ = model(inputs)
-    loss = loss_fn(logits, labels, cfg.label_smoothing)
-    loss.backward()
+    loss = 0.0
+    for i in range(micro_batches):
+      # Under DistributedDataParallel, gradients are all-reduced after the last part only.
+      last = i == micro_batches - 1
+      with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+        with torch.autocast(inputs.device.type, torch.bfloat16, enabled=in_bfloat16):
+          logits, _ = model(inputs[i::micro_batches])
+        part = loss_fn(logits.float(), labels[i::micro_batches], cfg.label_smoothing) / micro_batches
+        part.backward()
+      loss = loss + part.detach()
     if cfg.grad_clip_norm:
       torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
     opt.step()
     schedule.step()
-    return loss.detach()
+    return loss
 
   return (opt, schedule), step

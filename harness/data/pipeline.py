@@ -1,0 +1,66 @@
+"""Train batches made in worker processes ahead of the trainer, with Grain: the paper's runs
+were bound by data loading, and decoding a batch's images one after another in the training
+process leaves the accelerator waiting.
+
+The run's train examples are one sequence of pieces (Dataset.train_pieces: an example for
+the file sources, a whole batch part for the generated ones), piece p of step s at index
+s * pieces + p. Grain deals the indices out to the workers in turn and gives the results
+back in index order; this process concatenates a step's pieces into its batch. A piece is a
+pure function of its index, so the batches are train_batch's, whatever the worker count.
+Grain imports no torch (it uses jax's tree utilities when jax is installed).
+"""
+import math
+from typing import Iterator
+
+import numpy as np
+
+from harness.data.base import Batch, Dataset, Part
+
+# Small arrays (labels) travel pickled; shared memory costs a file per array.
+MIN_SHARED_BYTES = 1 << 16
+
+
+class _Piece:
+  """Index -> piece, sent to each worker (spawned: it pickles the dataset, not a closure)."""
+
+  def __init__(self, dataset: Dataset, batch_size: int, part: Part, pieces: int):
+    self.dataset, self.batch_size, self.part, self.pieces = dataset, batch_size, tuple(part), pieces
+
+  def __call__(self, index: int) -> Batch:
+    step, piece = divmod(index, self.pieces)
+    return self.dataset.train_piece(step, self.batch_size, self.part, piece)
+
+
+def batches(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part,
+            workers: int) -> Iterator[Batch]:
+  """Dataset.train_batches with `workers` > 0. Each worker makes its pieces one at a time and
+  keeps up to a batch's share of them ready; closing the generator stops the workers."""
+  import grain
+  _allow_unparsed_flags()
+  pieces = dataset.train_pieces(batch_size, part)
+  ready = math.ceil(pieces / workers)
+  loader = (grain.MapDataset.range(first_step * pieces, max(steps, first_step) * pieces)
+            .map(_Piece(dataset, batch_size, part, pieces))
+            # One decoding thread per worker: `workers` is the number of cores decoding.
+            .to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=1)))
+  loader = grain.experimental.WithOptionsIterDataset(
+      loader, grain.experimental.DatasetOptions(min_shm_size=MIN_SHARED_BYTES))
+  loader = loader.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
+                                                           per_worker_buffer_size=ready))
+  iterator = iter(loader)
+  try:
+    for _ in range(first_step, steps):
+      got = [next(iterator) for _ in range(pieces)]
+      batch = tuple(np.concatenate(leaves) for leaves in zip(*got))  # Copies out of shared memory.
+      del got  # Frees the shared memory before the trainer holds the batch.
+      yield batch
+  finally:
+    iterator.close()  # Stops and joins the workers, also when the caller stops early.
+
+
+def _allow_unparsed_flags() -> None:
+  """Grain 0.2.18 reads an Abseil flag when it starts a worker and fails if no absl.app parsed
+  the command line (google/grain#1355, fixed after it): take the flags' defaults then."""
+  from absl import flags
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()

@@ -1,0 +1,83 @@
+"""The processes of one data-parallel run, and what they tell each other.
+
+A run spreads over processes when it is launched by torchrun (or under a SLURM job step of
+several tasks, whose variables submitit translates to torchrun's): RANK, WORLD_SIZE,
+MASTER_ADDR and MASTER_PORT. PyTorch joins them in a process group (NCCL on GPUs, gloo on
+CPUs) and trains under DistributedDataParallel; JAX initialises jax.distributed with the same
+address, so one launcher serves both twins. Each process feeds its own part of the global
+batch (a contiguous block, in process order), and process 0 keeps the run's bookkeeping:
+claim, MLflow, checkpoints. One process per host is JAX's usual layout (its devices are all
+its own), so a single-host JAX run needs no launcher at all.
+"""
+import dataclasses
+import os
+import pickle
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+  index: int = 0
+  count: int = 1
+  framework: str = ""
+
+  @property
+  def main(self) -> bool:
+    return self.index == 0
+
+  @property
+  def part(self) -> Tuple[int, int]:
+    """This process's block of a global batch: (index, count)."""
+    return self.index, self.count
+
+  def broadcast(self, value: Any = None) -> Any:
+    """Process 0's `value` (any picklable object), in every process."""
+    if self.count == 1:
+      return value
+    if self.framework == "torch":
+      import torch.distributed as dist
+      box = [value]
+      dist.broadcast_object_list(box, src=0)
+      return box[0]
+    from jax.experimental import multihost_utils
+    data = np.frombuffer(pickle.dumps(value), np.uint8) if self.main else np.zeros(0, np.uint8)
+    size = int(multihost_utils.broadcast_one_to_all(np.int64(data.size)))
+    padded = np.zeros(size, np.uint8)
+    padded[:data.size] = data
+    return pickle.loads(np.asarray(multihost_utils.broadcast_one_to_all(padded)).tobytes())
+
+
+def _launched() -> Optional[Tuple[int, int]]:
+  """(rank, world size) from torchrun's variables, or from a SLURM step of several tasks
+  (translated to torchrun's by submitit); None for a single process."""
+  if int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    from submitit.helpers import TorchDistributedEnvironment
+    TorchDistributedEnvironment().export()  # Sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+  world = int(os.environ.get("WORLD_SIZE", "1"))
+  return (int(os.environ["RANK"]), world) if world > 1 else None
+
+
+def join(framework: str) -> Group:
+  """This process's group, joined once: before the framework's first computation."""
+  launched = _launched()
+  if launched is None:
+    return Group(framework=framework)
+  rank, world = launched
+  if framework == "torch":
+    import torch
+    import torch.distributed as dist
+    if not dist.is_initialized():
+      dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Group(dist.get_rank(), dist.get_world_size(), framework)
+  import jax
+  if not jax.distributed.is_initialized():
+    address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    jax.distributed.initialize(coordinator_address=address, num_processes=world, process_id=rank)
+  return Group(jax.process_index(), jax.process_count(), framework)
+
+
+def local_device_index() -> int:
+  """Which of its host's accelerators a PyTorch process drives (torchrun's LOCAL_RANK)."""
+  return int(os.environ.get("LOCAL_RANK", "0"))

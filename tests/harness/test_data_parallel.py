@@ -1,0 +1,53 @@
+"""One run over two devices (JAX: two forced host devices in one process) or two processes
+(PyTorch: torchrun, gloo) trains as one device does on the same global batch, with gradient
+accumulation too, and a checkpoint written in parallel resumes on one device."""
+import pytest
+
+from harness import killpoints
+from harness.parity import TRAIN_LOSS_RTOL
+from tests.harness.smoke import FAST_ROW, all_runs, client, harness, overrides
+
+RUN = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
+TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+def launch(results, framework, parallel: bool, *extra, env=None):
+  """`python -m harness run` on one device, or on two: JAX in one process with two forced host
+  devices, PyTorch in two processes under torchrun."""
+  argv = ["run", *overrides(results, *RUN, f"framework={framework}", *extra)]
+  if not parallel:
+    return harness(*argv, env=env)
+  if framework == "jax":
+    return harness(*argv, env={**TWO_DEVICES, **(env or {})})
+  return harness(*argv, env=env, launcher=["-m", "torch.distributed.run", "--standalone",
+                                           "--nproc-per-node", "2", "-m", "harness"])
+
+
+def losses(results):
+  (run,) = all_runs(results)
+  history = client(results).get_metric_history(run.info.run_id, "train_loss")
+  return run, [m.value for m in sorted(history, key=lambda m: m.step)]
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_two_devices_train_as_one_and_their_checkpoint_resumes_on_one(tmp_path, framework):
+  one = launch(tmp_path / "one", framework, False)
+  assert one.returncode == 0, one.stderr[-3000:]
+  _, reference = losses(tmp_path / "one")
+
+  two = launch(tmp_path / "two", framework, True, "runtime.micro_batches=2")
+  assert two.returncode == 0, two.stderr[-3000:]
+  run, parallel = losses(tmp_path / "two")
+  assert run.info.status == "FINISHED" and run.data.tags["device"].endswith(" x2")
+  assert len(parallel) == len(reference) == 6
+  assert parallel == pytest.approx(reference, rel=TRAIN_LOSS_RTOL)
+
+  killed = launch(tmp_path / "resumed", framework, True, env={killpoints.KILL_ENV: "step:3"})
+  assert killed.returncode != 0
+  (run,) = all_runs(tmp_path / "resumed")
+  assert run.info.status == "RUNNING"
+  resumed = launch(tmp_path / "resumed", framework, False)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "resuming at step 4" in resumed.stderr
+  run, after = losses(tmp_path / "resumed")
+  assert run.info.status == "FINISHED" and after == pytest.approx(reference, rel=TRAIN_LOSS_RTOL)

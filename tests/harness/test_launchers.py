@@ -1,0 +1,185 @@
+"""`reproduce` through Hydra's submitit launcher (harness/conf/hydra/launcher/): each run a job
+of its own in a process of its own, as on a SLURM cluster, recorded and skipped as under the
+default joblib launcher, and its failures reported as there."""
+import glob
+import os
+import signal
+import sys
+
+import pytest
+
+from harness import killpoints, registry
+from harness.__main__ import main
+from tests.harness.smoke import FAST_ROW, all_runs, reproduce_argv
+
+ROW = FAST_ROW[1].split("=", 1)[1]
+
+
+@pytest.fixture
+def one_row(monkeypatch):
+  """Table 1 as its 4x4-pool row alone, so that a sweep is a run or two."""
+  rows = registry.rows
+  monkeypatch.setattr(registry, "rows", lambda experiment=None: [
+      r for r in rows(experiment) if r.experiment != "table1" or r.key == ROW])
+
+
+def submitit_argv(results, *extra):
+  """`reproduce` of Table 1 in PyTorch through submitit_local (reproduce_argv less --jobs)."""
+  argv = reproduce_argv(results)
+  at = argv.index("--jobs")
+  return [*argv[:at], *argv[at + 2:], "hydra/launcher=submitit_local", *extra]
+
+
+def job_logs(results):
+  return sorted(glob.glob(str(results / "hydra" / "multirun" / "*" / ".submitit" / "*" / "*_log.err")))
+
+
+def test_submitit_jobs_record_their_runs_and_a_second_sweep_trains_nothing(tmp_path, one_row, capsys):
+  argv = submitit_argv(tmp_path)
+  assert main(argv) == 0
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FINISHED" and run.data.tags["seed"] == "0"
+  first = job_logs(tmp_path)
+  assert len(first) == 1  # The run was a job, in a process of its own.
+  output = capsys.readouterr()
+  assert "the runs' output goes to" in output.err and "1 of 1 runs finished" in output.out
+
+  assert main(argv) == 0
+  assert "1 of 1 runs finished" in capsys.readouterr().out
+  assert len(all_runs(tmp_path)) == 1
+  (again,) = sorted(set(job_logs(tmp_path)) - set(first))
+  assert "skipped, already finished" in open(again).read()
+
+
+def test_a_failed_run_in_a_submitit_job_is_reported_here_and_fails_the_sweep(tmp_path, one_row,
+                                                                              monkeypatch, capsys):
+  monkeypatch.setenv(killpoints.NAN_ENV, f"{ROW}:1")  # The job inherits this environment.
+  assert main(submitit_argv(tmp_path)) == 1
+  output = capsys.readouterr()
+  (failed,) = [line for line in output.err.splitlines() if line.startswith("RUN FAILED")]
+  assert ROW in failed and "loss is nan at step 1" in failed and "(its log: " in failed
+  assert "0 of 1 runs finished; not finished: FAILED" in output.out
+  assert [r.info.status for r in all_runs(tmp_path)] == ["FAILED"]
+
+
+# sbatch, srun, sacct, scancel and scontrol of a one-machine SLURM, one script under five names:
+# sbatch keeps the batch script, starts a runner (a process group of its own) that runs the
+# array's tasks one after another with SLURM's variables set and returns; sacct reports the
+# tasks' states. $FAKE_SLURM_STATE makes every task end in that state without running.
+FAKE_SLURM = r'''
+import os, pathlib, re, subprocess, sys
+home, command = pathlib.Path(os.environ["FAKE_SLURM_DIR"]), pathlib.Path(sys.argv[0]).name
+
+def states():
+  return dict(line.split() for line in (home / "states").read_text().splitlines()) if (home / "states").exists() else {}
+
+def set_state(task, state):
+  with open(home / "states", "a") as f:
+    f.write(f"{task} {state}\n")
+
+if command == "sbatch" and sys.argv[1] != "--run":
+  text = pathlib.Path(sys.argv[1]).read_text()
+  job = str(100 + len(list(home.glob("*.sh"))))
+  (home / f"{job}.sh").write_text(text)
+  array = re.search(r"^#SBATCH --array=0-(\d+)", text, re.M)
+  tasks = [f"{job}_{i}" for i in range(int(array.group(1)) + 1)] if array else [job]
+  for task in tasks:
+    set_state(task, "PENDING")
+  with open(home / f"{job}.log", "w") as log:  # Not sbatch's stdout, which submitit reads to its end.
+    runner = subprocess.Popen([sys.executable, sys.argv[0], "--run", job, *tasks], stdout=log,
+                              stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+  (home / f"{job}.pid").write_text(str(runner.pid))
+  print(f"Submitted batch job {job}")
+elif command == "sbatch":
+  job, tasks = sys.argv[2], sys.argv[3:]
+  for task in tasks:
+    env = {**os.environ, "SLURM_JOB_ID": task.replace("_", ""), "SLURM_NTASKS": "1",
+           "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+           "SLURM_JOB_NODELIST": "localhost"}
+    if "_" in task:
+      env.update(SLURM_ARRAY_JOB_ID=job, SLURM_ARRAY_TASK_ID=task.split("_")[1])
+    if os.environ.get("FAKE_SLURM_STATE"):
+      set_state(task, os.environ["FAKE_SLURM_STATE"])
+      continue
+    set_state(task, "RUNNING")
+    done = subprocess.run(["bash", str(home / f"{job}.sh")], env=env)
+    set_state(task, "COMPLETED" if done.returncode == 0 else "FAILED")
+elif command == "srun":
+  args, files = sys.argv[1:], {}
+  while args[0].startswith("--"):
+    flag = args.pop(0)
+    if flag in ("--output", "--error"):
+      name = args.pop(0)
+      for key, value in (("%A", os.environ.get("SLURM_ARRAY_JOB_ID", "")), ("%a", os.environ.get("SLURM_ARRAY_TASK_ID", "")),
+                         ("%j", os.environ["SLURM_JOB_ID"]), ("%t", "0")):
+        name = name.replace(key, value)
+      pathlib.Path(name).parent.mkdir(parents=True, exist_ok=True)  # Before submitit makes it.
+      files[flag] = open(name, "a")
+  sys.exit(subprocess.run(args, stdout=files.get("--output"), stderr=files.get("--error")).returncode)
+elif command == "sacct":
+  print("JobID|State|NodeList")
+  for task, state in states().items():
+    print(f"{task}|{state}|localhost")
+'''
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+  """A one-machine SLURM on PATH (FAKE_SLURM above); its folder holds each job's batch script
+  as <job>.sh. Runners still alive at the end are killed."""
+  home = tmp_path / "slurm"
+  home.mkdir()
+  for command in ("sbatch", "srun", "sacct", "scancel", "scontrol"):
+    (home / command).write_text(f"#!{sys.executable}\n{FAKE_SLURM}")
+    (home / command).chmod(0o755)
+  monkeypatch.setenv("FAKE_SLURM_DIR", str(home))
+  monkeypatch.setenv("PATH", f"{home}{os.pathsep}{os.environ['PATH']}")
+
+  def stuck(*args):  # submitit waits on sacct for ever; a fault of the fake must not hang the suite.
+    raise TimeoutError("the fake SLURM's jobs did not end in 10 minutes")
+  signal.signal(signal.SIGALRM, stuck)
+  signal.alarm(600)
+  yield home
+  signal.alarm(0)
+  for pid in home.glob("*.pid"):
+    try:
+      os.killpg(int(pid.read_text()), signal.SIGKILL)
+    except ProcessLookupError:
+      pass
+
+
+def test_the_slurm_launcher_submits_an_array_with_its_settings_and_records_its_runs(
+    tmp_path, one_row, fake_slurm, capsys):
+  argv = [*submitit_argv(tmp_path, "--seeds", "0,1", "hydra.launcher.partition=debug")]
+  argv[argv.index("hydra/launcher=submitit_local")] = "hydra/launcher=slurm"
+  assert main(argv) == 0
+  (script,) = [p.read_text() for p in fake_slurm.glob("*.sh")]
+  for flag in ("--partition=debug", "--cpus-per-task=4", "--time=240", "--mem=16GB",
+               "--job-name=tokenlearner", "--array=0-1%2"):  # %2: both runs of the array at once.
+    assert f"#SBATCH {flag}\n" in script, flag
+  assert "gpus" not in script
+  runs = all_runs(tmp_path)
+  assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
+  assert {r.info.status for r in runs} == {"FINISHED"}
+  assert "2 of 2 runs finished" in capsys.readouterr().out
+
+
+def test_a_slurm_job_that_ends_without_its_result_is_reported_and_fails_the_sweep(
+    tmp_path, one_row, fake_slurm, monkeypatch, capsys):
+  monkeypatch.setenv("FAKE_SLURM_STATE", "TIMEOUT")  # As SLURM ends a job at its time limit.
+  argv = submitit_argv(tmp_path)
+  argv[argv.index("hydra/launcher=submitit_local")] = "hydra/launcher=slurm"
+  assert main(argv) == 1
+  output = capsys.readouterr()
+  (failed,) = [line for line in output.err.splitlines() if line.startswith("RUN FAILED")]
+  assert "a job of the table1 sweep ended without its result" in failed
+  assert "state: TIMEOUT" in output.err
+  assert "0 of 1 runs finished; not finished: not run" in output.out
+
+
+def test_jobs_is_refused_with_another_launcher(capsys):
+  with pytest.raises(SystemExit) as exit:
+    main(["reproduce", "--jobs", "4", "hydra/launcher=slurm"])
+  assert exit.value.code == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert "--jobs is for the joblib launcher" in line and "array_parallelism" in line

@@ -1,0 +1,129 @@
+"""A team's MLflow tracking server: runs record there by MLFLOW_TRACKING_URI alone, from processes
+that share nothing else (each its own results folder, as on machines of their own), and the
+claims keep a config that several start at once to one training."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+import urllib.request
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness import claims, tracking
+from tests.harness.smoke import FAST_ROW, ROOT
+
+START_SECONDS = 300  # A loaded two-core machine took 30 s to start a server of four workers.
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+  """`mlflow server` on a SQLite file, on loopback at a free port; its URL once it answers.
+  Its process group is ended however the tests end."""
+  home = tmp_path_factory.mktemp("mlflow-server")
+  url = f"http://127.0.0.1:{free_port()}"
+  log = open(home / "server.log", "w")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
+       "--default-artifact-root", str(home / "artifacts"), "--host", "127.0.0.1",
+       "--port", url.rsplit(":", 1)[1], "--workers", "2"],
+      cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+      env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+  try:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+      try:
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as answer:
+          if answer.status == 200:
+            break
+      except OSError:
+        pass
+      if process.poll() is not None or time.monotonic() > deadline:
+        pytest.fail(f"mlflow server did not answer at {url}:\n{(home / 'server.log').read_text()[-3000:]}")
+      time.sleep(0.5)
+    yield url
+  finally:
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
+      try:
+        os.killpg(process.pid, sig)
+        process.wait(wait)
+        break
+      except ProcessLookupError:
+        break
+      except subprocess.TimeoutExpired:
+        continue
+    log.close()
+
+
+def runs_at_once(url, argvs):
+  """`python -m harness run <argv>` for each argv, started together with MLFLOW_TRACKING_URI=url
+  and nothing else naming a store; each one's (returncode, stdout, stderr)."""
+  env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": url}
+  jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run", *argv], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
+  outputs = [job.communicate(timeout=900) for job in jobs]
+  return [(job.returncode, out, err) for job, (out, err) in zip(jobs, outputs)]
+
+
+def test_parallel_runs_record_on_the_server_and_a_config_started_twice_trains_once(server, tmp_path):
+  """Three processes at once, each with a results folder of its own: seed 0 twice and seed 1."""
+  prefix = "parallel_"
+  argvs = [["scale=smoke", *FAST_ROW, "framework=torch", f"seed={seed}", "runtime.threads=1",
+            f"tracking.results_dir={tmp_path / name}", f"tracking.experiment_prefix={prefix}"]
+           for name, seed in (("a", 0), ("b", 0), ("c", 1))]
+  outputs = runs_at_once(server, argvs)
+  assert [code for code, _, _ in outputs] == [0, 0, 0], [err[-1500:] for _, _, err in outputs]
+  assert sum(err.count("finished in") for _, _, err in outputs) == 2
+  assert sum(err.count("skipped, already finished") for _, _, err in outputs) == 1
+  client = MlflowClient(tracking_uri=server)
+  runs = client.search_runs([client.get_experiment_by_name(f"{prefix}table1").experiment_id])
+  assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
+  assert {r.info.status for r in runs} == {"FINISHED"}
+  # Processes that find no ledger may each make one; all of them then use the oldest.
+  ledgers = client.search_runs([client.get_experiment_by_name(f"{prefix}claims").experiment_id])
+  ledger = min(ledgers, key=lambda r: (r.info.start_time, r.info.run_id))
+  hashes = {r.data.tags["config_hash"] for r in runs}
+  # Each config claimed first by the process that trained it. A process that waited for the
+  # holder claims next once it is released, finds the run finished and skips it: nothing else.
+  assert {key for key in ledger.data.params if key.endswith(".0")} == {f"{h}.0" for h in hashes}
+  later = [key for key in ledger.data.params if not key.endswith(".0")]
+  assert all(ledger.data.tags.get(f"{key}.released") == "skipped" for key in later), ledger.data.tags
+  assert not any(other.data.params for other in ledgers if other is not ledger)
+  assert not any("View run" in out for _, out, _ in outputs)  # MLflow's links stay off the output.
+
+
+def test_processes_that_share_only_the_server_agree_on_experiments_and_claims(server, tmp_path):
+  """Eight trackers, each with its own results folder (so no file lock between them), make the
+  same experiment at once and then claim one config at once: one experiment, one winner."""
+  trackers = [tracking.Tracker(types.SimpleNamespace(uri=server, experiment_prefix="race_",
+                                                     results_dir=str(tmp_path / str(i))))
+              for i in range(8)]
+  start, ids, won, errors = threading.Barrier(len(trackers)), [], [], []
+
+  def claimant(i, tracker):
+    try:
+      start.wait()
+      ids.append(tracker.experiment_id("table1"))
+      if claims.Ledger(tracker).try_claim("abc", 0, claims.Holder("host", "boot", i, i, f"t{i}")):
+        won.append(i)
+    except Exception as error:
+      errors.append(f"{type(error).__name__}: {tracking.one_line(error)}")
+
+  threads = [threading.Thread(target=claimant, args=(i, t)) for i, t in enumerate(trackers)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join(600)
+  assert not errors
+  assert len(ids) == len(trackers) and len(set(ids)) == 1
+  assert len(won) == 1
