@@ -1,5 +1,13 @@
 """Shared test setup: float32 parity settings for both frameworks, and the parity CSV log
 (under pytest-xdist each worker writes <csv>.<worker>; the root conftest joins them)."""
+# submitit configures logging when it is first imported (logging.config.dictConfig), and that
+# closes every logging handler made before it. One is absl's (flax imports absl.logging): it
+# keeps the sys.stderr of its making, under pytest the capture stream, and closes it unless
+# it is still sys.stderr (under capsys it is not); every later test in that process then
+# failed with 'I/O operation on closed file'. Imported first, submitit configures its logger
+# before that handler exists.
+import submitit  # noqa: F401  (before jax and flax)
+
 import jax
 import pytest
 import torch
@@ -39,7 +47,6 @@ def check(parity_log):
       parity_log.add(result)
     failed = [r.message() for r in results if not r.passed]
     assert not failed, "\n".join(failed)
-  return _check
   return _check
 
 

@@ -12,11 +12,6 @@ from harness import killpoints, registry
 from harness.__main__ import main
 from tests.harness.smoke import FAST_ROW, all_runs, reproduce_argv
 
-# Out of the default session for now: alone they pass (80 passed with test_bad_inputs, -n 2),
-# but after the suite's earlier files in the same xdist worker the first submitit multirun
-# fails with 'I/O operation on closed file' and the rest of the worker errors at setup
-# (a stream from an earlier test, still held, is the suspect). Run with --runslow.
-pytestmark = pytest.mark.slow
 
 ROW = FAST_ROW[1].split("=", 1)[1]
 

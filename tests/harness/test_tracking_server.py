@@ -17,11 +17,6 @@ from mlflow.tracking import MlflowClient
 from harness import claims, tracking
 from tests.harness.smoke import FAST_ROW, ROOT
 
-# Out of the default session for now: alone they pass (80 passed with test_bad_inputs, -n 2),
-# but after the suite's earlier files in the same xdist worker the first submitit multirun
-# fails with 'I/O operation on closed file' and the rest of the worker errors at setup
-# (a stream from an earlier test, still held, is the suspect). Run with --runslow.
-pytestmark = pytest.mark.slow
 
 START_SECONDS = 300  # A loaded two-core machine took 30 s to start a server of four workers.
 
