@@ -6,6 +6,8 @@
   list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
   curves     a row's metric against its training budget, over seeds (tables/curves.png)
   tables     export the runs to results/runs-<scale>.csv and build tables/ from it
+  load       a finished run's logged weights in either framework, checked on its test set:
+             python -m harness load experiment=table1 row=base framework=jax seed=0 --into torch
 
 Overrides are Hydra's (key=value, group=option); see harness/conf/config.yaml.
 """
@@ -97,11 +99,37 @@ def _state(planned_runs) -> int:
   return len(left)
 
 
+def _load(args, overrides) -> int:
+  """Loads a finished run in each framework asked for and evaluates it on its test set: the
+  metric it logged, again, is the check that the weights are the trained ones."""
+  import types
+  from harness import config, data as datasets, load, train
+  try:
+    run = load.find(overrides, args.run_id)
+    print(f"{run.describe()}: artifacts at {run.mlflow_run.info.artifact_uri}")
+    cfg, logged = run.config, run.mlflow_run.data.metrics
+    for framework in args.into:
+      model = load.model(run, framework)
+      data = datasets.make(cfg.data, cfg.seed, model.fields["image_size"], model.fields.get("num_frames", 1))
+      results = train.evaluate(types.SimpleNamespace(predict=model.logits), data, cfg.train.eval_batch_size)
+      shown = ", ".join(f"{k} {v:.4f} (logged {logged.get(k, float('nan')):.4f})"
+                        for k, v in results.items() if k in ("test_top1", "test_map"))
+      print(f"  in {framework}: {shown}")
+  except (config.ConfigError, load.NotFound) as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+  return 0
+
+
 def main(argv=None) -> int:
   parser = _Parser(prog="python -m harness", description=__doc__,
                    formatter_class=argparse.RawDescriptionHelpFormatter)
   verbs = parser.add_subparsers(dest="verb", required=True)
   verbs.add_parser("run", help="train and evaluate one run")
+  load = verbs.add_parser("load", help="a finished run's weights in either framework, evaluated")
+  load.add_argument("--run-id", default=None, help="the MLflow run (default: the one the overrides compose)")
+  load.add_argument("--into", type=_choices(FRAMEWORKS), default=list(FRAMEWORKS),
+                    help="comma-separated frameworks to load it in (default: jax,torch)")
   for name, text in (("reproduce", "run every row x framework x seed, then build the tables"),
                      ("list", "the matrix and the state of its runs"),
                      ("tables", "Tables 1-2, Figure 1 and the claims from the runs"),
@@ -161,6 +189,8 @@ def main(argv=None) -> int:
     rows = [o for o in overrides if o.split("=", 1)[0] == "row"]
     if rows and len(args.experiments) != 1:
       parser.error("row= needs one experiment (experiment=<name> or --experiments <name>)")
+  if args.verb == "load":
+    return _load(args, overrides)
   try:
     cfg = config.compose_config(overrides)
     if args.verb in ("run", "reproduce"):

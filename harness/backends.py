@@ -49,15 +49,21 @@ def torch_state_numpy(model) -> Dict[str, np.ndarray]:
   return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
 
 
-def param_counts(kind: str, fields: Mapping) -> Dict[str, int]:
-  """Both frameworks' parameter counts of a config, without allocating any weights
-  (jax.eval_shape; torch on the meta device), so paper-size models cost nothing."""
+def flax_shapes(kind: str, fields: Mapping):
+  """The Flax variables of a config as shapes only (jax.eval_shape), allocating nothing: a
+  template to convert weights into."""
   import jax
-  import torch
 
   flax_model = build("jax", kind, fields)
   shape = input_shape(kind, flax_model.config, batch=1)
-  shapes = jax.eval_shape(flax_model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, "float32"))
+  return jax.eval_shape(flax_model.init, jax.random.PRNGKey(0), jax.ShapeDtypeStruct(shape, "float32"))
+
+
+def param_counts(kind: str, fields: Mapping) -> Dict[str, int]:
+  """Both frameworks' parameter counts of a config, without allocating any weights
+  (jax.eval_shape; torch on the meta device), so paper-size models cost nothing."""
+  import torch
+
   with torch.device("meta"):
     torch_model = build("torch", kind, fields)
-  return {"jax": count_params("jax", shapes), "torch": count_params("torch", torch_model)}
+  return {"jax": count_params("jax", flax_shapes(kind, fields)), "torch": count_params("torch", torch_model)}

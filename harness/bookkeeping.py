@@ -146,6 +146,9 @@ class Follower:
   def step_done(self, *args, **kwargs) -> None:
     pass
 
+  def keep(self, *args) -> None:
+    pass
+
   def finish(self, *args) -> None:
     pass
 
@@ -235,6 +238,12 @@ class RunRecord:
       self._pending = []
     if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0 and not last:
       self.checkpoints.save(runner, {"step": step + 1, "run_id": self.run_id, "seconds": self.seconds()})
+
+  def keep(self, log_artifacts, step: int) -> None:
+    """Logs the run's artifacts (log_artifacts(tracker, run_id)) before it is marked finished:
+    a run that dies here is still RUNNING, resumes, and logs them again over these."""
+    log_artifacts(self.tracker, self.run_id)
+    killpoints.reached("artifacts", step)
 
   def finish(self, step: int, results: Dict[str, float]) -> None:
     if self.logged_through >= 0:  # Resumed: results a dying attempt logged stay, not doubled.

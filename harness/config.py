@@ -107,6 +107,7 @@ class TrackingSpec:
   uri: str = ""  # '' -> $MLFLOW_TRACKING_URI, else sqlite:///<results_dir>/mlflow.db
   results_dir: str = "results"
   experiment_prefix: str = ""  # MLflow experiment = prefix + artifact name
+  artifacts: bool = True  # a finished run's weights (both frameworks), config and curves in MLflow
 
 
 @dataclasses.dataclass

@@ -54,6 +54,18 @@ def _unwrap(params: Mapping) -> Mapping:
   return params["params"] if set(params) == {"params"} else params
 
 
+def torch_layout(flax_params: Mapping) -> Dict[str, np.ndarray]:
+  """Flax params -> the same weights by PyTorch state-dict key (numpy), unchecked: for a process
+  without torch. The torch model that loads them checks every key and shape (strict
+  load_state_dict), as torch_to_jax does on the way back."""
+  converted = {}
+  for path, value in traverse_util.flatten_dict(_unwrap(flax_params)).items():
+    value = np.asarray(value)
+    key, perm = torch_key(path, value.ndim)
+    converted[key] = _transpose(value, perm)
+  return converted
+
+
 def jax_to_torch(flax_params: Mapping, torch_state: Mapping) -> Dict[str, np.ndarray]:
   """Flax params -> a torch state dict (numpy arrays) with the keys and shapes of `torch_state`.
 

@@ -4,7 +4,8 @@ HARNESS_KILL_AT=<point>:<step> makes the process exit at once with status 137, a
 SIGKILL (no cleanup, no atexit), at that point of that step. Points: `start` (the MLflow
 run opened, nothing trained; step: the first step), `step` (its update done),
 `checkpoint` (its state written, not yet committed), `log` (a metrics batch about to be
-logged), `eval` (the final evaluation about to start; step: the last step).
+logged), `eval` (the final evaluation about to start; step: the last step), `artifacts` (the
+run's artifacts logged, the run not yet marked finished; step: the last step).
 
 HARNESS_NAN_AT=<row>:<step> makes that row's training loss NaN at that step, as a
 diverging run's would be, to follow a divergence through a sweep.
@@ -12,7 +13,7 @@ diverging run's would be, to follow a divergence through a sweep.
 import os
 
 KILL_ENV, NAN_ENV = "HARNESS_KILL_AT", "HARNESS_NAN_AT"
-POINTS = ("start", "step", "checkpoint", "log", "eval")
+POINTS = ("start", "step", "checkpoint", "log", "eval", "artifacts")
 
 
 def _target(variable: str):

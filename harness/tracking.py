@@ -8,6 +8,10 @@ while SQLite reports the database locked, so that runs started at once on a
 fresh store are all recorded; an experiment another machine created at the same
 moment (a tracking server shared by machines the lock does not reach) is found
 rather than made twice.
+
+Artifacts (harness/artifacts.py) of a SQLite store go beside its database file, in
+artifacts/<experiment>/<run id>/ (MLflow's own default is ./mlruns in whatever folder the
+command runs from); a server's go to its artifact root.
 """
 import logging
 import os
@@ -29,6 +33,15 @@ def tracking_uri(spec) -> str:
   if os.environ.get("MLFLOW_TRACKING_URI"):
     return os.environ["MLFLOW_TRACKING_URI"]
   return f"sqlite:///{pathlib.Path(spec.results_dir).resolve() / 'mlflow.db'}"
+
+
+def artifact_location(uri: str, experiment: str) -> Optional[str]:
+  """Where a new experiment's artifacts go: beside a SQLite store's file; None (the store's or
+  server's default) for any other store."""
+  if not uri.startswith("sqlite:///"):
+    return None
+  database = pathlib.Path(uri[len("sqlite:///"):])
+  return (database.resolve().parent / "artifacts" / experiment).as_uri()
 
 
 def store_exists(spec) -> bool:
@@ -100,7 +113,8 @@ class Tracker:
       if found is not None:
         return found.experiment_id
       try:
-        return retry(self.client.create_experiment, name)
+        return retry(self.client.create_experiment, name,
+                     artifact_location=artifact_location(self.uri, name))
       except MlflowException as error:  # Made meanwhile by a process the lock does not reach: one
         if error.error_code != "RESOURCE_ALREADY_EXISTS":  # on another machine, on one server.
           raise
@@ -143,6 +157,15 @@ class Tracker:
   def set_tags(self, run_id: str, tags: Dict[str, str]) -> None:
     from mlflow.entities import RunTag
     retry(self.client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+  def log_artifacts(self, run_id: str, folder: pathlib.Path) -> None:
+    """Copies every file under `folder` into the run's artifacts, keeping the layout."""
+    try:
+      retry(self.client.log_artifacts, run_id, str(folder))
+    except OSError as error:
+      if _disk_full(error):
+        raise StorageError("cannot write the run's artifacts: no space left on their disk") from None
+      raise
 
   def end(self, run_id: str, status: str) -> None:
     retry(self.client.set_terminated, run_id, status=status)

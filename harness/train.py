@@ -18,8 +18,8 @@ from typing import Dict
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import backends, claims, config, cores, data as datasets, host, killpoints, metrics
-from harness import pretrained, processes, starts, tracking
+from harness import artifacts, backends, claims, config, cores, data as datasets, host, killpoints
+from harness import metrics, pretrained, processes, starts, tracking
 from harness.bookkeeping import Follower, RunRecord, flatten
 from harness.flops import analytic
 from harness.phases import Phases
@@ -173,6 +173,10 @@ def run(cfg: DictConfig) -> Outcome:
     train_seconds = record.seconds() - record.prior_seconds
     with clock("eval"):
       results = evaluate(runner, data, cfg.train.eval_batch_size)
+    if cfg.tracking.artifacts:
+      with clock("bookkeeping"):
+        record.keep(lambda tracker, run_id: artifacts.log(tracker, run_id, cfg, kind, fields,
+                                                          runner.weights()), cfg.train.steps - 1)
     results.update(wall_time_s=record.seconds(),
                    train_examples_per_s=(cfg.train.steps - first) * cfg.train.batch_size /
                    max(train_seconds, 1e-9), time_startup_s=startup, **clock.metrics())

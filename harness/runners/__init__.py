@@ -30,6 +30,9 @@ class Runner(Protocol):
   def load(self, path: pathlib.Path) -> None:
     """Restores what `save` wrote."""
 
+  def weights(self) -> Weights:
+    """The model's current weights in the converter's layout (float32 numpy), e.g. to keep."""
+
   def device(self) -> str:
     """Where it runs, e.g. 'jax:cpu:cpu' or 'torch:cuda:NVIDIA H100'."""
 

@@ -112,6 +112,9 @@ class JaxRunner:
     if self._parallel:
       self.params, self.opt_state = self._parallel.state((self.params, self.opt_state))
 
+  def weights(self) -> Weights:
+    return convert.torch_layout(jax.device_get(self.params))
+
   def device(self) -> str:
     """e.g. 'jax:gpu:NVIDIA H100 80GB HBM3', with ' x8' when the run is data-parallel."""
     device = jax.devices()[0]

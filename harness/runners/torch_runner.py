@@ -76,6 +76,9 @@ class TorchRunner:
       self._apply(before)
       raise
 
+  def weights(self) -> Weights:
+    return backends.torch_state_numpy(self.model)
+
   def device(self) -> str:
     """e.g. 'torch:cuda:NVIDIA H100 80GB HBM3', with ' x8' for 8 data-parallel processes."""
     count = f" x{dist.get_world_size()}" if self.parallel else ""

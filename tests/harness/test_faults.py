@@ -67,7 +67,8 @@ KILL_POINTS = {"start:0": "its MLflow run opened, nothing trained",
                "step:2": "right after step 2",
                "checkpoint:3": "writing the step-4 checkpoint: state written, not committed",
                "log:4": "about to log step 4's metrics to MLflow",
-               "eval:5": "all steps done, before the final evaluation"}
+               "eval:5": "all steps done, before the final evaluation",
+               "artifacts:5": "its artifacts logged, before it is marked finished"}
 
 
 # The default session kills at a few points; `nox -s faults` at every point in both frameworks.
