@@ -6,6 +6,7 @@
   list       the experiment matrix (parameters, GFLOPs) and the state of its runs in MLflow
   curves     a row's metric against its training budget, over seeds (tables/curves.png)
   tables     export the runs to results/runs-<scale>.csv and build tables/ from it
+  maps       Figure 2: the first TokenLearner module's maps, from the finished runs' weights
   load       a finished run's logged weights in either framework, checked on its test set:
              python -m harness load experiment=table1 row=base framework=jax seed=0 --into torch
 
@@ -133,16 +134,18 @@ def main(argv=None) -> int:
   for name, text in (("reproduce", "run every row x framework x seed, then build the tables"),
                      ("list", "the matrix and the state of its runs"),
                      ("tables", "Tables 1-2, Figure 1 and the claims from the runs"),
+                     ("maps", "Figure 2 from the finished runs' weights (conf/maps.yaml)"),
                      ("curves", "a row's metric against its training budget (conf/curves.yaml)")):
     verb = verbs.add_parser(name, help=text)
-    if name != "tables":  # The tables always cover every experiment.
+    if name not in ("tables", "maps"):  # These always cover what their configs name.
       verb.add_argument("--experiments", type=_choices(registry.EXPERIMENTS),
                         default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
-    verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=None,
-                      help="comma-separated (default: jax,torch; for curves, conf/curves.yaml's)")
-    verb.add_argument("--seeds", type=_seeds, default=None,
-                      help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke;"
-                           " for curves, conf/curves.yaml's)")
+    if name != "maps":
+      verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=None,
+                        help="comma-separated (default: jax,torch; for curves, conf/curves.yaml's)")
+      verb.add_argument("--seeds", type=_seeds, default=None,
+                        help="comma-separated (default: the scale's, e.g. 0,1,2 at proxy, 0 at smoke;"
+                             " for curves, conf/curves.yaml's)")
     if name == "curves":
       verb.add_argument("--multiples", type=_multiples, default=None,
                         help="budgets as multiples of the recipe's train.steps (default: "
@@ -152,7 +155,7 @@ def main(argv=None) -> int:
                         help="runs in parallel (processes of the default joblib launcher; default 2)")
     if name == "curves":
       verb.add_argument("--jobs", type=_jobs, default=2, help="runs in parallel (processes)")
-    if name in ("reproduce", "tables", "curves"):
+    if name in ("reproduce", "tables", "curves", "maps"):
       verb.add_argument("--out", default="tables",
                         help="where the tables go (default tables/; tables/<scale>/ off proxy)")
     if name in ("reproduce", "tables"):
@@ -204,6 +207,9 @@ def main(argv=None) -> int:
                               args.multiples)
       tables.curves(cfg, args.out)
       return 1 if unfinished else 0
+    if args.verb == "maps":
+      from harness import maps
+      return maps.main(overrides, args.out)
     args.frameworks = getattr(args, "frameworks", None) or list(FRAMEWORKS)
     if args.verb != "run":
       args.seeds = config.seeds_by_framework(config.validate(cfg, data_files=False).scale,
@@ -226,6 +232,8 @@ def main(argv=None) -> int:
       unfinished = _state([p for p in plan if p.row.experiment in args.experiments])
       tables.main(args.frameworks, args.seeds, overrides, offline=False, force=False,
                   out_root=args.out, flops_csv=args.flops, plan=lambda: plan)
+      from harness import maps
+      maps.main(overrides, args.out)  # Says which runs it lacks, if any; the state above decides.
       return 1 if unfinished else 0
     if args.verb == "tables":
       from harness.tables import cli as tables

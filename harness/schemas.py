@@ -127,6 +127,23 @@ class CurvesFile:
 
 
 @dataclasses.dataclass
+class MapsRow:
+  experiment: str = MISSING
+  row: str = MISSING  # a TokenLearner row
+  pooled: str = MISSING  # the row of the same experiment that pools as many tokens with fixed regions
+
+
+@dataclasses.dataclass
+class MapsFile:
+  """conf/maps.yaml: Figure 2, where the first TokenLearner module looks."""
+  rows: List[MapsRow] = MISSING
+  framework: Framework = MISSING
+  measured: int = MISSING  # test examples per run the mass shares average over
+  drawn: Dict[str, int] = MISSING  # experiment -> test images or clips drawn
+  tokens_drawn: int = MISSING
+
+
+@dataclasses.dataclass
 class FlopsReference:
   label: str = MISSING
   row: str = MISSING  # experiment/row

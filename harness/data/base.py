@@ -101,6 +101,12 @@ class Dataset:
     """The whole test split in memory (proxy data); loaders over files use test_batches."""
     raise NotImplementedError
 
+  def test_layers(self, count: int) -> np.ndarray:
+    """What each pixel of the first `count` test examples shows (harness/data/digits.py's
+    BACKGROUND, CLUTTER, TARGET): known only where the data was drawn, as the proxy's is."""
+    raise NotImplementedError(f"{type(self).__name__} does not know what its pixels show; "
+                              "only the proxy data (digits, moving_digits) does")
+
   def test_batches(self, batch_size: int) -> Iterator[Batch]:
     x, y = self.test_set
     for start in range(0, len(x), batch_size):

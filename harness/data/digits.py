@@ -6,7 +6,7 @@ digits are split once into train and test sources; clutter comes from the same
 split as the digit, so no test digit is ever seen in training.
 """
 import functools
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -15,6 +15,11 @@ from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bound
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
 TEST_SET_SEED = 1_000_003  # The test canvases are the same for every run seed.
+# What a canvas pixel shows, for measuring where a model looks (harness/attention.py): the
+# source that drew its value, where that value is ink (above INK of the [0, 1] range).
+BACKGROUND, CLUTTER, TARGET = 0, 1, 2
+LAYER_NAMES = ("background", "clutter", "target")
+INK = 0.25
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,9 +46,14 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
   return (top * (1 - wy) + bottom * wy).astype(np.float32)
 
 
-def paste(canvas: np.ndarray, piece: np.ndarray, y: int, x: int) -> None:
-  """Draws `piece` onto `canvas` at (y, x), keeping the brighter pixel."""
+def paste(canvas: np.ndarray, piece: np.ndarray, y: int, x: int, layers: Optional[np.ndarray] = None,
+          layer: int = TARGET) -> None:
+  """Draws `piece` onto `canvas` at (y, x), keeping the brighter pixel; `layers` (the canvas's
+  shape) marks `layer` where the piece's ink is what the pixel shows."""
   h, w = piece.shape
+  if layers is not None:
+    shown = (piece >= canvas[y:y + h, x:x + w]) & (piece > INK)
+    layers[y:y + h, x:x + w][shown] = layer
   np.maximum(canvas[y:y + h, x:x + w], piece, out=canvas[y:y + h, x:x + w])
 
 
@@ -54,21 +64,25 @@ def check_fit(digit_size: int, canvas_size: int, clutter_size: int) -> None:
 
 
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
-           canvas_size: int, clutter: int, clutter_size: int) -> Batch:
-  """`count` canvases [count, S, S, 1] in [-1, 1] and their digit labels."""
+           canvas_size: int, clutter: int, clutter_size: int, with_layers: bool = False):
+  """`count` canvases [count, S, S, 1] in [-1, 1] and their digit labels; with_layers, also
+  what each pixel shows [count, S, S] (BACKGROUND, CLUTTER or TARGET), from the same draws."""
   n, size, _ = images.shape
   check_fit(size, canvas_size, clutter_size)
   canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
+  layers = np.zeros(canvases.shape, np.int8) if with_layers else None
   picks = rng.integers(0, n, count)
   for i, pick in enumerate(picks):
+    where = layers[i] if with_layers else None
     for _ in range(clutter):  # Fragments of other digits first, the digit on top.
       donor = images[rng.integers(0, n)]
       fy, fx = rng.integers(0, size - clutter_size + 1, 2)
       y, x = rng.integers(0, canvas_size - clutter_size + 1, 2)
-      paste(canvases[i], donor[fy:fy + clutter_size, fx:fx + clutter_size], y, x)
+      paste(canvases[i], donor[fy:fy + clutter_size, fx:fx + clutter_size], y, x, where, CLUTTER)
     y, x = rng.integers(0, canvas_size - size + 1, 2)
-    paste(canvases[i], images[pick], y, x)
-  return canvases[..., None] * 2.0 - 1.0, labels[picks]
+    paste(canvases[i], images[pick], y, x, where, TARGET)
+  batch = canvases[..., None] * 2.0 - 1.0, labels[picks]
+  return (*batch, layers) if with_layers else batch
 
 
 class ClutteredDigits(Dataset):
@@ -100,3 +114,9 @@ class ClutteredDigits(Dataset):
   @functools.cached_property
   def test_set(self) -> Batch:
     return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)
+
+  def test_layers(self, count: int) -> np.ndarray:
+    """What each pixel of the first `count` test canvases shows [count, S, S]."""
+    s = self.spec
+    return render(np.random.default_rng(TEST_SET_SEED), *self.test_sources, s.test_size, self.canvas_size,
+                  s.clutter, s.clutter_size, with_layers=True)[2][:count]

@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bounds, require_at_least
-from harness.data.digits import TEST_SET_SEED, paste, source_digits
+from harness.data.digits import TARGET, TEST_SET_SEED, paste, source_digits
 
 DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
 MAX_SPEED = 2  # pixels per frame
@@ -22,11 +22,13 @@ def check_fit(digit_size: int, canvas_size: int, num_frames: int) -> None:
 
 
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
-           num_frames: int, canvas_size: int, max_digits: int) -> Batch:
-  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 14]."""
+           num_frames: int, canvas_size: int, max_digits: int, with_layers: bool = False):
+  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 14]; with_layers,
+  also what each pixel shows [count, T, S, S] (every digit is a target, the rest background)."""
   size = images.shape[1]
   check_fit(size, canvas_size, num_frames)
   clips = np.zeros((count, num_frames, canvas_size, canvas_size), np.float32)
+  layers = np.zeros(clips.shape, np.int8) if with_layers else None
   targets = np.zeros((count, 10 + len(DIRECTIONS)), np.float32)
   for i in range(count):
     for _ in range(rng.integers(1, max_digits + 1)):
@@ -39,10 +41,11 @@ def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, cou
       start = np.array([rng.integers(low[a], high[a] + 1) for a in range(2)])
       for t in range(num_frames):
         y, x = start + velocity * t
-        paste(clips[i, t], images[pick], y, x)
+        paste(clips[i, t], images[pick], y, x, layers[i, t] if with_layers else None, TARGET)
       targets[i, labels[pick]] = 1.0
       targets[i, 10 + direction] = 1.0
-  return clips[..., None] * 2.0 - 1.0, targets
+  batch = clips[..., None] * 2.0 - 1.0, targets
+  return (*batch, layers) if with_layers else batch
 
 
 class MovingDigits(Dataset):
@@ -76,3 +79,9 @@ class MovingDigits(Dataset):
   @functools.cached_property
   def test_set(self) -> Batch:
     return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)
+
+  def test_layers(self, count: int) -> np.ndarray:
+    """What each pixel of the first `count` test clips shows [count, T, S, S]."""
+    s = self.spec
+    return render(np.random.default_rng(TEST_SET_SEED), *self.test_sources, s.test_size, self.num_frames,
+                  self.canvas_size, s.max_digits, with_layers=True)[2][:count]

@@ -1,0 +1,134 @@
+"""`maps`: Supplementary Figure 2 (section A.4), where the first TokenLearner module looks,
+from the finished runs' logged weights (harness/load.py): nothing is trained.
+
+For each TokenLearner row of harness/conf/maps.yaml, in its framework, every seed of the
+scale: the maps alpha_i(x) of the module over test examples, and the share of their mass
+on the target digit, clutter and background (harness/attention.py), beside fixed pooling
+of the same token budget. Writes results/maps-<scale>.csv (share by row, seed, token and
+layer), and tables/figure2.png, .svg and .md (harness/tables/figure2.py).
+"""
+import dataclasses
+import pathlib
+from typing import List, Sequence
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from harness import attention, backends, config, data as datasets, load, registry, schemas, status
+from harness.data.digits import LAYER_NAMES
+from harness.tables import runs as run_export
+from tokenlearner_spec.pooling import pooling_regions
+
+BATCH = 64
+LEARNED, POOLED = "TokenLearner", "fixed pooling"
+
+
+def settings() -> dict:
+  return schemas.load(schemas.CONF_DIR / "maps.yaml", schemas.MapsFile)
+
+
+def csv_path(results_dir, scale: str) -> pathlib.Path:
+  return pathlib.Path(results_dir) / f"maps-{scale}.csv"
+
+
+@dataclasses.dataclass
+class Panel:
+  """What Figure 2 draws of one row: test images or clips [K, (T,) H, W] in [-1, 1] and the
+  maps of the first tokens [K, (T,) S, g, g]."""
+  experiment: str
+  row: str
+  label: str
+  run: str  # e.g. 'PyTorch seed 0, MLflow run 3f2a9c1e'
+  images: np.ndarray
+  maps: np.ndarray
+
+
+def pooled_maps(kind: str, fields, tokens: int, grid: int) -> np.ndarray:
+  """The pooled row's regions as maps [S, g, g], refused unless it pools `tokens` on a
+  `grid` x `grid` grid, as the TokenLearner row it stands beside does."""
+  model_config = backends.make_config(kind, fields)
+  if kind == "vit":
+    side = model_config.image_size // model_config.patch_size
+    pooled = (side // model_config.pool_window) ** 2 if model_config.token_reduction == "pool" else 0
+  else:
+    side = model_config.grid_size
+    pooled = model_config.num_tokens if model_config.tokenizer == "pool" else 0
+  if (side, pooled) != (grid, tokens):
+    raise ValueError(f"maps.yaml: that row pools {pooled} tokens on a {side}x{side} grid, not "
+                     f"{tokens} on {grid}x{grid} as the TokenLearner row beside it")
+  return attention.pooling_maps(pooling_regions(grid, tokens))
+
+
+def _shares(maps: np.ndarray, layers: np.ndarray) -> np.ndarray:
+  """Mean share of each token's mass on each layer over examples (and frames): [S, L]."""
+  mass = attention.mass_on_layers(maps, layers)  # Shape: [..., S, L].
+  return mass.reshape(-1, *mass.shape[-2:]).mean(axis=0)
+
+
+def _records(experiment, row, maps_of, seed, shares) -> List[dict]:
+  return [dict(experiment=experiment, row=row, maps=maps_of, seed=seed, token=token + 1, layer=layer,
+               share=float(shares[token, j]))
+          for token in range(shares.shape[0]) for j, layer in enumerate(LAYER_NAMES)]
+
+
+def measure(planned: Sequence[status.Planned], overrides: Sequence[str], conf: dict):
+  """The records of every configured row (its runs' and its pooled row's) and the panels."""
+  records, panels = [], []
+  by_row = {}
+  for p in planned:
+    by_row.setdefault((p.row.experiment, p.row.key), []).append(p)
+  for entry in conf["rows"]:
+    experiment, key = entry["experiment"], entry["row"]
+    runs = sorted(by_row[(experiment, key)], key=lambda p: p.seed)
+    data_config = None
+    for p in runs:
+      run = load.find(overrides, run_id=p.run.info.run_id)
+      model = load.model(run, conf["framework"])
+      if data_config is None:  # The test set is the same for every seed.
+        data_config = run.config.data
+        data = datasets.make(data_config, 0, model.fields["image_size"], model.fields.get("num_frames", 1))
+        images = data.test_set[0][:conf["measured"]]
+        layers = data.test_layers(len(images))
+      maps = np.concatenate([attention.token_maps(model, images[i:i + BATCH])
+                             for i in range(0, len(images), BATCH)])
+      records += _records(experiment, key, LEARNED, p.seed, _shares(maps, layers))
+      if not any(panel.row == key and panel.experiment == experiment for panel in panels):
+        shown = conf["drawn"][experiment]
+        panels.append(Panel(experiment, key, p.row.label,
+                            f"{run.config.framework} seed {p.seed}, MLflow run {run.run_id[:8]}",
+                            images[:shown, ..., 0], maps[:shown, ..., :conf["tokens_drawn"], :, :]))
+    tokens, grid = maps.shape[-3], maps.shape[-1]
+    pooled_row = registry.get_row(experiment, entry["pooled"])
+    spec = OmegaConf.to_container(run.config.experiment, resolve=True)
+    fields = registry.merge_fields(spec, entry["pooled"], run.config.scale.model_scale)
+    regions = pooled_maps(pooled_row.kind, fields, tokens, grid)
+    if not any(r["row"] == entry["pooled"] and r["experiment"] == experiment for r in records):
+      records += _records(experiment, entry["pooled"], POOLED, -1, _shares(regions, layers))
+  return pd.DataFrame.from_records(records), panels
+
+
+def main(overrides: Sequence[str], out_root: str) -> int:
+  """Figure 2 and its table from the finished runs the overrides plan; 1 if any is missing."""
+  from harness.tables import cli, figure2
+  conf, cfg = settings(), config.compose_config(overrides)
+  framework, scale = conf["framework"], cfg.scale.name
+  seeds = config.seeds_by_framework(config.validate(cfg, data_files=False).scale, [framework], None)
+  wanted = {(r["experiment"], r["row"]) for r in conf["rows"]}
+  experiments = [e for e in registry.EXPERIMENTS if any(e == w[0] for w in wanted)]
+  planned = [p for p in status.planned(experiments, [framework], seeds, overrides)
+             if (p.row.experiment, p.row.key) in wanted]
+  left = [p for p in planned if p.status != "FINISHED"]
+  if left:
+    names = ", ".join(f"{p.row.id} seed {p.seed} ({p.status})" for p in left[:4])
+    print(f"maps: {len(left)} of {len(planned)} runs not finished: {names}"
+          f"{' ...' if len(left) > 4 else ''}; `python -m harness reproduce` trains them")
+    return 1
+  frame, panels = measure(planned, overrides, conf)
+  path = csv_path(cfg.tracking.results_dir, scale)
+  frame.to_csv(path, index=False, float_format="%.10g")
+  out = cli.output_dir(out_root, scale)
+  out.mkdir(parents=True, exist_ok=True)
+  written = figure2.build(frame, panels, framework, conf["measured"], run_export.export(planned), experiments, scale, out)
+  print(f"maps: {len(planned)} runs measured; wrote {path}, {', '.join(map(str, written))}")
+  return 0

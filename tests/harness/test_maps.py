@@ -1,0 +1,111 @@
+"""Figure 2: the first TokenLearner module's maps (the same in both twins), the share of their
+mass on what the pixels show, and `maps` building the figure and its table from logged weights."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from tokenlearner_spec.pooling import pooling_regions
+
+from harness import attention, backends, config, convert, data as datasets, load, maps, starts, train
+from harness.data.digits import BACKGROUND, CLUTTER, INK, TARGET
+from harness.parity import FORWARD_ATOL
+from harness.tables import figure2
+from tests.harness.smoke import overrides
+
+TOKENLEARNER_ROWS = [("table1", "tl16_at_12"), ("table2", "tl_vectt_tokenfuser"), ("table2", "tl_mhsa_tokenfuser")]
+
+
+def test_mass_shares_on_a_fixture_known_by_construction():
+  layers = np.full((8, 8), BACKGROUND, np.int8)  # A 2x2 grid of 4x4-pixel cells.
+  layers[:4, :4] = TARGET  # Top-left cell: all target.
+  layers[4:, 4:6] = CLUTTER  # Bottom-right cell: half clutter.
+  maps = np.zeros((4, 2, 2))
+  maps[0, 0, 0] = 3.0  # All on the target's cell (unnormalised weights are normalised).
+  maps[1] = 1.0  # Uniform: each layer's share of the image.
+  maps[2, 0, 0] = maps[2, 1, 1] = 0.5  # Half on the target, half on the half-clutter cell.
+  maps[3, 0, 1] = 1.0  # All on background.
+  shares = attention.mass_on_layers(maps, layers)  # [S, L]: background, clutter, target.
+  assert shares == pytest.approx(np.array([[0, 0, 1], [0.625, 0.125, 0.25], [0.25, 0.25, 0.5], [1, 0, 0]]))
+  pooled = attention.pooling_maps(pooling_regions(2, 2))  # Two regions: the grid's two halves.
+  assert attention.mass_on_layers(pooled, layers).mean(axis=0) == pytest.approx([0.625, 0.125, 0.25])
+
+
+@pytest.mark.parametrize("experiment,row", [("table1", "base"), ("table2", "mhsa")])
+def test_test_layers_mark_what_the_test_pixels_show(experiment, row):
+  cfg = config.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
+  frames = 6 if experiment == "table2" else 1
+  data = datasets.make(cfg.data, 0, 32, frames)
+  x, _ = data.test_set
+  layers = data.test_layers(50)
+  assert layers.shape == x[:50, ..., 0].shape
+  ink = (x[:50, ..., 0] + 1) / 2
+  assert (ink[layers != BACKGROUND] > INK).all() and (ink[layers == BACKGROUND] <= INK).all()
+  assert (layers == TARGET).any()
+  assert (layers == CLUTTER).any() == (experiment == "table1")  # The clips have no clutter.
+
+
+def _twins(experiment, row):
+  """Both twins of a TokenLearner row at proxy scale with the same (start) weights."""
+  kind = {"table1": "vit", "table2": "video"}[experiment]
+  cfg = config.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
+  fields = config.model_fields(cfg)
+  weights = starts.torch_initial_weights(kind, fields, seed=0)
+  torch_model = backends.build("torch", kind, fields)
+  torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+  variables = convert.torch_to_jax(weights, backends.flax_shapes(kind, fields))
+  return (load.Model("torch", kind, fields, torch_model.eval()),
+          load.Model("jax", kind, fields, backends.build("jax", kind, fields), variables), cfg)
+
+
+@pytest.mark.parametrize("experiment,row", TOKENLEARNER_ROWS[:2])
+def test_both_twins_give_the_same_maps(experiment, row):
+  torch_model, jax_model, cfg = _twins(experiment, row)
+  frames = jax_model.fields.get("num_frames", 1)
+  x, _ = datasets.make(cfg.data, 0, 32, frames).test_set
+  ours = {m.framework: attention.token_maps(m, x[:8]) for m in (torch_model, jax_model)}
+  grid = 8 if experiment == "table1" else 4
+  assert ours["torch"].shape == x[:8].shape[:-3] + (4, grid, grid)
+  assert np.abs(ours["torch"] - ours["jax"]).max() <= FORWARD_ATOL
+
+
+def _panel(kind):
+  """A panel as `maps` makes one: an image row's four test images, or a clip row's one clip."""
+  experiment, row = ("table2", "tl_vectt_tokenfuser") if kind == "video" else ("table1", "tl16_at_12")
+  images = np.zeros((1, 6, 32, 32)) if kind == "video" else np.zeros((4, 32, 32))
+  token_maps = np.random.default_rng(0).random(images.shape[:-2] + (4, 4, 4))
+  return maps.Panel(experiment, row, f"label of {row}", "torch seed 0, MLflow run 12345678", images, token_maps)
+
+
+def test_the_figure_has_its_labelled_panels_and_caption():
+  fig = figure2.draw([_panel("vit"), _panel("video")], caption="the provenance caption")
+  titles = [sub._suptitle.get_text() for sub in fig.subfigs]
+  assert titles == ["table1: label of tl16_at_12 (PyTorch seed 0, MLflow run 12345678)",
+                    "table2: label of tl_vectt_tokenfuser (PyTorch seed 0, MLflow run 12345678)"]
+  image_axes, clip_axes = (sub.axes for sub in fig.subfigs)
+  assert [ax.get_title() for ax in image_axes if ax.get_title()] == [f"test image {i}" for i in range(1, 5)]
+  assert [ax.get_title() for ax in clip_axes if ax.get_title()] == [f"frame {t}" for t in range(1, 7)]
+  assert [ax.get_ylabel() for ax in clip_axes if ax.get_ylabel()] == ["input", *(f"token {s}" for s in range(1, 5))]
+  assert sum(ax.get_visible() for ax in image_axes) == 5 * 4  # The clip's 6 columns, 4 of them used.
+  assert fig._supxlabel.get_text() == "the provenance caption" and fig._suptitle.get_text() == figure2.TITLE
+
+
+def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(tmp_path, capsys):
+  results = tmp_path / "results"
+  common = overrides(results, "framework=torch")
+  assert maps.main(common, str(tmp_path / "tables")) == 1  # Nothing trained yet.
+  assert "maps: 3 of 3 runs not finished: table1/tl16_at_12 seed 0 (not run)" in capsys.readouterr().out
+  for experiment, row in TOKENLEARNER_ROWS:
+    assert train.run(config.load([*common, f"experiment={experiment}", f"row={row}"])).status == "finished"
+  assert maps.main(common, str(tmp_path / "tables")) == 0
+  out = tmp_path / "tables" / "smoke"
+  written = [out / "figure2.png", out / "figure2.svg", out / "figure2.md", results / "maps-smoke.csv"]
+  first = [hashlib.sha256(p.read_bytes()).hexdigest() for p in written]
+  table = " ".join((out / "figure2.md").read_text().split())  # Without tabulate's padding.
+  for row in ("tl16_at_12", "tl_vectt_tokenfuser", "tl_mhsa_tokenfuser"):
+    assert f"| TokenLearner ({row}), mean of 4 tokens | 1 " in table
+  assert "| fixed pooling (pool_4x4_at_12), 4 regions | – " in table
+  assert "| fixed pooling (vectt_tokenfuser), 4 regions | – " in table
+  assert table.count("On the target digit, TokenLearner minus fixed pooling: ") == 3
+  assert maps.main(common, str(tmp_path / "tables")) == 0
+  assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in written] == first
