@@ -107,6 +107,11 @@ class Checkpoints:
               f"{tracking.one_line(error)}); moved to {aside.name}", file=sys.stderr, flush=True)
     return None
 
+  def load(self, runner, step: int) -> None:
+    """Loads the committed checkpoint of `step`: one that `restore` chose in another process
+    (a data-parallel run's process 0), on a disk they share."""
+    runner.load(self._steps()[step] / "state")
+
   def remove(self) -> None:
     shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -136,7 +141,7 @@ class Follower:
     """Process 0's first step; the checkpoint it resumed from, loaded here too (a shared disk)."""
     first = self.group.broadcast()
     if first:
-      runner.load(self.checkpoints.dir / f"step-{first}" / "state")
+      self.checkpoints.load(runner, first)
     self.began = time.monotonic()
     return first
 

@@ -1,4 +1,6 @@
 """Run configs: a bad value fails at load time with one line that names it."""
+import re
+
 import pytest
 
 from harness import config
@@ -109,3 +111,17 @@ def test_seeds_per_framework_and_experiment():
   hashes = {config.config_hash(config.load(["scale=proxy", *extra])) for extra in
             ([], ["+scale.experiment_seeds={table2: [0]}"], ["+scale.framework_seeds={jax: [3]}"])}
   assert len(hashes) == 1
+
+
+@pytest.mark.parametrize("experiment", ["table1", "figure1", "table2"])
+def test_the_tables_state_the_proxy_recipe_the_runs_train_with(experiment):
+  """The deviations the tables print (conf/tables.yaml) restate each proxy recipe's optimizer
+  and budget in words; they must say what the recipe does."""
+  from harness.tables import spec
+  (training,) = [d for d in spec.experiment(experiment)["deviations"]["proxy"] if d.startswith("training")]
+  stated = re.search(r"lr ([\d.e-]+), (\d+) warm-up steps then cosine, (\d+) steps of batch (\d+)", training)
+  from harness import registry
+  cfg = config.load(["scale=proxy", f"experiment={experiment}", f"row={registry.rows(experiment)[0].key}"])
+  assert stated, training
+  assert (float(stated[1]), int(stated[2]), int(stated[3]), int(stated[4])) == (
+      cfg.optim.learning_rate, cfg.optim.warmup_steps, cfg.train.steps, cfg.train.batch_size)
