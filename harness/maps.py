@@ -108,6 +108,13 @@ def measure(planned: Sequence[status.Planned], overrides: Sequence[str], conf: d
   return pd.DataFrame.from_records(records), panels
 
 
+def _data_configs(experiments: Sequence[str], overrides: Sequence[str]):
+  """(experiment, its composed config) for each experiment, for what data it reads."""
+  for experiment in experiments:
+    row = registry.rows(experiment)[0].key
+    yield experiment, config.compose_config([*overrides, f"experiment={experiment}", f"row={row}"])
+
+
 def main(overrides: Sequence[str], out_root: str) -> int:
   """Figure 2 and its table from the finished runs the overrides plan; 1 if any is missing."""
   from harness.tables import cli, figure2
@@ -116,6 +123,12 @@ def main(overrides: Sequence[str], out_root: str) -> int:
   seeds = config.seeds_by_framework(config.validate(cfg, data_files=False).scale, [framework], None)
   wanted = {(r["experiment"], r["row"]) for r in conf["rows"]}
   experiments = [e for e in registry.EXPERIMENTS if any(e == w[0] for w in wanted)]
+  undrawn = sorted({f"{e} ({composed.data.source})" for e, composed in _data_configs(experiments, overrides)
+                    if not datasets.source(composed.data.source).draws_layers})
+  if undrawn:  # ImageNet and Charades do not say where their objects are.
+    print(f"maps: skipped; the data of {', '.join(undrawn)} does not say what its pixels show "
+          f"(Figure 2 is drawn on the proxy's and smoke scale's digits)")
+    return 0
   planned = [p for p in status.planned(experiments, [framework], seeds, overrides)
              if (p.row.experiment, p.row.key) in wanted]
   left = [p for p in planned if p.status != "FINISHED"]
@@ -129,6 +142,7 @@ def main(overrides: Sequence[str], out_root: str) -> int:
   frame.to_csv(path, index=False, float_format="%.10g")
   out = cli.output_dir(out_root, scale)
   out.mkdir(parents=True, exist_ok=True)
-  written = figure2.build(frame, panels, framework, conf["measured"], run_export.export(planned), experiments, scale, out)
+  written = figure2.build(frame, panels, framework, conf["measured"], run_export.export(planned),
+                          experiments, scale, out)
   print(f"maps: {len(planned)} runs measured; wrote {path}, {', '.join(map(str, written))}")
   return 0

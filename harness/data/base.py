@@ -50,6 +50,7 @@ class Dataset:
   config; the class methods check that config, and what it points to on disk, before a
   run starts, so that a run does not fail, or train on the wrong data, midway."""
   multilabel: bool  # labels are multi-hot [B, K] floats, else class indices [B]
+  draws_layers = False  # whether test_layers says what each test pixel shows (drawn data does)
   num_classes: int
   # Multi-label sources whose labels ask different questions name them, so that each group is
   # also scored alone (a mean over all labels can hide a group that is not learned at all).

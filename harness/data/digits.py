@@ -89,6 +89,7 @@ class ClutteredDigits(Dataset):
   """Train batches drawn afresh for each (seed, step); a fixed test set."""
   multilabel = False
   num_classes = 10
+  draws_layers = True
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
     self.spec, self.seed, self.canvas_size = spec, seed, canvas_size

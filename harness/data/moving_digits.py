@@ -52,6 +52,7 @@ class MovingDigits(Dataset):
   """Train clips drawn afresh for each (seed, step); a fixed test set."""
   multilabel = True
   num_classes = 10 + len(DIRECTIONS)
+  draws_layers = True
   label_groups = {"digits": slice(0, 10), "directions": slice(10, 10 + len(DIRECTIONS))}
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int):
