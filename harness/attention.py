@@ -8,10 +8,18 @@ normalised to sum 1, times the fraction of the cell's pixels in that layer: the 
 weight spread evenly over its cell's pixels. A pooling region is uniform over its cells,
 so fixed pooling puts on each layer, averaged over its tokens, that layer's share of the
 image: the yardstick a learned map beats by looking somewhere.
+
+A TokenLearner v1.0 map is a sigmoid per position, and a trained token can switch off for
+an example, every weight near 0 (in the proxy's Table 2 runs, whole tokens are off for
+nearly every clip). Such a map says nothing about where the token looks: below SILENT
+everywhere, it counts as silent and is left out of the shares, and how often a token is
+silent is reported beside them.
 """
 import numpy as np
 
 from harness.data.digits import LAYER_NAMES
+
+SILENT = 1e-3  # A map whose largest weight is below this is silent: the token is off.
 
 
 def _first_tokenlearner_torch(module):

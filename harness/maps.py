@@ -60,15 +60,23 @@ def pooled_maps(kind: str, fields, tokens: int, grid: int) -> np.ndarray:
   return attention.pooling_maps(pooling_regions(grid, tokens))
 
 
-def _shares(maps: np.ndarray, layers: np.ndarray) -> np.ndarray:
-  """Mean share of each token's mass on each layer over examples (and frames): [S, L]."""
-  mass = attention.mass_on_layers(maps, layers)  # Shape: [..., S, L].
-  return mass.reshape(-1, *mass.shape[-2:]).mean(axis=0)
+def _shares(maps: np.ndarray, layers: np.ndarray):
+  """Per token: the mean share of its mass on each layer over the examples (and frames) where
+  its map is not silent [S, L] (NaN where it always is), and how often it is silent [S]."""
+  silent = maps.max(axis=(-2, -1)) < attention.SILENT  # Shape: [..., S].
+  mass = attention.mass_on_layers(np.where(silent[..., None, None], 1.0, maps), layers)  # [..., S, L].
+  silent = np.broadcast_to(silent, mass.shape[:-1])  # Fixed pooling's maps are the same for all.
+  mass, silent = mass.reshape(-1, *mass.shape[-2:]), silent.reshape(-1, silent.shape[-1])
+  heard = (~silent).sum(axis=0)  # Shape: [S].
+  shares = np.where(heard[:, None] > 0, (mass * ~silent[..., None]).sum(axis=0) / np.maximum(heard, 1)[:, None],
+                    np.nan)
+  return shares, silent.mean(axis=0)
 
 
-def _records(experiment, row, maps_of, seed, shares) -> List[dict]:
+def _records(experiment, row, maps_of, seed, measured) -> List[dict]:
+  shares, silent = measured
   return [dict(experiment=experiment, row=row, maps=maps_of, seed=seed, token=token + 1, layer=layer,
-               share=float(shares[token, j]))
+               share=float(shares[token, j]), silent=float(silent[token]))
           for token in range(shares.shape[0]) for j, layer in enumerate(LAYER_NAMES)]
 
 

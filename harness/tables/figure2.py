@@ -3,7 +3,8 @@
 The paper shows, for a Charades clip, the spatial attention maps of four of the eight
 tokens over the frames. The figure here shows the same for the proxy's TokenLearner rows,
 the test image or clip on top and one token's map per row below it, each map on its own
-colour scale, from its smallest weight (dark) to its largest (bright). tables/figure2.md says in numbers what the
+colour scale, from its smallest weight (dark) to its largest (bright), except a silent map
+(harness/attention.py: the token is off), drawn dark. tables/figure2.md says in numbers what the
 picture suggests: the share of each map's mass on the target digit, on clutter and on
 background, per token and averaged, beside fixed pooling of the same token budget.
 """
@@ -18,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from harness.attention import SILENT  # noqa: E402
 from harness.tables import provenance, spec, stats  # noqa: E402
 from harness.tables.figure import save  # noqa: E402
 from harness.tables.summary import FRAMEWORK_NAMES  # noqa: E402
@@ -52,7 +54,8 @@ def draw(panels: Sequence, caption: str = "") -> plt.Figure:
       axes[0, c].imshow(image, cmap="gray", vmin=-1, vmax=1)
       axes[0, c].set_title(title, fontsize=8)
       for s, token_map in enumerate(_upsampled(maps, image.shape[-1])):
-        axes[1 + s, c].imshow(token_map, cmap="magma", vmin=float(token_map.min()), vmax=float(token_map.max()))
+        low, high = (token_map.min(), token_map.max()) if token_map.max() >= SILENT else (0.0, 1.0)
+        axes[1 + s, c].imshow(token_map, cmap="magma", vmin=float(low), vmax=float(high))
     for s in range(panel.maps.shape[-3]):
       axes[1 + s, 0].set_ylabel(f"token {s + 1}", fontsize=8)
     axes[0, 0].set_ylabel("input", fontsize=8)
@@ -71,7 +74,10 @@ def draw(panels: Sequence, caption: str = "") -> plt.Figure:
 
 
 def _cell(values: pd.Series, confidence: float, sign: str = "") -> str:
-  e = stats.estimate(100 * values.to_numpy(float), confidence)
+  """Mean ± t half-width over the seeds, in percent, of the seeds where the value is defined."""
+  e = stats.estimate(100 * values.dropna().to_numpy(float), confidence)
+  if e.n == 0:
+    return "–"
   if e.n == 1 or np.isnan(e.half_width):
     return f"{e.mean:{sign}.1f}"
   return f"{e.mean:{sign}.1f} ± {e.half_width:.1f}"
@@ -92,23 +98,28 @@ def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_line
           "frames), then over seeds: mean ± the half-width of the "
           f"{confidence:.0%} t interval over seeds. Fixed pooling weighs each region's cells "
           "equally, so, averaged over its tokens, it puts on each layer that layer's share of the "
-          "image: a learned map above it on the target digit looks at the digit.", ""]
+          "image: a learned map above it on the target digit looks at the digit. A map whose largest "
+          "weight is below 0.001 is silent (its token is off for that example) and left out of the "
+          "shares; **Silent** is how often a token's map is, and the averaged row weighs the tokens "
+          "that are on. A dash: silent for every example of every seed.", ""]
   for (experiment, row), rows in frame[frame.maps == "TokenLearner"].groupby(["experiment", "row"], sort=False):
     pooled = frame[(frame.experiment == experiment) & (frame.maps == "fixed pooling")]
     pooled_shares = pooled.groupby("layer").share.mean()
     layers = [layer for layer in LAYER_TITLES if pooled_shares[layer] > 0]
     seeds = sorted(rows.seed.unique())
-    averaged = rows.groupby(["seed", "layer"]).share.mean().unstack()  # Over tokens, per seed.
+    averaged = rows.groupby(["seed", "layer"]).share.mean().unstack()  # Over the tokens on, per seed.
+    silent = rows.groupby("seed").silent.mean()
     table = [[f"TokenLearner ({row}), mean of {rows.token.nunique()} tokens", len(seeds),
-              *(_cell(averaged[layer], confidence) for layer in layers)]]
+              *(_cell(averaged[layer], confidence) for layer in layers), _cell(silent, confidence)]]
     for token, of_token in rows.groupby("token"):
       by_layer = of_token.set_index(["seed", "layer"]).share.unstack()
-      table.append([f"token {token}", len(seeds), *(_cell(by_layer[layer], confidence) for layer in layers)])
+      table.append([f"token {token}", len(seeds), *(_cell(by_layer[layer], confidence) for layer in layers),
+                    _cell(of_token.groupby("seed").silent.first(), confidence)])
     table.append([f"fixed pooling ({pooled.row.iloc[0]}), {pooled.token.nunique()} regions", "–",
-                  *(f"{100 * pooled_shares[layer]:.1f}" for layer in layers)])
+                  *(f"{100 * pooled_shares[layer]:.1f}" for layer in layers), "0.0"])
     gain = averaged["target"] - pooled_shares["target"]
     text += [f"## {experiment}: {row}", "",
-             tabulate(table, headers=["Maps", "Seeds", *(LAYER_TITLES[l] for l in layers)],
+             tabulate(table, headers=["Maps", "Seeds", *(LAYER_TITLES[l] for l in layers), "Silent"],
                       tablefmt="pipe", disable_numparse=True), "",
              f"On the target digit, TokenLearner minus fixed pooling: {_cell(gain, confidence, '+')} "
              f"points (seeds {', '.join(map(str, seeds))}).", ""]

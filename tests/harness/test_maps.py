@@ -115,3 +115,14 @@ def test_maps_skips_data_that_does_not_say_what_its_pixels_show(tmp_path, capsys
   assert maps.main(["scale=paper", f"tracking.results_dir={tmp_path}"], str(tmp_path / "tables")) == 0
   assert capsys.readouterr().out.startswith("maps: skipped; the data of table1 (imagenet), table2 (charades)")
   assert not any(tmp_path.iterdir())  # No store opened, nothing written.
+
+
+def test_a_silent_map_is_counted_and_left_out_of_the_shares():
+  layers = np.full((2, 8, 8), BACKGROUND, np.int8)
+  layers[:, :4, :4] = TARGET
+  token_maps = np.zeros((2, 2, 2, 2))  # [examples, tokens, g, g]
+  token_maps[0, 0, 0, 0] = 0.9  # Token 1 on the target in example 1, off in example 2.
+  token_maps[:, 1] = attention.SILENT / 2  # Token 2 off everywhere (weights near 0, not 0).
+  shares, silent = maps._shares(token_maps, layers)
+  assert shares[0] == pytest.approx([0, 0, 1]) and np.isnan(shares[1]).all()
+  assert silent == pytest.approx([0.5, 1.0])
