@@ -20,7 +20,7 @@ from harness.data.digits import LAYER_NAMES
 from harness.tables import runs as run_export
 from tokenlearner_spec.pooling import pooling_regions
 
-BATCH = 64
+BATCH = 64  # test examples per forward pass
 LEARNED, POOLED = "TokenLearner", "fixed pooling"
 
 
@@ -39,7 +39,9 @@ class Panel:
   experiment: str
   row: str
   label: str
-  run: str  # e.g. 'PyTorch seed 0, MLflow run 3f2a9c1e'
+  framework: str
+  seed: int
+  run_id: str
   images: np.ndarray
   maps: np.ndarray
 
@@ -80,39 +82,40 @@ def _records(experiment, row, maps_of, seed, measured) -> List[dict]:
           for token in range(shares.shape[0]) for j, layer in enumerate(LAYER_NAMES)]
 
 
+def _pooled_records(entry: dict, trained, tokens: int, grid: int, layers: np.ndarray) -> List[dict]:
+  """The records of the row that pools as many tokens as `entry`'s TokenLearner row, whose
+  config `trained` (a run's) holds the experiment's rows."""
+  spec = OmegaConf.to_container(trained.experiment, resolve=True)
+  fields = registry.merge_fields(spec, entry["pooled"], trained.scale.model_scale)
+  regions = pooled_maps(registry.get_row(entry["experiment"], entry["pooled"]).kind, fields, tokens, grid)
+  return _records(entry["experiment"], entry["pooled"], POOLED, -1, _shares(regions, layers))
+
+
 def measure(planned: Sequence[status.Planned], overrides: Sequence[str], conf: dict):
-  """The records of every configured row (its runs' and its pooled row's) and the panels."""
-  records, panels = [], []
-  by_row = {}
-  for p in planned:
-    by_row.setdefault((p.row.experiment, p.row.key), []).append(p)
+  """The records of every configured row (its runs' and its pooled row's) and the panels,
+  each drawn from the row's lowest seed."""
+  records, panels, pooled_done = [], [], set()
   for entry in conf["rows"]:
     experiment, key = entry["experiment"], entry["row"]
-    runs = sorted(by_row[(experiment, key)], key=lambda p: p.seed)
-    data_config = None
+    runs = sorted((p for p in planned if (p.row.experiment, p.row.key) == (experiment, key)),
+                  key=lambda p: p.seed)
     for p in runs:
       run = load.find(overrides, run_id=p.run.info.run_id)
       model = load.model(run, conf["framework"])
-      if data_config is None:  # The test set is the same for every seed.
-        data_config = run.config.data
-        data = datasets.make(data_config, 0, model.fields["image_size"], model.fields.get("num_frames", 1))
+      if p is runs[0]:  # The test set is the same for every seed.
+        data = datasets.make(run.config.data, 0, model.fields["image_size"], model.fields.get("num_frames", 1))
         images = data.test_set[0][:conf["measured"]]
         layers = data.test_layers(len(images))
       maps = np.concatenate([attention.token_maps(model, images[i:i + BATCH])
-                             for i in range(0, len(images), BATCH)])
+                             for i in range(0, len(images), BATCH)])  # Shape: [B, (T,) S, g, g].
       records += _records(experiment, key, LEARNED, p.seed, _shares(maps, layers))
-      if not any(panel.row == key and panel.experiment == experiment for panel in panels):
+      if p is runs[0]:
         shown = conf["drawn"][experiment]
-        panels.append(Panel(experiment, key, p.row.label,
-                            f"{run.config.framework} seed {p.seed}, MLflow run {run.run_id[:8]}",
+        panels.append(Panel(experiment, key, p.row.label, conf["framework"], p.seed, run.run_id,
                             images[:shown, ..., 0], maps[:shown, ..., :conf["tokens_drawn"], :, :]))
-    tokens, grid = maps.shape[-3], maps.shape[-1]
-    pooled_row = registry.get_row(experiment, entry["pooled"])
-    spec = OmegaConf.to_container(run.config.experiment, resolve=True)
-    fields = registry.merge_fields(spec, entry["pooled"], run.config.scale.model_scale)
-    regions = pooled_maps(pooled_row.kind, fields, tokens, grid)
-    if not any(r["row"] == entry["pooled"] and r["experiment"] == experiment for r in records):
-      records += _records(experiment, entry["pooled"], POOLED, -1, _shares(regions, layers))
+    if (experiment, entry["pooled"]) not in pooled_done:
+      pooled_done.add((experiment, entry["pooled"]))
+      records += _pooled_records(entry, run.config, maps.shape[-3], maps.shape[-1], layers)
   return pd.DataFrame.from_records(records), panels
 
 

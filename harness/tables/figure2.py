@@ -64,9 +64,8 @@ def draw(panels: Sequence, caption: str = "") -> plt.Figure:
       ax.set_yticks([])
     for ax in axes[:, len(frames):].flat:
       ax.set_visible(False)
-    name = FRAMEWORK_NAMES.get(panel.run.split(" ")[0], panel.run.split(" ")[0])
-    sub.suptitle(f"{panel.experiment}: {panel.label} ({name}{panel.run[len(panel.run.split(' ')[0]):]})",
-                 fontsize=10)
+    sub.suptitle(f"{panel.experiment}: {panel.label} ({FRAMEWORK_NAMES[panel.framework]} seed {panel.seed}, "
+                 f"MLflow run {panel.run_id[:8]})", fontsize=10)
   fig.suptitle(TITLE, y=1.0)
   if caption:
     fig.supxlabel(textwrap.fill(caption, 140), fontsize=6, va="top", y=0.0)

@@ -74,7 +74,7 @@ def _panel(kind):
   experiment, row = ("table2", "tl_vectt_tokenfuser") if kind == "video" else ("table1", "tl16_at_12")
   images = np.zeros((1, 6, 32, 32)) if kind == "video" else np.zeros((4, 32, 32))
   token_maps = np.random.default_rng(0).random(images.shape[:-2] + (4, 4, 4))
-  return maps.Panel(experiment, row, f"label of {row}", "torch seed 0, MLflow run 12345678", images, token_maps)
+  return maps.Panel(experiment, row, f"label of {row}", "torch", 0, "12345678abcdef", images, token_maps)
 
 
 def test_the_figure_has_its_labelled_panels_and_caption():
