@@ -90,6 +90,9 @@ def test_parallel_runs_record_on_the_server_and_a_config_started_twice_trains_on
   runs = client.search_runs([client.get_experiment_by_name(f"{prefix}table1").experiment_id])
   assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
   assert {r.info.status for r in runs} == {"FINISHED"}
+  for run in runs:  # Their artifacts at the server's artifact root, not in a results folder.
+    assert {f.path for f in client.list_artifacts(run.info.run_id)} == {"model", "config.yaml", "curves.csv"}
+  assert not list(tmp_path.rglob("*.safetensors"))
   # Processes that find no ledger may each make one; all of them then use the oldest.
   ledgers = client.search_runs([client.get_experiment_by_name(f"{prefix}claims").experiment_id])
   ledger = min(ledgers, key=lambda r: (r.info.start_time, r.info.run_id))
