@@ -116,7 +116,7 @@ def _load(args, overrides) -> int:
       shown = ", ".join(f"{k} {v:.4f} (logged {logged.get(k, float('nan')):.4f})"
                         for k, v in results.items() if k in ("test_top1", "test_map"))
       print(f"  in {framework}: {shown}")
-  except (config.ConfigError, load.NotFound) as error:
+  except (config.ConfigError, load.NotFound, ValueError) as error:  # ValueError: weights that do not fit.
     print(f"error: {error}", file=sys.stderr)
     return 2
   return 0

@@ -110,7 +110,11 @@ class Checkpoints:
   def load(self, runner, step: int) -> None:
     """Loads the committed checkpoint of `step`: one that `restore` chose in another process
     (a data-parallel run's process 0), on a disk they share."""
-    runner.load(self._steps()[step] / "state")
+    folder = self._steps().get(step)
+    if folder is None:
+      raise FileNotFoundError(f"checkpoint of step {step} not found in {self.dir} (is it on a disk "
+                              "every process of the run shares?)")
+    runner.load(folder / "state")
 
   def remove(self) -> None:
     shutil.rmtree(self.dir, ignore_errors=True)

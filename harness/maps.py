@@ -25,7 +25,17 @@ LEARNED, POOLED = "TokenLearner", "fixed pooling"
 
 
 def settings() -> dict:
-  return schemas.load(schemas.CONF_DIR / "maps.yaml", schemas.MapsFile)
+  """conf/maps.yaml, its rows checked against the registry (a ValueError names the first bad one)."""
+  conf = schemas.load(schemas.CONF_DIR / "maps.yaml", schemas.MapsFile)
+  for entry in conf["rows"]:
+    try:
+      for key in (entry["row"], entry["pooled"]):
+        registry.get_row(entry["experiment"], key)
+    except KeyError as error:
+      raise ValueError(f"maps.yaml: {error.args[0]}") from None
+    if entry["experiment"] not in conf["drawn"]:
+      raise ValueError(f"maps.yaml: drawn has no count for {entry['experiment']}")
+  return conf
 
 
 def csv_path(results_dir, scale: str) -> pathlib.Path:
@@ -75,10 +85,11 @@ def _shares(maps: np.ndarray, layers: np.ndarray):
   return shares, silent.mean(axis=0)
 
 
-def _records(experiment, row, maps_of, seed, measured) -> List[dict]:
+def _records(experiment, row, maps_of, seed, measured, pooled_with="") -> List[dict]:
+  """Long-form records; pooled_with: the fixed-pooling row a TokenLearner row is set beside."""
   shares, silent = measured
-  return [dict(experiment=experiment, row=row, maps=maps_of, seed=seed, token=token + 1, layer=layer,
-               share=float(shares[token, j]), silent=float(silent[token]))
+  return [dict(experiment=experiment, row=row, maps=maps_of, pooled_with=pooled_with, seed=seed,
+               token=token + 1, layer=layer, share=float(shares[token, j]), silent=float(silent[token]))
           for token in range(shares.shape[0]) for j, layer in enumerate(LAYER_NAMES)]
 
 
@@ -108,7 +119,7 @@ def measure(planned: Sequence[status.Planned], overrides: Sequence[str], conf: d
         layers = data.test_layers(len(images))
       maps = np.concatenate([attention.token_maps(model, images[i:i + BATCH])
                              for i in range(0, len(images), BATCH)])  # Shape: [B, (T,) S, g, g].
-      records += _records(experiment, key, LEARNED, p.seed, _shares(maps, layers))
+      records += _records(experiment, key, LEARNED, p.seed, _shares(maps, layers), entry["pooled"])
       if p is runs[0]:
         shown = conf["drawn"][experiment]
         panels.append(Panel(experiment, key, p.row.label, conf["framework"], p.seed, run.run_id,
@@ -129,7 +140,12 @@ def _data_configs(experiments: Sequence[str], overrides: Sequence[str]):
 def main(overrides: Sequence[str], out_root: str) -> int:
   """Figure 2 and its table from the finished runs the overrides plan; 1 if any is missing."""
   from harness.tables import cli, figure2
-  conf, cfg = settings(), config.compose_config(overrides)
+  try:
+    conf = settings()
+  except ValueError as error:
+    print(f"maps: {error}")
+    return 2
+  cfg = config.compose_config(overrides)
   framework, scale = conf["framework"], cfg.scale.name
   seeds = config.seeds_by_framework(config.validate(cfg, data_files=False).scale, [framework], None)
   wanted = {(r["experiment"], r["row"]) for r in conf["rows"]}
@@ -148,7 +164,11 @@ def main(overrides: Sequence[str], out_root: str) -> int:
     print(f"maps: {len(left)} of {len(planned)} runs not finished: {names}"
           f"{' ...' if len(left) > 4 else ''}; `python -m harness reproduce` trains them")
     return 1
-  frame, panels = measure(planned, overrides, conf)
+  try:
+    frame, panels = measure(planned, overrides, conf)
+  except (load.NotFound, ValueError) as error:  # No artifacts (runs from before they were kept).
+    print(f"maps: {error}")
+    return 1
   path = csv_path(cfg.tracking.results_dir, scale)
   frame.to_csv(path, index=False, float_format="%.10g")
   out = cli.output_dir(out_root, scale)

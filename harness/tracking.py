@@ -10,7 +10,7 @@ moment (a tracking server shared by machines the lock does not reach) is found
 rather than made twice.
 
 Artifacts (harness/artifacts.py) of a SQLite store go beside its database file, in
-artifacts/<experiment>/<run id>/ (MLflow's own default is ./mlruns in whatever folder the
+artifacts/<experiment>/<run id>/artifacts/ (MLflow's own default is ./mlruns in whatever folder the
 command runs from); a server's go to its artifact root.
 """
 import logging

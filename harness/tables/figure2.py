@@ -82,6 +82,21 @@ def _cell(values: pd.Series, confidence: float, sign: str = "") -> str:
   return f"{e.mean:{sign}.1f} ± {e.half_width:.1f}"
 
 
+def _silent(per_seed: pd.Series) -> str:
+  """How often maps are silent, in percent: the mean over seeds and (with several) their range."""
+  values = 100 * per_seed.to_numpy(float)
+  spread = f" ({values.min():.0f}-{values.max():.0f})" if len(values) > 1 else ""
+  return f"{values.mean():.1f}{spread}"
+
+
+def _pooled_over_tokens(rows: pd.DataFrame) -> pd.DataFrame:
+  """Per seed and layer, the share over every map that is not silent: each token's share
+  weighed by how often its map is on. [seed x layer]."""
+  on = 1 - rows.silent
+  weighted = (rows.share.fillna(0) * on).groupby([rows.seed, rows.layer]).sum()
+  return (weighted / on.groupby([rows.seed, rows.layer]).sum()).unstack()
+
+
 def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_lines: str) -> str:
   """Per configured row: the mass shares of its tokens (mean over seeds ± t interval) and of
   the fixed pooling beside it, and the difference on the target digit. A layer no pixel of
@@ -99,21 +114,23 @@ def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_line
           "equally, so, averaged over its tokens, it puts on each layer that layer's share of the "
           "image: a learned map above it on the target digit looks at the digit. A map whose largest "
           "weight is below 0.001 is silent (its token is off for that example) and left out of the "
-          "shares; **Silent** is how often a token's map is, and the averaged row weighs the tokens "
-          "that are on. A dash: silent for every example of every seed.", ""]
+          "shares: the averaged row pools, per seed, every map that is not silent, whatever its token; "
+          "a token's row has the seeds where it is ever on (a dash: none). **Silent** is how often a "
+          "map is silent, the mean over seeds (their range in brackets).", ""]
   for (experiment, row), rows in frame[frame.maps == "TokenLearner"].groupby(["experiment", "row"], sort=False):
-    pooled = frame[(frame.experiment == experiment) & (frame.maps == "fixed pooling")]
+    pooled = frame[(frame.experiment == experiment) & (frame.row == rows.pooled_with.iloc[0])]
     pooled_shares = pooled.groupby("layer").share.mean()
     layers = [layer for layer in LAYER_TITLES if pooled_shares[layer] > 0]
     seeds = sorted(rows.seed.unique())
-    averaged = rows.groupby(["seed", "layer"]).share.mean().unstack()  # Over the tokens on, per seed.
-    silent = rows.groupby("seed").silent.mean()
-    table = [[f"TokenLearner ({row}), mean of {rows.token.nunique()} tokens", len(seeds),
-              *(_cell(averaged[layer], confidence) for layer in layers), _cell(silent, confidence)]]
+    averaged = _pooled_over_tokens(rows)
+    table = [[f"TokenLearner ({row}), {rows.token.nunique()} tokens pooled", len(seeds),
+              *(_cell(averaged[layer], confidence) for layer in layers),
+              _silent(rows.groupby("seed").silent.mean())]]
     for token, of_token in rows.groupby("token"):
       by_layer = of_token.set_index(["seed", "layer"]).share.unstack()
-      table.append([f"token {token}", len(seeds), *(_cell(by_layer[layer], confidence) for layer in layers),
-                    _cell(of_token.groupby("seed").silent.first(), confidence)])
+      table.append([f"token {token}", int(by_layer[layers[0]].notna().sum()),
+                    *(_cell(by_layer[layer], confidence) for layer in layers),
+                    _silent(of_token.groupby("seed").silent.first())])
     table.append([f"fixed pooling ({pooled.row.iloc[0]}), {pooled.token.nunique()} regions", "–",
                   *(f"{100 * pooled_shares[layer]:.1f}" for layer in layers), "0.0"])
     gain = averaged["target"] - pooled_shares["target"]

@@ -103,7 +103,7 @@ def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(t
   first = [hashlib.sha256(p.read_bytes()).hexdigest() for p in written]
   table = " ".join((out / "figure2.md").read_text().split())  # Without tabulate's padding.
   for row in ("tl16_at_12", "tl_vectt_tokenfuser", "tl_mhsa_tokenfuser"):
-    assert f"| TokenLearner ({row}), mean of 4 tokens | 1 " in table
+    assert f"| TokenLearner ({row}), 4 tokens pooled | 1 " in table
   assert "| fixed pooling (pool_4x4_at_12), 4 regions | – " in table
   assert "| fixed pooling (vectt_tokenfuser), 4 regions | – " in table
   assert table.count("On the target digit, TokenLearner minus fixed pooling: ") == 3
