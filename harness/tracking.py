@@ -45,11 +45,12 @@ def artifact_location(uri: str, experiment: str) -> Optional[str]:
 
 
 def store_exists(spec) -> bool:
-  """A local SQLite store counts only once a run has created it; a remote one always does.
+  """A SQLite store counts only once a run has created its file; any other always does.
   Readers (list, tables) check first, since opening a store creates it."""
-  if spec.uri or os.environ.get("MLFLOW_TRACKING_URI"):
-    return True
-  return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
+  uri = tracking_uri(spec)
+  if uri.startswith("sqlite:///"):  # A database file, named or the default one.
+    return pathlib.Path(uri[len("sqlite:///"):]).exists()
+  return True
 
 
 class StorageError(OSError):

@@ -58,11 +58,18 @@ def test_artifacts_off_keeps_none_and_load_says_so_in_one_line(tmp_path, capsys)
 def test_load_on_the_command_line_gives_the_logged_metric_again(tmp_path, capsys):
   results = tmp_path / "results"
   run_config = overrides(results, *ROW, "framework=torch")
-  assert main(["load", *run_config]) == 2  # Nothing trained yet.
-  assert "no finished run of table1/tl16_at_12 torch smoke seed 0" in capsys.readouterr().err
   metric = train.run(config.load(run_config)).metrics["test_top1"]
   capsys.readouterr()
+  assert main(["load", *run_config, "seed=1"]) == 2  # Not trained.
+  assert "no finished run of table1/tl16_at_12 torch smoke seed 1" in capsys.readouterr().err
   assert main(["load", *run_config, "--into", "jax"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert lines[0].startswith("table1/tl16_at_12 torch smoke seed 0 (MLflow run ")
   assert lines[1] == f"  in jax: test_top1 {metric:.4f} (logged {metric:.4f})"
+
+
+def test_load_refuses_a_store_that_does_not_exist_without_creating_it(tmp_path, capsys):
+  assert main(["load", *overrides(tmp_path / "nothing", *ROW, "framework=torch")]) == 2
+  error = capsys.readouterr().err
+  assert error.startswith("error: no MLflow store at sqlite:///") and error.count("\n") == 1
+  assert not (tmp_path / "nothing").exists()

@@ -126,3 +126,17 @@ def test_a_silent_map_is_counted_and_left_out_of_the_shares():
   shares, silent = maps._shares(token_maps, layers)
   assert shares[0] == pytest.approx([0, 0, 1]) and np.isnan(shares[1]).all()
   assert silent == pytest.approx([0.5, 1.0])
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(pooled="pool_3x3"), "maps: maps.yaml: unknown row 'pool_3x3' of table1"),
+    (dict(experiment="figure1"), "maps: maps.yaml: unknown row 'tl16_at_12' of figure1")])
+def test_a_maps_config_naming_an_unknown_row_is_refused_in_one_line(monkeypatch, capsys, change, message):
+  conf = maps.settings()
+  bad = {**conf, "rows": [{**conf["rows"][0], **change}]}
+  real = maps.schemas.load
+  monkeypatch.setattr(maps.schemas, "load", lambda path, schema: bad if schema is maps.schemas.MapsFile
+                      else real(path, schema))
+  assert maps.main(["scale=smoke"], "unused") == 2
+  output = capsys.readouterr().out
+  assert output.startswith(message) and output.count("\n") == 1
