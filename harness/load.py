@@ -52,7 +52,7 @@ def find(overrides: Sequence[str] = (), run_id: Optional[str] = None) -> Run:
   """The FINISHED run with that id in the store the overrides name (tracking.*), or else the
   one the overrides compose (experiment=, row=, framework=, seed=, scale=, ...)."""
   composed = config.compose_config(overrides)
-  if not tracking.store_exists(composed.tracking):  # Opening it would create an empty one.
+  if tracking.database_missing(composed.tracking):  # Opening it would create an empty one.
     raise NotFound(f"no MLflow store at {tracking.tracking_uri(composed.tracking)}")
   tracker = tracking.Tracker(composed.tracking)
   if run_id:

@@ -45,12 +45,17 @@ def artifact_location(uri: str, experiment: str) -> Optional[str]:
 
 
 def store_exists(spec) -> bool:
-  """A SQLite store counts only once a run has created its file; any other always does.
+  """A local SQLite store counts only once a run has created it; a remote one always does.
   Readers (list, tables) check first, since opening a store creates it."""
+  if spec.uri or os.environ.get("MLFLOW_TRACKING_URI"):
+    return True
+  return (pathlib.Path(spec.results_dir) / "mlflow.db").exists()
+
+
+def database_missing(spec) -> bool:
+  """Whether the store is a SQLite file, named or the default, that does not exist yet."""
   uri = tracking_uri(spec)
-  if uri.startswith("sqlite:///"):  # A database file, named or the default one.
-    return pathlib.Path(uri[len("sqlite:///"):]).exists()
-  return True
+  return uri.startswith("sqlite:///") and not pathlib.Path(uri[len("sqlite:///"):]).exists()
 
 
 class StorageError(OSError):
