@@ -101,9 +101,9 @@ class ClutteredDigits(Dataset):
     require_at_least(spec, {"digit_size": 1, "clutter": 0, "clutter_size": 1, "test_size": 1})
     check_fit(spec.digit_size, image_size, spec.clutter_size)
 
-  def _render(self, rng, sources, count) -> Batch:
+  def _render(self, rng, sources, count, with_layers: bool = False):
     s = self.spec
-    return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size)
+    return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size, with_layers)
 
   def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
     """The whole batch from one generator, as before batches had parts (so the proxy's
@@ -118,6 +118,5 @@ class ClutteredDigits(Dataset):
 
   def test_layers(self, count: int) -> np.ndarray:
     """What each pixel of the first `count` test canvases shows [count, S, S]."""
-    s = self.spec
-    return render(np.random.default_rng(TEST_SET_SEED), *self.test_sources, s.test_size, self.canvas_size,
-                  s.clutter, s.clutter_size, with_layers=True)[2][:count]
+    rng = np.random.default_rng(TEST_SET_SEED)
+    return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]

@@ -66,9 +66,9 @@ class MovingDigits(Dataset):
     require_at_least(spec, {"digit_size": 1, "max_digits": 1, "test_size": 1})
     check_fit(spec.digit_size, image_size, num_frames)
 
-  def _render(self, rng, sources, count) -> Batch:
+  def _render(self, rng, sources, count, with_layers: bool = False):
     s = self.spec
-    return render(rng, *sources, count, self.num_frames, self.canvas_size, s.max_digits)
+    return render(rng, *sources, count, self.num_frames, self.canvas_size, s.max_digits, with_layers)
 
   def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
     """The whole batch from one generator, as before batches had parts (so the proxy's
@@ -83,6 +83,5 @@ class MovingDigits(Dataset):
 
   def test_layers(self, count: int) -> np.ndarray:
     """What each pixel of the first `count` test clips shows [count, T, S, S]."""
-    s = self.spec
-    return render(np.random.default_rng(TEST_SET_SEED), *self.test_sources, s.test_size, self.num_frames,
-                  self.canvas_size, s.max_digits, with_layers=True)[2][:count]
+    rng = np.random.default_rng(TEST_SET_SEED)
+    return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]
