@@ -54,16 +54,19 @@ def _unwrap(params: Mapping) -> Mapping:
   return params["params"] if set(params) == {"params"} else params
 
 
+def _torch_entries(flax_params: Mapping):
+  """(Flax name, Flax shape, torch key, array in torch's layout) for each Flax parameter."""
+  for path, value in traverse_util.flatten_dict(_unwrap(flax_params)).items():
+    value = np.asarray(value)
+    key, perm = torch_key(path, value.ndim)
+    yield "/".join(path), value.shape, key, _transpose(value, perm)
+
+
 def torch_layout(flax_params: Mapping) -> Dict[str, np.ndarray]:
   """Flax params -> the same weights by PyTorch state-dict key (numpy), unchecked: for a process
   without torch. The torch model that loads them checks every key and shape (strict
   load_state_dict), as torch_to_jax does on the way back."""
-  converted = {}
-  for path, value in traverse_util.flatten_dict(_unwrap(flax_params)).items():
-    value = np.asarray(value)
-    key, perm = torch_key(path, value.ndim)
-    converted[key] = _transpose(value, perm)
-  return converted
+  return {key: array for _, _, key, array in _torch_entries(flax_params)}
 
 
 def jax_to_torch(flax_params: Mapping, torch_state: Mapping) -> Dict[str, np.ndarray]:
@@ -73,16 +76,12 @@ def jax_to_torch(flax_params: Mapping, torch_state: Mapping) -> Dict[str, np.nda
   """
   expected = {k: tuple(v.shape) for k, v in torch_state.items()}
   converted = {}
-  for path, value in traverse_util.flatten_dict(_unwrap(flax_params)).items():
-    value = np.asarray(value)
-    key, perm = torch_key(path, value.ndim)
-    name = "/".join(path)
+  for name, flax_shape, key, array in _torch_entries(flax_params):
     if key not in expected:
       raise ConversionError(f"unexpected weight: Flax {name} has no torch counterpart {key}")
-    array = _transpose(value, perm)
     if array.shape != expected[key]:
       raise ConversionError(
-          f"wrong shape: Flax {name} {value.shape} gives {array.shape}, torch {key} wants {expected[key]}")
+          f"wrong shape: Flax {name} {flax_shape} gives {array.shape}, torch {key} wants {expected[key]}")
     converted[key] = array
   missing = sorted(set(expected) - set(converted))
   if missing:
