@@ -37,14 +37,15 @@ class Run:
 
   def describe(self) -> str:
     c = self.config
-    return f"{c.experiment.name}/{c.row} {c.framework} {c.scale.name} seed {c.seed} (MLflow run {self.run_id[:8]})"
+    return (f"{c.experiment.name}/{c.row} {c.framework} {c.scale.name} seed {c.seed} "
+            f"(MLflow run {tracking.short_id(self.run_id)})")
 
 
 def _download(run_id: str, tracker: tracking.Tracker, path: str, into: pathlib.Path) -> pathlib.Path:
   try:
     return pathlib.Path(tracker.client.download_artifacts(run_id, path, str(into)))
   except Exception as error:  # MLflow raises OSError or MlflowException types for a missing file.
-    raise NotFound(f"run {run_id[:8]} has no artifact {path} (was it trained with "
+    raise NotFound(f"run {tracking.short_id(run_id)} has no artifact {path} (was it trained with "
                    f"tracking.artifacts=false, or before runs kept their weights?)") from error
 
 
@@ -61,7 +62,7 @@ def find(overrides: Sequence[str] = (), run_id: Optional[str] = None) -> Run:
     except Exception as error:
       raise NotFound(f"no MLflow run {run_id} in {tracker.uri}") from error
     if found.info.status != tracking.FINISHED:
-      raise NotFound(f"MLflow run {run_id[:8]} is {found.info.status}, not FINISHED")
+      raise NotFound(f"MLflow run {tracking.short_id(run_id)} is {found.info.status}, not FINISHED")
   else:
     cfg = config.validate(composed, data_files=False)
     found = tracker.finished_run(cfg.experiment.name, config.config_hash(cfg))

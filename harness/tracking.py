@@ -27,6 +27,11 @@ FAILURE_TAG, FAILURE_STEP_TAG = "failure", "failure_step"
 RETRY_SECONDS = 120
 
 
+def short_id(run_id: str) -> str:
+  """A run id as messages and captions print it: 8 of its 32 hex digits tell a store's runs apart."""
+  return run_id[:8]
+
+
 def tracking_uri(spec) -> str:
   if spec.uri:
     return spec.uri

@@ -110,7 +110,7 @@ def run(cfg: DictConfig) -> Outcome:
 
   def skip(done) -> Outcome:
     record.release("skipped")
-    progress.skip(f"already finished (MLflow run {done.run_id[:8]})")
+    progress.skip(f"already finished (MLflow run {tracking.short_id(done.run_id)})")
     return Outcome("skipped", done.run_id, done.metrics)
 
   with clock("bookkeeping"):
@@ -149,7 +149,7 @@ def run(cfg: DictConfig) -> Outcome:
           first_metrics={"gflops": sum(analytic.count(kind, model_config).values()) / 1e9,
                          "params": runner.num_params})
     if first:
-      progress.note(f"resuming at step {first} (MLflow run {record.run_id[:8]})")
+      progress.note(f"resuming at step {first} (MLflow run {tracking.short_id(record.run_id)})")
     killpoints.reached("start", first)
     progress.start(first)
     # This process's part of each step's batch, decoded ahead by data_workers processes, which

@@ -23,6 +23,7 @@ from harness.attention import SILENT  # noqa: E402
 from harness.tables import provenance, spec, stats  # noqa: E402
 from harness.tables.figure import save  # noqa: E402
 from harness.tables.summary import FRAMEWORK_NAMES  # noqa: E402
+from harness.tracking import short_id  # noqa: E402
 
 TITLE = "Supplementary Figure 2: where the first TokenLearner module looks"
 LAYER_TITLES = {"target": "Target digit", "clutter": "Clutter", "background": "Background"}  # Columns.
@@ -65,7 +66,7 @@ def draw(panels: Sequence, caption: str = "") -> plt.Figure:
     for ax in axes[:, len(frames):].flat:
       ax.set_visible(False)
     sub.suptitle(f"{panel.experiment}: {panel.label} ({FRAMEWORK_NAMES[panel.framework]} seed {panel.seed}, "
-                 f"MLflow run {panel.run_id[:8]})", fontsize=10)
+                 f"MLflow run {short_id(panel.run_id)})", fontsize=10)
   fig.suptitle(TITLE, y=1.0)
   if caption:
     fig.supxlabel(textwrap.fill(caption, 140), fontsize=6, va="top", y=0.0)
