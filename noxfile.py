@@ -26,16 +26,19 @@ def install(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-  """The whole test suite: parity of every module and row, conversion, configs, isolation."""
+  """The whole test suite: parity of every module and row, conversion, configs, isolation. Its
+  JAX programs compile as smoke runs do (--xla-compile fast); `parity` checks at full compile."""
   install(session)
-  session.run("pytest", "-q", *PARALLEL, "--parity-csv", PARITY_CSV, *session.posargs)
+  session.run("pytest", "-q", *PARALLEL, *session.posargs)
 
 
 @nox.session
 def parity(session: nox.Session) -> None:
-  """Cross-framework parity suite; writes results/parity.csv and prints it as a table."""
+  """Cross-framework parity suite, compiled as proxy and paper runs are; writes
+  results/parity.csv and prints it as a table."""
   install(session)
-  session.run("pytest", "-q", *PARALLEL, "tests/parity", "--parity-csv", PARITY_CSV, *session.posargs)
+  session.run("pytest", "-q", *PARALLEL, "tests/parity", "--xla-compile", "full",
+              "--parity-csv", PARITY_CSV, *session.posargs)
   session.run("python", "-m", "harness.parity", PARITY_CSV)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness import artifacts, backends, claims, config, cores, data as datasets, host, killpoints
-from harness import metrics, pretrained, processes, starts, tracking
+from harness import metrics, pretrained, processes, starts, tracking, xla
 from harness.bookkeeping import Follower, RunRecord, flatten
 from harness.flops import analytic
 from harness.phases import Phases
@@ -47,20 +47,14 @@ def configure_runtime(runtime, framework: str) -> None:
   flags = []
   if runtime.threads:
     cores.claim(runtime.threads)
-    flags.append("--xla_cpu_multi_thread_eigen=false")
+    flags += xla.ONE_THREAD
   if runtime.threads and framework == "torch":
     import torch
     torch.set_num_threads(runtime.threads)
   if runtime.fast_compile:
-    # Measured on a smoke run's three programs (gradient, update, forward): 4.7 s to compile
-    # at level 0, 1.5 s without the new fusion emitters too; they run 3-10% slower.
-    flags += ["--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false"]
-  # Ours first: XLA stops reading XLA_FLAGS at the first entry that is not a '--' flag (the
-  # common recipe's 'intra_op_parallelism_threads=1' silently dropped what followed it).
-  present = os.environ.get("XLA_FLAGS", "").split()
-  flags = [flag for flag in flags if flag not in present]
-  if flags and "jax" not in sys.modules:
-    os.environ["XLA_FLAGS"] = " ".join([*flags, *present])
+    flags += xla.FAST_COMPILE
+  if "jax" not in sys.modules:
+    xla.set_flags(flags)
 
 
 def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
