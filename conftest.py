@@ -2,10 +2,7 @@
 the repository root on sys.path so that tests can import tests.parity helpers, joins the
 parity logs of pytest-xdist workers and writes the fault catalogue's table (the controller
 loads this conftest, not the one in tests/, and receives the workers' reports)."""
-import os
 import pathlib
-
-import jax
 
 from harness import xla
 from harness.parity import merge_csv
@@ -25,8 +22,8 @@ def pytest_addoption(parser):
   parser.addoption("--runslow", action="store_true",
                    help="also the slow tests: a paper-scale training step of every paper architecture")
   parser.addoption("--xla-compile", choices=("fast", "full"), default="fast",
-                   help="how this process's XLA compiles: fast, as smoke runs do (about a third off the "
-                        "parity suite's time), or full, as proxy and paper runs do (nox -s parity)")
+                   help="how this process's XLA compiles: fast, as smoke runs do (a third off the suite's "
+                        "time, measured), or full, as proxy and paper runs do (nox -s parity)")
 
 
 def worker_id(config):
@@ -48,13 +45,7 @@ def pytest_configure(config):
   """Compiles the tests' JAX programs as asked. Processes a test starts (harness runs) keep the
   XLA_FLAGS they would have had, so their runs compile as their config says."""
   if config.getoption("--xla-compile") == "fast":
-    before = os.environ.get("XLA_FLAGS")
-    xla.set_flags(xla.FAST_COMPILE)
-    jax.devices()  # XLA reads the flags here, once per process.
-    if before is None:
-      del os.environ["XLA_FLAGS"]
-    else:
-      os.environ["XLA_FLAGS"] = before
+    xla.start_with(xla.FAST_COMPILE)
 
 
 def pytest_collection_modifyitems(config, items):

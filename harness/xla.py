@@ -16,6 +16,20 @@ def with_flags(flags: Sequence[str], present: str = "") -> str:
   return " ".join([*dict.fromkeys(flags), *(p for p in present.split() if p not in flags)])
 
 
+def start_with(flags: Sequence[str]) -> None:
+  """Starts this process's JAX backend with `flags` added to XLA_FLAGS, then puts XLA_FLAGS back
+  as it was, so that the processes this one starts do not inherit them."""
+  import jax  # Here: harness runs import this module before they decide their flags.
+
+  before = os.environ.get("XLA_FLAGS")
+  set_flags(flags)
+  jax.devices()  # XLA reads the flags here, once per process.
+  if before is None:
+    del os.environ["XLA_FLAGS"]
+  else:
+    os.environ["XLA_FLAGS"] = before
+
+
 def set_flags(flags: Sequence[str]) -> None:
   """Adds `flags` to this process's XLA_FLAGS (and so to those of the processes it starts)."""
   if flags:
