@@ -226,20 +226,35 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   return cfg
 
 
-def seeds_by_framework(scale, frameworks: Sequence[str],
-                       seeds: Optional[Sequence[int]] = None) -> Dict[str, Dict[str, List[int]]]:
-  """framework -> experiment -> the seeds `reproduce` runs: `seeds` for all if given, else the
-  scale's `seeds` or the framework's own list (`framework_seeds`), cut down, for an experiment
-  named in `experiment_seeds`, to the seeds listed there."""
+def seeds_by_framework(scale, frameworks: Sequence[str], seeds: Optional[Sequence[int]] = None
+                       ) -> Dict[str, Dict[str, Dict[str, List[int]]]]:
+  """framework -> experiment -> row -> the seeds `reproduce` runs: `seeds` for every row if
+  given; else the scale's `seeds` or the framework's own list (`framework_seeds`), only in the
+  rows `framework_rows` lists for it, cut down to the seeds `experiment_seeds` lists for the
+  row (`experiment/row`) or, failing that, its experiment. A row without seeds is not run."""
   from harness import registry
   if seeds is not None:
-    return {fw: {e: list(seeds) for e in registry.EXPERIMENTS} for fw in frameworks}
+    return {fw: {e: {r.key: list(seeds) for r in registry.rows(e)} for e in registry.EXPERIMENTS}
+            for fw in frameworks}
+  every = [*registry.EXPERIMENTS, *(r.id for r in registry.rows())]
   own = _keyed(scale, "framework_seeds", FRAMEWORKS, "a framework")
-  limits = _keyed(scale, "experiment_seeds", registry.EXPERIMENTS, "an experiment")
+  only_rows = _keyed(scale, "framework_rows", FRAMEWORKS, "a framework")
+  limits = _keyed(scale, "experiment_seeds", every, "an experiment or experiment/row")
+  for fw, listed in only_rows.items():
+    unknown = sorted(set(listed) - set(every))
+    if unknown:
+      raise ConfigError(f"bad config: scale.framework_rows.{fw} names {', '.join(unknown)}, "
+                        "not an experiment or experiment/row")
   out = {}
   for fw in frameworks:
     its = list(own.get(fw, scale.seeds))
-    out[fw] = {e: [s for s in its if e not in limits or s in limits[e]] for e in registry.EXPERIMENTS}
+    out[fw] = {}
+    for experiment in registry.EXPERIMENTS:
+      out[fw][experiment] = per_row = {}
+      for row in registry.rows(experiment):
+        runs = fw not in only_rows or {experiment, row.id} & set(only_rows[fw])
+        limit = limits.get(row.id, limits.get(experiment))
+        per_row[row.key] = [s for s in its if runs and (limit is None or s in limit)]
   return out
 
 
@@ -296,7 +311,7 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   tree["experiment"] = experiment["name"]
   from harness import registry
   tree["model"] = registry.json_fields(model_fields(cfg))
-  for sweep_only in ("seeds", "framework_seeds", "experiment_seeds"):  # The sweep's; a run's is `seed`.
+  for sweep_only in ("seeds", "framework_seeds", "framework_rows", "experiment_seeds"):  # The sweep's; a run's is `seed`.
     tree["scale"].pop(sweep_only)
   for (part, key), neutral in LATER_KEYS.items():
     if tree[part].get(key) == neutral:

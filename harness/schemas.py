@@ -52,8 +52,10 @@ class Scale:
   seeds: List[int] = dataclasses.field(default_factory=lambda: [0])  # what `reproduce` runs
   # A framework that runs other seeds than `seeds` (e.g. fewer, where it only checks agreement).
   framework_seeds: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
-  # An experiment that runs only these of each framework's seeds (where more seeds would not
-  # change what its comparisons can show).
+  # A framework that runs only these rows (`experiment/row`, or an experiment for all its rows).
+  framework_rows: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+  # An experiment, or one row (`experiment/row`, which wins), that runs only these of each
+  # framework's seeds (where more seeds would not change what its comparisons can show).
   experiment_seeds: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
 
 

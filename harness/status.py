@@ -36,12 +36,12 @@ class Planned:
     return self.run.info.status
 
 
-# One list for all, or framework -> experiment -> seeds (config.seeds_by_framework).
-Seeds = Union[Sequence[int], Mapping[str, Mapping[str, Sequence[int]]]]
+# One list for all, or framework -> experiment -> row -> seeds (config.seeds_by_framework).
+Seeds = Union[Sequence[int], Mapping[str, Mapping[str, Mapping[str, Sequence[int]]]]]
 
 
-def seeds_of(seeds: Seeds, framework: str, experiment: str) -> Sequence[int]:
-  return seeds[framework][experiment] if isinstance(seeds, Mapping) else seeds
+def seeds_of(seeds: Seeds, framework: str, row: registry.Row) -> Sequence[int]:
+  return seeds[framework][row.experiment][row.key] if isinstance(seeds, Mapping) else seeds
 
 
 def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
@@ -53,7 +53,7 @@ def plan(experiments: Sequence[str], frameworks: Sequence[str], seeds: Seeds,
     base = config.compose_config([*overrides, f"experiment={experiment}", f"row={rows[0].key}"])
     for row in rows:
       for framework in frameworks:
-        for seed in seeds_of(seeds, framework, experiment):
+        for seed in seeds_of(seeds, framework, row):
           cfg = config.for_run(base, row.key, framework, seed, data_files=False)
           planned.append(Planned(row, framework, seed, cfg.scale.name, config.config_hash(cfg)))
   return planned

@@ -1,7 +1,8 @@
 """`reproduce`: every row x framework x seed of the chosen experiments as Hydra multiruns.
 
-One multirun per experiment (row names differ between experiments) and seed list (a
-framework may run fewer seeds), each a sweep over row, framework and seed (`curves`
+One multirun per experiment (row names differ between experiments) and per set of rows
+and frameworks that run the same seeds (a framework or row may run fewer), each a sweep
+over row, framework and seed (`curves`
 sweeps its own axes through `multirun`), run by Hydra's joblib launcher in `jobs` parallel
 processes (one CPU thread each unless runtime.threads says otherwise), or by the launcher
 a `hydra/launcher=<name>` override names: `slurm` (harness/conf/hydra/launcher/slurm.yaml)
@@ -148,18 +149,25 @@ def _hydra_command(argv: Sequence[str], raise_errors: bool):
       os.environ[_RAISE] = saved[1]
 
 
-def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Sequence[int]]], jobs: int,
-              overrides: Sequence[str]) -> None:
-  """Runs the sweep of `seeds` (framework -> experiment -> its seeds); what is finished already
-  is skipped inside each run. Frameworks with the same seeds in an experiment share a multirun."""
+def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mapping[str, Sequence[int]]]],
+              jobs: int, overrides: Sequence[str]) -> None:
+  """Runs the sweep of `seeds` (framework -> experiment -> row -> its seeds); what is finished
+  already is skipped inside each run. A multirun sweeps a product of rows, frameworks and seeds,
+  so the rows and frameworks that run the same seeds share one."""
   config.load(list(overrides))  # A bad override fails here, once, before anything starts.
   sweeps = []
   for e in experiments:
-    by_seeds: Dict[tuple, list] = {}
+    rows_by_seeds: Dict[tuple, Dict[str, list]] = {}  # seeds -> framework -> its rows with them
     for framework, per_experiment in seeds.items():
-      by_seeds.setdefault(tuple(per_experiment[e]), []).append(framework)
-    sweeps += [(e, [r.key for r in registry.rows(e)], list(fws), list(s))
-               for s, fws in by_seeds.items() if s]
+      for row in registry.rows(e):
+        its = tuple(per_experiment[e][row.key])
+        if its:
+          rows_by_seeds.setdefault(its, {}).setdefault(framework, []).append(row.key)
+    for its, rows_of in rows_by_seeds.items():
+      frameworks_by_rows: Dict[tuple, list] = {}
+      for framework, rows in rows_of.items():
+        frameworks_by_rows.setdefault(tuple(rows), []).append(framework)
+      sweeps += [(e, list(rows), fws, list(its)) for rows, fws in frameworks_by_rows.items()]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
   offset = 0
   for experiment, rows, frameworks, its_seeds in sweeps:

@@ -96,6 +96,8 @@ def agreement(record) -> str:
   """Do the two frameworks differ by more than seed noise? JAX - PyTorch over the seeds both
   ran, with its paired t interval: 'agree' when it holds 0."""
   n = int(record.get("gap_n", 0))
+  if n == 0 and any(record[key] == 0 for key in record.keys() if str(key).endswith("_planned")):
+    return "n/a (not planned in both)"
   if n == 0:
     return "n/a (no seed finished in both)"
   mean, worst = record["gap_mean"], record["gap_max_per_seed"]

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from harness import config
+from harness import config, registry
 from harness.__main__ import main
 
 BAD = {
@@ -94,22 +94,31 @@ def test_model_and_data_are_checked_before_mlflow_is_touched(tmp_path):
   assert not any(tmp_path.iterdir())
 
 
-def test_seeds_per_framework_and_experiment():
+def test_seeds_per_framework_experiment_and_row():
   """scale.seeds for every framework, a framework's own list where framework_seeds gives one,
-  cut down per experiment by experiment_seeds; --seeds overrides all three; the lists are not
-  part of a run's hash."""
-  scale = config.compose_config(["scale=proxy", "scale.seeds=[0,1,2,3]",
+  in the rows framework_rows lists for it, cut down by experiment_seeds per experiment or per
+  row (the row's list wins); --seeds overrides all; the lists are not part of a run's hash."""
+  scale = config.compose_config(["scale=smoke", "scale.seeds=[0,1,2,3]",
                                  "+scale.framework_seeds={jax: [0, 5]}",
-                                 "+scale.experiment_seeds={table2: [0, 1]}"]).scale
+                                 "+scale.framework_rows={jax: [table1/base, table2]}",
+                                 "+scale.experiment_seeds={table2: [0, 1], table2/vectt: [2, 3]}"]).scale
   seeds = config.seeds_by_framework(scale, ["jax", "torch"])
-  assert seeds["torch"] == {"table1": [0, 1, 2, 3], "figure1": [0, 1, 2, 3], "table2": [0, 1]}
-  assert seeds["jax"] == {"table1": [0, 5], "figure1": [0, 5], "table2": [0]}
-  assert config.seeds_by_framework(scale, ["torch"], [7])["torch"]["table2"] == [7]
-  bad = config.compose_config(["scale=proxy", "+scale.experiment_seeds={table9: [0]}"]).scale
-  with pytest.raises(config.ConfigError, match="scale.experiment_seeds names table9, not an experiment"):
-    config.seeds_by_framework(bad, ["torch"])
-  hashes = {config.config_hash(config.load(["scale=proxy", *extra])) for extra in
-            ([], ["+scale.experiment_seeds={table2: [0]}"], ["+scale.framework_seeds={jax: [3]}"])}
+  assert seeds["torch"]["table1"] == {r.key: [0, 1, 2, 3] for r in registry.rows("table1")}
+  assert seeds["torch"]["table2"]["mhsa"] == [0, 1] and seeds["torch"]["table2"]["vectt"] == [2, 3]
+  assert seeds["jax"]["table1"]["base"] == [0, 5] and seeds["jax"]["table1"]["tl16_at_12"] == []
+  assert seeds["jax"]["figure1"] == {r.key: [] for r in registry.rows("figure1")}
+  assert seeds["jax"]["table2"]["mhsa"] == [0] and seeds["jax"]["table2"]["vectt"] == []
+  assert config.seeds_by_framework(scale, ["torch"], [7])["torch"]["table2"]["vectt"] == [7]
+  for key, value, named in [("experiment_seeds", "{table9: [0]}", "table9"),
+                            ("experiment_seeds", "{table1/nope: [0]}", "table1/nope"),
+                            ("framework_rows", "{jax: [figure1/nope]}", "figure1/nope"),
+                            ("framework_rows", "{tf: [table1]}", "tf")]:
+    bad = config.compose_config(["scale=smoke", f"+scale.{key}={value}"]).scale
+    with pytest.raises(config.ConfigError, match=f"scale.{key}.* names {named}, not an? "):
+      config.seeds_by_framework(bad, ["torch"])
+  hashes = {config.config_hash(config.load(["scale=smoke", *extra])) for extra in
+            ([], ["+scale.experiment_seeds={table2: [0]}"], ["+scale.framework_seeds={jax: [3]}"],
+             ["+scale.framework_rows={jax: [table1]}"])}
   assert len(hashes) == 1
 
 
