@@ -157,17 +157,16 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
   config.load(list(overrides))  # A bad override fails here, once, before anything starts.
   sweeps = []
   for e in experiments:
-    rows_by_seeds: Dict[tuple, Dict[str, list]] = {}  # seeds -> framework -> its rows with them
+    frameworks_by_axes: Dict[tuple, list] = {}  # (rows, seeds) -> the frameworks that run them
     for framework, per_experiment in seeds.items():
+      rows_by_seeds: Dict[tuple, list] = {}
       for row in registry.rows(e):
         its = tuple(per_experiment[e][row.key])
         if its:
-          rows_by_seeds.setdefault(its, {}).setdefault(framework, []).append(row.key)
-    for its, rows_of in rows_by_seeds.items():
-      frameworks_by_rows: Dict[tuple, list] = {}
-      for framework, rows in rows_of.items():
-        frameworks_by_rows.setdefault(tuple(rows), []).append(framework)
-      sweeps += [(e, list(rows), fws, list(its)) for rows, fws in frameworks_by_rows.items()]
+          rows_by_seeds.setdefault(its, []).append(row.key)
+      for its, rows in rows_by_seeds.items():
+        frameworks_by_axes.setdefault((tuple(rows), its), []).append(framework)
+    sweeps += [(e, list(rows), fws, list(its)) for (rows, its), fws in frameworks_by_axes.items()]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
   offset = 0
   for experiment, rows, frameworks, its_seeds in sweeps:

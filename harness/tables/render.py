@@ -22,9 +22,9 @@ def _gflops(value: float) -> str:
 
 def estimate(record, framework: str, pm: str = "±") -> str:
   n, planned = int(record[f"{framework}_n"]), int(record[f"{framework}_planned"])
-  count = f"n={n}" if n == planned else f"n={n} of {planned}"
   if planned == 0:  # The scale runs this row in the other framework only (scale.framework_rows).
     return "not planned"
+  count = f"n={n}" if n == planned else f"n={n} of {planned}"
   if n == 0:
     return f"not run ({count})"
   if n == 1:
