@@ -1,7 +1,8 @@
 """Each op a twin rewrites for speed on CPU against its plain formulation: the same
 parameters (tree and initial values), the same outputs and gradients within the parity
 tolerances. Flax: convolutions as stacked kernel taps, Dense products on rows, attention
-normalised after the product with the values. PyTorch: attention by torch's fused kernel."""
+normalised after the product with the values. PyTorch: attention by torch's fused kernel.
+Both: vector attention without gamma, with its backward written out."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -12,8 +13,8 @@ import torch
 
 import tokenlearner_jax as tj
 from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
-from tokenlearner_jax import layers
-from tokenlearner_torch import layers as torch_layers
+from tokenlearner_jax import layers, mixers
+from tokenlearner_torch import layers as torch_layers, mixers as torch_mixers
 
 # name -> (features, kernel, strides, padding, input shape), as the twin's convs use them.
 CONVS = {
@@ -134,6 +135,49 @@ def test_torch_fused_attention_matches_softmax_first(queries, keys, check):
   (out_plain, grads_plain), (out_new, grads_new) = map(outputs_and_grads,
                                                        (softmax_first, torch_layers.attend))
   name = f"rewrite/torch_attention_{queries}x{keys}"
+  check(compare(out_plain, out_new, FORWARD_ATOL, model=name, direction="none", check="forward"),
+        compare(grads_plain, grads_new, GRAD_ATOL, model=name, direction="none", check="gradients"))
+
+
+def _vector_attention_inputs(queries, keys):
+  """q [B, Q, C], k and v [B, M, C], with peaked weights and mixed-sign logits."""
+  q, k, v = _inputs((2, queries, 5), (2, keys, 5), (2, keys, 5))
+  return 3 * q, k, v
+
+
+def _vector_attention_autodiffed(q, k, v):
+  """The textbook form, differentiated by autodiff: [B, Q, M, C] weights, softmax over keys."""
+  weights = jax.nn.softmax(q[:, :, None, :] * k[:, None, :, :], axis=2)
+  return jnp.einsum("bqmc,bmc->bqc", weights, v)
+
+
+@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
+def test_vector_attention_backward_matches_autodiff(queries, keys, check):
+  _check_same_function(check, f"vector_attention_{queries}x{keys}",
+                       lambda p, *qkv: _vector_attention_autodiffed(*qkv),
+                       lambda p, *qkv: mixers.channel_attention(*qkv), {},
+                       *_vector_attention_inputs(queries, keys))
+
+
+@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
+def test_torch_vector_attention_backward_matches_autograd(queries, keys, check):
+  inputs = _vector_attention_inputs(queries, keys)
+  weights = torch.from_numpy(_inputs((2, queries, 5), seed=1)[0])
+
+  def outputs_and_grads(attention):
+    q, k, v = (torch.tensor(x, requires_grad=True) for x in inputs)
+    out = attention(q, k, v)
+    (out * weights).sum().backward()
+    return ({"out": out.detach().numpy()},
+            {name: t.grad.numpy() for name, t in zip("qkv", (q, k, v))})
+
+  def autograd(q, k, v):
+    weights = torch.softmax(q[:, :, None, :] * k[:, None, :, :], dim=2)
+    return torch.einsum("bqmc,bmc->bqc", weights, v)
+
+  (out_plain, grads_plain), (out_new, grads_new) = map(
+      outputs_and_grads, (autograd, torch_mixers.channel_attention))
+  name = f"rewrite/torch_vector_attention_{queries}x{keys}"
   check(compare(out_plain, out_new, FORWARD_ATOL, model=name, direction="none", check="forward"),
         compare(grads_plain, grads_new, GRAD_ATOL, model=name, direction="none", check="gradients"))
 
