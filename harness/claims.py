@@ -108,17 +108,32 @@ class Ledger:
     return min(runs, key=lambda r: (r.info.start_time, r.info.run_id), default=None)
 
   def _find_or_create(self) -> str:
-    experiment_id = self.tracker.experiment_id(LEDGER_EXPERIMENT)
-    with self.tracker.lock:  # Serialises creation on one machine; the settle covers the rest.
+    # The process that makes the ledger's experiment makes the ledger; the store lets exactly one
+    # make the experiment, so processes that start at once, on one server, find one ledger.
+    # Choosing the oldest of several made at once, after a settle, was not enough: a creation
+    # that took longer than the settle landed after others had chosen.
+    experiment_id, made_it = self.tracker.find_or_create_experiment(LEDGER_EXPERIMENT)
+    if made_it:
+      self._create(experiment_id)
+    found = self._find(experiment_id)
+    deadline = time.monotonic() + STALE_SECONDS
+    while found is None and time.monotonic() < deadline:  # Its maker is making it.
+      time.sleep(POLL_SECONDS)
       found = self._find(experiment_id)
-      if found is None:
-        run = tracking.retry(self.tracker.client.create_run, experiment_id, run_name="claims",
-                             tags={LEDGER_TAG: "ledger"})
-        tracking.retry(self.tracker.client.set_terminated, run.info.run_id, status=tracking.FINISHED)
-        if not self.tracker.local:
-          time.sleep(POLL_SECONDS)  # Lets another machine's creation land before choosing.
+    if found is None:  # Its maker died first. Of ledgers made at once from here, the oldest wins.
+      with self.tracker.lock:  # Serialises creation on one machine; the settle covers the rest.
         found = self._find(experiment_id)
+        if found is None:
+          self._create(experiment_id)
+          if not self.tracker.local:
+            time.sleep(POLL_SECONDS)  # Lets another machine's creation land before choosing.
+          found = self._find(experiment_id)
     return found.info.run_id
+
+  def _create(self, experiment_id: str) -> None:
+    run = tracking.retry(self.tracker.client.create_run, experiment_id, run_name="claims",
+                         tags={LEDGER_TAG: "ledger"})
+    tracking.retry(self.tracker.client.set_terminated, run.info.run_id, status=tracking.FINISHED)
 
   def states(self) -> Dict[str, ClaimState]:
     """The newest claim of every config hash."""

@@ -17,7 +17,7 @@ import logging
 import os
 import pathlib
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from filelock import FileLock
 
@@ -117,19 +117,24 @@ class Tracker:
       retry(self.client.search_experiments, max_results=1)
 
   def experiment_id(self, artifact: str) -> str:
+    return self.find_or_create_experiment(artifact)[0]
+
+  def find_or_create_experiment(self, artifact: str) -> Tuple[str, bool]:
+    """(the artifact's experiment id, whether this call made it). The store refuses a second
+    experiment of a name, so of processes that make it at once exactly one made it."""
     from mlflow.exceptions import MlflowException
     name = self.prefix + artifact
     with self.lock:
       found = retry(self.client.get_experiment_by_name, name)
       if found is not None:
-        return found.experiment_id
+        return found.experiment_id, False
       try:
         return retry(self.client.create_experiment, name,
-                     artifact_location=artifact_location(self.uri, name))
+                     artifact_location=artifact_location(self.uri, name)), True
       except MlflowException as error:  # Made meanwhile by a process the lock does not reach: one
         if error.error_code != "RESOURCE_ALREADY_EXISTS":  # on another machine, on one server.
           raise
-        return retry(self.client.get_experiment_by_name, name).experiment_id
+        return retry(self.client.get_experiment_by_name, name).experiment_id, False
 
   def runs(self, artifact: str, config_hash: Optional[str] = None, **tags: str) -> List:
     """Runs of an artifact, newest first; optionally only those of one config hash, or with

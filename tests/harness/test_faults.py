@@ -308,6 +308,28 @@ class TestClaims:
     assert len(won) == 1
     assert ledger.state("abc").holder.pid == won[0]
 
+  def test_the_ledger_is_made_by_the_process_that_made_its_experiment(self, tracker, monkeypatch):
+    """Another process made the claims experiment and is slow to make the ledger: this one
+    waits for that ledger instead of making a second, whatever their start times."""
+    monkeypatch.setattr(claims, "POLL_SECONDS", 0.05)
+    experiment_id, made_it = tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT)
+    assert made_it and tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT) == (experiment_id, False)
+    maker = threading.Timer(0.5, lambda: tracker.client.create_run(
+        experiment_id, run_name="claims", tags={claims.LEDGER_TAG: "ledger"}))
+    maker.start()
+    ledger = claims.Ledger(tracker)
+    maker.join()
+    (only,) = tracker.client.search_runs([experiment_id])
+    assert ledger.run_id == only.info.run_id
+
+  def test_a_ledger_whose_maker_died_is_made_after_the_wait(self, tracker, monkeypatch):
+    monkeypatch.setattr(claims, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(claims, "STALE_SECONDS", 0.3)
+    tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT)  # Its maker dies here.
+    ledger = claims.Ledger(tracker)
+    assert ledger.try_claim("abc", 0, claims.Holder("host", "boot", 1, 1, "t"))
+    assert claims.Ledger(tracker).run_id == ledger.run_id
+
   def test_a_holder_elsewhere_is_alive_while_it_beats(self, tracker, monkeypatch):
     ledger = claims.Ledger(tracker)
     remote = claims.Holder("another-host", "boot", 1, 1, "t")
