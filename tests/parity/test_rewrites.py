@@ -115,11 +115,11 @@ def test_attention_normalised_late_matches_softmax_first(queries, keys, check):
   _check_same_function(check, f"attention_{queries}x{keys}", _Attend(True), _Attend(False), {}, q, k, v)
 
 
-@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
-def test_torch_fused_attention_matches_softmax_first(queries, keys, check):
-  inputs = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
-  inputs[0] = 4 * inputs[0]
-  weights = torch.from_numpy(_inputs((2, queries, 3, 5), seed=1)[0])
+def _check_same_torch_function(check, name, plain, rewritten, *inputs):
+  """plain, rewritten: functions of torch tensors q, k, v; outputs and the gradients of a random
+  projection of them wrt q, k, v."""
+  out_shape = plain(*(torch.from_numpy(x) for x in inputs)).shape
+  weights = torch.from_numpy(_inputs(tuple(out_shape), seed=1)[0])
 
   def outputs_and_grads(attention):
     q, k, v = (torch.tensor(x, requires_grad=True) for x in inputs)
@@ -128,15 +128,24 @@ def test_torch_fused_attention_matches_softmax_first(queries, keys, check):
     return ({"out": out.detach().numpy()},
             {name: t.grad.numpy() for name, t in zip("qkv", (q, k, v))})
 
+  (out_plain, grads_plain), (out_new, grads_new) = map(outputs_and_grads, (plain, rewritten))
+  check(compare(out_plain, out_new, FORWARD_ATOL, model=f"rewrite/{name}", direction="none",
+                check="forward"),
+        compare(grads_plain, grads_new, GRAD_ATOL, model=f"rewrite/{name}", direction="none",
+                check="gradients"))
+
+
+@pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
+def test_torch_fused_attention_matches_softmax_first(queries, keys, check):
+  inputs = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
+  inputs[0] = 4 * inputs[0]
+
   def softmax_first(q, k, v):
     logits = torch.einsum("bqkd,bmkd->bkqm", q, k) / q.shape[-1] ** 0.5
     return torch.einsum("bkqm,bmkd->bqkd", torch.softmax(logits, dim=-1), v)
 
-  (out_plain, grads_plain), (out_new, grads_new) = map(outputs_and_grads,
-                                                       (softmax_first, torch_layers.attend))
-  name = f"rewrite/torch_attention_{queries}x{keys}"
-  check(compare(out_plain, out_new, FORWARD_ATOL, model=name, direction="none", check="forward"),
-        compare(grads_plain, grads_new, GRAD_ATOL, model=name, direction="none", check="gradients"))
+  _check_same_torch_function(check, f"torch_attention_{queries}x{keys}", softmax_first,
+                             torch_layers.attend, *inputs)
 
 
 def _vector_attention_inputs(queries, keys):
@@ -161,25 +170,12 @@ def test_vector_attention_backward_matches_autodiff(queries, keys, check):
 
 @pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
 def test_torch_vector_attention_backward_matches_autograd(queries, keys, check):
-  inputs = _vector_attention_inputs(queries, keys)
-  weights = torch.from_numpy(_inputs((2, queries, 5), seed=1)[0])
-
-  def outputs_and_grads(attention):
-    q, k, v = (torch.tensor(x, requires_grad=True) for x in inputs)
-    out = attention(q, k, v)
-    (out * weights).sum().backward()
-    return ({"out": out.detach().numpy()},
-            {name: t.grad.numpy() for name, t in zip("qkv", (q, k, v))})
-
   def autograd(q, k, v):
     weights = torch.softmax(q[:, :, None, :] * k[:, None, :, :], dim=2)
     return torch.einsum("bqmc,bmc->bqc", weights, v)
 
-  (out_plain, grads_plain), (out_new, grads_new) = map(
-      outputs_and_grads, (autograd, torch_mixers.channel_attention))
-  name = f"rewrite/torch_vector_attention_{queries}x{keys}"
-  check(compare(out_plain, out_new, FORWARD_ATOL, model=name, direction="none", check="forward"),
-        compare(grads_plain, grads_new, GRAD_ATOL, model=name, direction="none", check="gradients"))
+  _check_same_torch_function(check, f"torch_vector_attention_{queries}x{keys}", autograd,
+                             torch_mixers.channel_attention, *_vector_attention_inputs(queries, keys))
 
 
 @pytest.mark.parametrize("kind", ["vit", "video"])

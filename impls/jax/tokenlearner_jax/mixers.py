@@ -44,7 +44,7 @@ _channel_attention.defvjp(_channel_attention_forward, _channel_attention_backwar
 
 def channel_attention(q, k, v):
   """Vector attention without gamma: q [B, Q, C], k and v [B, M, C] -> [B, Q, C]."""
-  b, m, c = k.shape
+  b, _, c = k.shape
   rows = lambda t: t.transpose(0, 2, 1).reshape(b * c, t.shape[1])  # [B, L, C] -> [B*C, L].
   y = _channel_attention(rows(q), rows(k), rows(v))  # Shape: [B*C, Q].
   return y.reshape(b, c, -1).transpose(0, 2, 1)  # Shape: [B, Q, C].

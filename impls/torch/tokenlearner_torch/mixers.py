@@ -42,7 +42,7 @@ class ChannelAttention(torch.autograd.Function):
 
 def channel_attention(q, k, v):
   """Vector attention without gamma: q [B, Q, C], k and v [B, M, C] -> [B, Q, C]."""
-  b, m, c = k.shape
+  b, _, c = k.shape
   rows = lambda t: t.transpose(1, 2).reshape(b * c, t.shape[1])  # Shape: [B, L, C] -> [B*C, L].
   y = ChannelAttention.apply(rows(q), rows(k), rows(v))  # Shape: [B*C, Q].
   return y.reshape(b, c, -1).transpose(1, 2)  # Shape: [B, Q, C].
