@@ -226,7 +226,7 @@ def main(argv=None) -> int:
           "steps": args.steps, "repeats": args.repeats}
   parts = {"roof": roofs, "peers": peers, "vectt": vectt, "split": split, "latency": latency,
            "data": data}
-  report.write(rows, parts, meta, args.out, args.table)
+  rows, parts, meta = report.write(rows, parts, meta, args.out, args.table)
   print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency, -data beside it), "
         f"{args.table}", file=sys.stderr)
   if sorted(experiments) == sorted(registry.EXPERIMENTS):  # Only a full run speaks for the README.

@@ -33,15 +33,20 @@ def read(rows_csv) -> Tuple[pd.DataFrame, Dict[str, pd.DataFrame], dict]:
   return rows, parts, meta
 
 
-def write(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict, rows_csv, table_md) -> None:
-  """parts: PARTS' measurements, and any of OPTIONAL_PARTS'."""
+def write(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict, rows_csv,
+          table_md) -> Tuple[pd.DataFrame, Dict[str, pd.DataFrame], dict]:
+  """parts: PARTS' measurements, and any of OPTIONAL_PARTS'. Returns read(rows_csv)."""
   rows_csv, table_md = pathlib.Path(rows_csv), pathlib.Path(table_md)
   rows_csv.parent.mkdir(parents=True, exist_ok=True)
   rows.assign(meta=json.dumps(meta, sort_keys=True)).to_csv(rows_csv, index=False, float_format="%.6g")
   for name, frame in parts.items():
     frame.to_csv(beside(rows_csv, name), index=False, float_format="%.6g")
+  # Rendered from the CSVs, not from memory: they keep 6 significant digits, and the text
+  # must be what --report-only renders from them (343.985 in memory is 343.98 there).
+  written = read(rows_csv)
   table_md.parent.mkdir(parents=True, exist_ok=True)
-  table_md.write_text(markdown(rows, parts, meta))
+  table_md.write_text(markdown(*written))
+  return written
 
 
 def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> str:

@@ -7,14 +7,14 @@ ROOFS = pd.DataFrame({"framework": ["jax", "jax", "torch", "torch"], "threads": 
                       "gflops_per_s": [100.0, 190.0, 80.0, 150.0]})
 ROWS = pd.DataFrame({
     "experiment": ["table1", "table1"], "row": ["base", "tl16_at_12"], "label": ["Base", "16-TL"],
-    "gmacs_per_example": [0.02, 0.01], "batch_size": [64, 64],
+    "gmacs_per_example": [0.02, 0.008], "batch_size": [64, 64],
     "jax_examples_per_s": [200.0, 300.0], "torch_examples_per_s": [400.0, 600.0],
     "jax_gflops_per_s": [24.0, 18.0], "torch_gflops_per_s": [48.0, 36.0],
     "jax_roof_fraction": [0.24, 0.18], "torch_roof_fraction": [0.6, 0.45],
-    "jax_over_torch": [0.5, 0.5], "flop_ratio_vs_base": [1.0, 2.0],
-    "jax_speedup_vs_base": [1.0, 1.5], "torch_speedup_vs_base": [1.0, 1.5]})
+    "jax_over_torch": [0.5, 0.5], "flop_ratio_vs_base": [1.0, 2.5],
+    "jax_speedup_vs_base": [1.0, 1.875], "torch_speedup_vs_base": [1.0, 1.875]})
 PEERS = pd.DataFrame({"framework": ["jax", "torch"], "model": ["table1/base"] * 2,
-                      "peer_examples_per_s": [250.0, 400.0]})
+                      "peer_examples_per_s": [250.5, 400.5]})
 VECTT = pd.DataFrame({"framework": ["jax", "jax", "torch", "torch"], "chunk_size": [0, 64, 0, 64],
                       "seconds": [8.0, 4.0, 7.0, 7.0], "peak_bytes": [4096 * 2**20, 512 * 2**20,
                                                                     2048 * 2**20, 512 * 2**20]})
@@ -37,11 +37,11 @@ def test_the_report_keeps_every_row_and_renders_ratios(tmp_path):
   assert "commit abc" in text and "a machine" in text
   assert "table1/tl16_at_12" in text and "24.0 (24%)" in text
   tl_line = next(line for line in text.splitlines() if line.startswith("table1/tl16_at_12")
-                 and "2.00" in line)
-  assert "0.75" in tl_line  # Speed-up 1.5 of a FLOP ratio 2.0.
+                 and "2.50" in line)
+  assert "0.75" in tl_line  # Speed-up 1.875 of a FLOP ratio 2.5.
   assert len(pd.read_csv(tmp_path / "bench-peers.csv")) == 2
-  jax_peer = next(line for line in text.splitlines() if line.startswith("jax ") and "250.00" in line)
-  assert "0.80" in jax_peer  # Twin 200 examples/s against the peer's 250.
+  jax_peer = next(line for line in text.splitlines() if line.startswith("jax ") and "250.50" in line)
+  assert "0.80" in jax_peer  # Twin 200 examples/s against the peer's 250.5.
   torch_vectt = next(line for line in text.splitlines() if line.startswith("torch ") and "2048.00" in line)
   assert "0.25" in torch_vectt and "1.00" in torch_vectt  # Memory 512 / 2048 at equal time.
   assert any(line.startswith("jax") and "9.5" in line for line in text.splitlines())
@@ -70,3 +70,14 @@ def test_the_readme_block_is_rendered_from_the_committed_bench_csvs(tmp_path):
   report.update_readme(readme, report.readme_section(rows, parts, meta))
   text = readme.read_text()
   assert text.startswith("intro\n") and text.endswith("\nrest\n") and "stale" not in text
+
+
+def test_the_report_renders_what_the_csvs_keep(tmp_path):
+  """A speed whose last digits the CSV's 6 significant digits round away renders as the CSV
+  has it, so a bench run and --report-only give the same text."""
+  rows = ROWS.assign(jax_examples_per_s=[200.0, 343.98499])  # In the CSV: 343.985.
+  parts = {"roof": ROOFS, "peers": PEERS, "vectt": VECTT, "split": SPLIT, "latency": LATENCY}
+  written = report.write(rows, parts, META, tmp_path / "bench.csv", tmp_path / "bench.md")
+  assert (tmp_path / "bench.md").read_text() == report.markdown(*report.read(tmp_path / "bench.csv"))
+  assert report.readme_section(*written) == report.readme_section(*report.read(tmp_path / "bench.csv"))
+  assert "343.99" in (tmp_path / "bench.md").read_text()
