@@ -101,7 +101,7 @@ def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], framework
   for experiment, frame in summaries.items():
     for record in frame.to_dict("records"):
       rows.append([experiment, record["label"], *(render.estimate(record, f) for f in frameworks),
-                   summary.agreement(record)])
+                   summary.agreement(record, frameworks)])
   out.append(tabulate(rows, headers=["Artifact", "Row", *names, gap], tablefmt="pipe",
                       disable_numparse=True))
   out += ["", "### Pooled over rows", "",

@@ -44,7 +44,7 @@ def columns(experiment: str, scale: str, frameworks: Sequence[str], pm: str = "Â
   for fw in frameworks:
     cols[f"{FRAMEWORK_NAMES[fw]} {metric} ({scale})"] = lambda r, fw=fw: estimate(r, fw, pm)
   if len(frameworks) == 2:
-    cols["JAX - PyTorch"] = summary.agreement
+    cols["JAX - PyTorch"] = lambda r: summary.agreement(r, frameworks)
   return cols
 
 

@@ -92,11 +92,11 @@ def by_label_group(runs: pd.DataFrame, experiment: str, frameworks: Sequence[str
   return pd.DataFrame.from_records(records)
 
 
-def agreement(record) -> str:
+def agreement(record, frameworks: Sequence[str]) -> str:
   """Do the two frameworks differ by more than seed noise? JAX - PyTorch over the seeds both
   ran, with its paired t interval: 'agree' when it holds 0."""
   n = int(record.get("gap_n", 0))
-  if n == 0 and any(record[key] == 0 for key in record.keys() if str(key).endswith("_planned")):
+  if n == 0 and any(record.get(f"{fw}_planned") == 0 for fw in frameworks):
     return "n/a (not planned in both)"
   if n == 0:
     return "n/a (no seed finished in both)"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
+from tokenlearner_spec import FRAMEWORKS
 
 from harness import registry
 from harness.tables import build, claims, render, runs as run_export, spec, stats, summary
@@ -213,8 +214,8 @@ def test_claims_markdown_states_the_family_and_counts_what_is_resolved(runs, gfl
 
 def test_frameworks_that_differ_beyond_seed_noise_are_flagged(runs, gflops):
   frame = summary.build(runs, "table1", ["jax", "torch"], gflops).set_index("row")
-  assert summary.agreement(frame.loc["base"]).startswith("DIFFER")
-  assert summary.agreement(frame.loc["tl16_at_12"]) == "identical per seed (n=3)"
+  assert summary.agreement(frame.loc["base"], FRAMEWORKS).startswith("DIFFER")
+  assert summary.agreement(frame.loc["tl16_at_12"], FRAMEWORKS) == "identical per seed (n=3)"
 
 
 def test_a_row_one_framework_does_not_plan_reads_as_such(runs, gflops):
@@ -224,8 +225,8 @@ def test_a_row_one_framework_does_not_plan_reads_as_such(runs, gflops):
   frame = summary.build(torch_only, "table1", ["jax", "torch"], gflops).set_index("row")
   assert render.estimate(frame.loc["base"], "jax") == "not planned"
   assert render.estimate(frame.loc["base"], "torch").endswith("(n=3)")
-  assert summary.agreement(frame.loc["base"]) == "n/a (not planned in both)"
-  assert summary.agreement(frame.loc["tl16_at_12"]) == "identical per seed (n=3)"
+  assert summary.agreement(frame.loc["base"], FRAMEWORKS) == "n/a (not planned in both)"
+  assert summary.agreement(frame.loc["tl16_at_12"], FRAMEWORKS) == "identical per seed (n=3)"
 
 
 def test_agreement_pairs_a_row_by_seed():
@@ -237,12 +238,13 @@ def test_agreement_pairs_a_row_by_seed():
   ci = scipy_stats.ttest_rel([30.0, 33.0, 27.0], [29.7, 32.6, 26.8]).confidence_interval(0.95)
   assert (gap["gap_n"], gap["gap_low"], gap["gap_high"]) == pytest.approx((3, ci.low, ci.high))
   assert gap["gap_mean"] == pytest.approx(0.3) and gap["gap_max_per_seed"] == pytest.approx(0.4)
-  assert summary.agreement(gap).startswith("DIFFER: +0.30 [") and "(n=3)" in summary.agreement(gap)
+  assert summary.agreement(gap, FRAMEWORKS).startswith("DIFFER: +0.30 [")
+  assert "(n=3)" in summary.agreement(gap, FRAMEWORKS)
   assert stats.welch(jax.value[:3], torch.value, 0.95).low < 0
   one = summary.framework_gap(jax, torch[torch.seed == 1], 0.95)
-  assert summary.agreement(one) == "+0.40 (n=1, no interval)"
+  assert summary.agreement(one, FRAMEWORKS) == "+0.40 (n=1, no interval)"
   none = summary.framework_gap(jax, torch[torch.seed == 9], 0.95)
-  assert summary.agreement(none).startswith("n/a")
+  assert summary.agreement(none, FRAMEWORKS).startswith("n/a")
 
 
 def test_pooled_agreement_sets_the_framework_gap_beside_the_seed_noise():
