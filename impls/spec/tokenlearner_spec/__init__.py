@@ -1,5 +1,6 @@
 """What the JAX and PyTorch twins must agree on, in one place and importing neither framework:
-the model and optimizer configs with their validation, and the fixed-pooling arithmetic."""
+the model and optimizer configs with their validation, the fixed-pooling arithmetic, and the
+written-out gradient of vector attention (channel_attention)."""
 from tokenlearner_spec.config import (PRECISIONS, OptimizerConfig, VideoConfig, ViTConfig,
                                       check_step, model_config, vit_config)
 from tokenlearner_spec.pooling import pooling_regions
