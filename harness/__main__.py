@@ -216,7 +216,7 @@ def main(argv=None) -> int:
                                              args.frameworks, args.seeds)
     if args.verb == "run":
       from harness import train
-      train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
+      train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
       try:
         outcome = train.run(config.validate(cfg))
       except train.RUN_FAILURES as error:

@@ -57,7 +57,7 @@ def _job(cfg: DictConfig) -> str:
   from harness import claims, train
   _keep_worker()
   cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
-  train.configure_runtime(cfg.runtime, cfg.framework)  # Before jax is imported.
+  train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
   try:
     return train.run(config.validate(cfg)).status

@@ -12,7 +12,6 @@ import dataclasses
 import math
 import os
 import pathlib
-import sys
 from typing import Dict
 
 import numpy as np
@@ -42,8 +41,8 @@ class Outcome:
 def configure_runtime(runtime, framework: str) -> None:
   """Caps a run's CPU threads (one run per core when runs go in parallel), gives the process
   that many cores of its own (harness/cores.py), and sets XLA's compile effort (the run
-  config's `runtime`). JAX reads its flags when it starts, so the first run in a process
-  decides them."""
+  config's `runtime`). JAX's backend reads the flags when it starts, so the first run in a
+  process decides them."""
   flags = []
   if runtime.threads:
     cores.claim(runtime.threads)
@@ -53,7 +52,7 @@ def configure_runtime(runtime, framework: str) -> None:
     torch.set_num_threads(runtime.threads)
   if runtime.fast_compile:
     flags += xla.FAST_COMPILE
-  if "jax" not in sys.modules:
+  if not xla.backend_started():
     xla.set_flags(flags)
 
 

@@ -1,5 +1,6 @@
 """XLA's CPU compile flags. JAX's XLA reads XLA_FLAGS once, when its first backend starts."""
 import os
+import sys
 from typing import Sequence
 
 ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false",)
@@ -28,6 +29,16 @@ def start_with(flags: Sequence[str]) -> None:
     del os.environ["XLA_FLAGS"]
   else:
     os.environ["XLA_FLAGS"] = before
+
+
+def backend_started() -> bool:
+  """Whether this process's JAX backend has started, i.e. XLA has read XLA_FLAGS. Importing jax
+  does not start it (harness modules import it freely); the first device query or program
+  does."""
+  if "jax" not in sys.modules:
+    return False
+  from jax._src import xla_bridge  # No public API tells whether the backend has started.
+  return xla_bridge.backends_are_initialized()
 
 
 def set_flags(flags: Sequence[str]) -> None:
