@@ -245,6 +245,13 @@ def seeds_by_framework(scale, frameworks: Sequence[str], seeds: Optional[Sequenc
     if unknown:
       raise ConfigError(f"bad config: scale.framework_rows.{fw} names {', '.join(unknown)}, "
                         "not an experiment or experiment/row")
+  runnable = set(scale.seeds).union(*own.values())
+  for key, listed in limits.items():
+    never = sorted(set(listed) - runnable)
+    if never:  # A cut cannot add seeds: such a list would be silently shorter than it reads.
+      raise ConfigError(f"bad config: scale.experiment_seeds.{key} lists seed(s) "
+                        f"{', '.join(map(str, never))}, which no framework runs (scale.seeds, "
+                        "scale.framework_seeds)")
   out = {}
   for fw in frameworks:
     its = list(own.get(fw, scale.seeds))

@@ -116,6 +116,10 @@ def test_seeds_per_framework_experiment_and_row():
     bad = config.compose_config(["scale=smoke", f"+scale.{key}={value}"]).scale
     with pytest.raises(config.ConfigError, match=f"scale.{key}.* names {named}, not an? "):
       config.seeds_by_framework(bad, ["torch"])
+  beyond = config.compose_config(["scale=smoke", "+scale.framework_seeds={jax: [0, 5]}",
+                                  "+scale.experiment_seeds={table2: [0, 5, 6]}"]).scale
+  with pytest.raises(config.ConfigError, match=r"experiment_seeds.table2 lists seed\(s\) 6, which no"):
+    config.seeds_by_framework(beyond, ["torch"])
   hashes = {config.config_hash(config.load(["scale=smoke", *extra])) for extra in
             ([], ["+scale.experiment_seeds={table2: [0]}"], ["+scale.framework_seeds={jax: [3]}"],
              ["+scale.framework_rows={jax: [table1]}"])}
