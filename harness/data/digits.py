@@ -66,23 +66,56 @@ def check_fit(digit_size: int, canvas_size: int, clutter_size: int) -> None:
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
            canvas_size: int, clutter: int, clutter_size: int, with_layers: bool = False):
   """`count` canvases [count, S, S, 1] in [-1, 1] and their digit labels; with_layers, also
-  what each pixel shows [count, S, S] (BACKGROUND, CLUTTER or TARGET), from the same draws."""
+  what each pixel shows [count, S, S] (BACKGROUND, CLUTTER or TARGET), from the same draws.
+
+  The draws are those of drawing canvas after canvas: each canvas's digit, then for each
+  fragment its donor, its corner in the donor (y, x) and its place (y, x), then the digit's
+  place. One call with an upper bound per draw gives the same numbers as one call per draw
+  (each is a bounded draw from the generator's next 32 bits), so a batch costs one call."""
   n, size, _ = images.shape
   check_fit(size, canvas_size, clutter_size)
+  fragment_highs = [n, size - clutter_size + 1, size - clutter_size + 1,
+                    canvas_size - clutter_size + 1, canvas_size - clutter_size + 1]
+  digit_highs = [canvas_size - size + 1] * 2
+  picks = rng.integers(0, n, count)
+  per_canvas = np.tile(fragment_highs * clutter + digit_highs, count)
+  draws = rng.integers(0, per_canvas).reshape(count, -1)  # [count, 5 * clutter + 2]
+  fragments = draws[:, :5 * clutter].reshape(count, clutter, 5)  # donor, fy, fx, y, x
   canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
   layers = np.zeros(canvases.shape, np.int8) if with_layers else None
-  picks = rng.integers(0, n, count)
-  for i, pick in enumerate(picks):
-    where = layers[i] if with_layers else None
-    for _ in range(clutter):  # Fragments of other digits first, the digit on top.
-      donor = images[rng.integers(0, n)]
-      fy, fx = rng.integers(0, size - clutter_size + 1, 2)
-      y, x = rng.integers(0, canvas_size - clutter_size + 1, 2)
-      paste(canvases[i], donor[fy:fy + clutter_size, fx:fx + clutter_size], y, x, where, CLUTTER)
-    y, x = rng.integers(0, canvas_size - size + 1, 2)
-    paste(canvases[i], images[pick], y, x, where, TARGET)
+  every = np.arange(count)
+  # Pieces in drawing order, each pasted into all canvases at once (one piece per canvas, so no
+  # two writes meet): fragments of other digits first, the digit on top.
+  for f in range(clutter):
+    donor, fy, fx, y, x = fragments[:, f].T
+    pieces = _crops(images[donor], fy, fx, clutter_size)
+    _paste_all(canvases, pieces, every, y, x, layers, CLUTTER)
+  _paste_all(canvases, images[picks], every, draws[:, -2], draws[:, -1], layers, TARGET)
   batch = canvases[..., None] * 2.0 - 1.0, labels[picks]
   return (*batch, layers) if with_layers else batch
+
+
+def _crops(images: np.ndarray, y: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
+  """The size x size crop of each image [N, h, w] at its own corner (y[i], x[i])."""
+  span = np.arange(size)
+  rows = (y[:, None] + span)[:, :, None]  # [N, size, 1]
+  cols = (x[:, None] + span)[:, None, :]  # [N, 1, size]
+  return images[np.arange(len(images))[:, None, None], rows, cols]
+
+
+def _paste_all(canvases: np.ndarray, pieces: np.ndarray, which: np.ndarray, y: np.ndarray,
+               x: np.ndarray, layers: Optional[np.ndarray], layer: int) -> None:
+  """paste() of pieces[i] onto canvases[which[i]] at (y[i], x[i]) for every i at once;
+  `which` must not repeat."""
+  h, w = pieces.shape[1:]
+  rows = (y[:, None] + np.arange(h))[:, :, None]  # [N, h, 1]
+  cols = (x[:, None] + np.arange(w))[:, None, :]  # [N, 1, w]
+  index = which[:, None, None], rows, cols
+  under = canvases[index]
+  if layers is not None:
+    shown = (pieces >= under) & (pieces > INK)
+    layers[index] = np.where(shown, np.int8(layer), layers[index])
+  canvases[index] = np.maximum(under, pieces)
 
 
 class ClutteredDigits(Dataset):

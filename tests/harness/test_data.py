@@ -70,6 +70,41 @@ def test_clutter_comes_from_other_pixels_than_the_digit():
   assert (covered > 36).any()  # Fragments land beside the 6x6 digit.
 
 
+def render_one_draw_at_a_time(rng, images, labels, count, canvas_size, clutter, clutter_size):
+  """digits.render as a loop over canvases and pieces, one generator call per draw: the order
+  the proxy's batches were first drawn in, which the batched render must keep."""
+  n, size, _ = images.shape
+  canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
+  layers = np.zeros(canvases.shape, np.int8)
+  picks = rng.integers(0, n, count)
+  for i, pick in enumerate(picks):
+    for _ in range(clutter):
+      donor = images[rng.integers(0, n)]
+      fy, fx = rng.integers(0, size - clutter_size + 1, 2)
+      y, x = rng.integers(0, canvas_size - clutter_size + 1, 2)
+      fragment = donor[fy:fy + clutter_size, fx:fx + clutter_size]
+      digits.paste(canvases[i], fragment, y, x, layers[i], digits.CLUTTER)
+    y, x = rng.integers(0, canvas_size - size + 1, 2)
+    digits.paste(canvases[i], images[pick], y, x, layers[i], digits.TARGET)
+  return canvases[..., None] * 2.0 - 1.0, labels[picks], layers
+
+
+@pytest.mark.parametrize("split, digit_size, canvas_size, clutter, clutter_size",
+                         [("train", 28, 32, 6, 5), ("test", 16, 32, 3, 4), ("train", 12, 20, 4, 12),
+                          ("test", 5, 40, 9, 1), ("train", 8, 8, 0, 1)])
+def test_batched_render_draws_what_one_draw_at_a_time_draws(split, digit_size, canvas_size, clutter,
+                                                            clutter_size):
+  images, labels = digits.source_digits(split, digit_size)
+  for seed in range(5):
+    want = render_one_draw_at_a_time(np.random.default_rng([seed, 9]), images, labels, 40,
+                                     canvas_size, clutter, clutter_size)
+    got = digits.render(np.random.default_rng([seed, 9]), images, labels, 40, canvas_size,
+                        clutter, clutter_size, with_layers=True)
+    for a, b in zip(got, want):
+      assert a.dtype == b.dtype
+      np.testing.assert_array_equal(a, b)
+
+
 def test_moving_digit_labels_name_the_digit_and_its_direction():
   images, labels = fake_sources(4)
   x, y = moving_digits.render(np.random.default_rng(1), images, labels, 64, num_frames=4,
