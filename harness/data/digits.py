@@ -52,9 +52,13 @@ def paste(canvas: np.ndarray, piece: np.ndarray, y: int, x: int, layers: Optiona
   shape) marks `layer` where the piece's ink is what the pixel shows."""
   h, w = piece.shape
   if layers is not None:
-    shown = (piece >= canvas[y:y + h, x:x + w]) & (piece > INK)
-    layers[y:y + h, x:x + w][shown] = layer
+    layers[y:y + h, x:x + w][_shown(piece, canvas[y:y + h, x:x + w])] = layer
   np.maximum(canvas[y:y + h, x:x + w], piece, out=canvas[y:y + h, x:x + w])
+
+
+def _shown(piece: np.ndarray, under: np.ndarray) -> np.ndarray:
+  """Where a piece pasted over `under` is what the pixel shows: its ink, at least as bright."""
+  return (piece >= under) & (piece > INK)
 
 
 def check_fit(digit_size: int, canvas_size: int, clutter_size: int) -> None:
@@ -83,38 +87,36 @@ def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, cou
   fragments = draws[:, :5 * clutter].reshape(count, clutter, 5)  # donor, fy, fx, y, x
   canvases = np.zeros((count, canvas_size, canvas_size), np.float32)
   layers = np.zeros(canvases.shape, np.int8) if with_layers else None
-  every = np.arange(count)
   # Pieces in drawing order, each pasted into all canvases at once (one piece per canvas, so no
   # two writes meet): fragments of other digits first, the digit on top.
   for f in range(clutter):
     donor, fy, fx, y, x = fragments[:, f].T
     pieces = _crops(images[donor], fy, fx, clutter_size)
-    _paste_all(canvases, pieces, every, y, x, layers, CLUTTER)
-  _paste_all(canvases, images[picks], every, draws[:, -2], draws[:, -1], layers, TARGET)
+    _paste_all(canvases, pieces, y, x, layers, CLUTTER)
+  _paste_all(canvases, images[picks], draws[:, -2], draws[:, -1], layers, TARGET)
   batch = canvases[..., None] * 2.0 - 1.0, labels[picks]
   return (*batch, layers) if with_layers else batch
 
 
-def _crops(images: np.ndarray, y: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
-  """The size x size crop of each image [N, h, w] at its own corner (y[i], x[i])."""
-  span = np.arange(size)
-  rows = (y[:, None] + span)[:, :, None]  # [N, size, 1]
-  cols = (x[:, None] + span)[:, None, :]  # [N, 1, size]
-  return images[np.arange(len(images))[:, None, None], rows, cols]
-
-
-def _paste_all(canvases: np.ndarray, pieces: np.ndarray, which: np.ndarray, y: np.ndarray,
-               x: np.ndarray, layers: Optional[np.ndarray], layer: int) -> None:
-  """paste() of pieces[i] onto canvases[which[i]] at (y[i], x[i]) for every i at once;
-  `which` must not repeat."""
-  h, w = pieces.shape[1:]
+def _windows(y: np.ndarray, x: np.ndarray, h: int, w: int):
+  """Row and column indices of the h x w window at each corner (y[i], x[i])."""
   rows = (y[:, None] + np.arange(h))[:, :, None]  # [N, h, 1]
   cols = (x[:, None] + np.arange(w))[:, None, :]  # [N, 1, w]
-  index = which[:, None, None], rows, cols
+  return rows, cols
+
+
+def _crops(images: np.ndarray, y: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
+  """The size x size crop of each image [N, h, w] at its own corner (y[i], x[i])."""
+  return images[(np.arange(len(images))[:, None, None], *_windows(y, x, size, size))]
+
+
+def _paste_all(canvases: np.ndarray, pieces: np.ndarray, y: np.ndarray, x: np.ndarray,
+               layers: Optional[np.ndarray], layer: int) -> None:
+  """paste() of pieces[i] onto canvases[i] at (y[i], x[i]) for every i at once."""
+  index = (np.arange(len(canvases))[:, None, None], *_windows(y, x, *pieces.shape[1:]))
   under = canvases[index]
   if layers is not None:
-    shown = (pieces >= under) & (pieces > INK)
-    layers[index] = np.where(shown, np.int8(layer), layers[index])
+    layers[index] = np.where(_shown(pieces, under), np.int8(layer), layers[index])
   canvases[index] = np.maximum(under, pieces)
 
 
