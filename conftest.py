@@ -4,8 +4,8 @@ parity logs of pytest-xdist workers and writes the fault catalogue's table (the 
 loads this conftest, not the one in tests/, and receives the workers' reports)."""
 import pathlib
 
-from harness import xla
-from harness.parity import merge_csv
+from harness.machine import xla_flags
+from harness.testing.parity_log import merge_csv
 from tests import fault_catalogue
 
 
@@ -45,7 +45,7 @@ def pytest_configure(config):
   """Compiles the tests' JAX programs as asked. Processes a test starts (harness runs) keep the
   XLA_FLAGS they would have had, so their runs compile as their config says."""
   if config.getoption("--xla-compile") == "fast":
-    xla.start_with(xla.FAST_COMPILE)
+    xla_flags.start_with(xla_flags.FAST_COMPILE)
 
 
 def pytest_collection_modifyitems(config, items):

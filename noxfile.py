@@ -39,7 +39,7 @@ def parity(session: nox.Session) -> None:
   install(session)
   session.run("pytest", "-q", *PARALLEL, "tests/parity", "--xla-compile", "full",
               "--parity-csv", PARITY_CSV, *session.posargs)
-  session.run("python", "-m", "harness.parity", PARITY_CSV)
+  session.run("python", "-m", "harness.testing.parity_log", PARITY_CSV)
 
 
 @nox.session

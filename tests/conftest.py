@@ -12,7 +12,7 @@ import jax
 import pytest
 import torch
 
-from harness.parity import ParityLog
+from harness.testing.parity_log import ParityLog
 
 jax.config.update("jax_default_matmul_precision", "highest")
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -41,7 +41,7 @@ def parity_log(request):
 
 @pytest.fixture
 def check(parity_log):
-  """Records harness.parity.Results and fails the test, naming every differing tensor."""
+  """Records harness.testing.parity_log.Results and fails the test, naming every differing tensor."""
   def _check(*results):
     for result in results:
       parity_log.add(result)

@@ -7,9 +7,9 @@ vector attention at the paper's Table 2 size, naive and chunked; where one proxy
 run's time goes; the forward latency of three paper-scale models; and how fast the
 file loaders decode train examples at the paper's input sizes, in 0, 1 and 2 worker
 processes. Writes results/bench.csv (a row per proxy row) and bench-<part>.csv beside
-it for the others, and renders tables/bench.md and the README's "Measured on this
-machine" summary from them. --report-only renders both again from the CSVs, measuring
-nothing; --only data measures that part alone, writes its CSV and renders
+it for the others, and renders tables/bench.md and the generated summary in
+docs/performance.md (--doc) from them. --report-only renders both again from the CSVs,
+measuring nothing; --only data measures that part alone, writes its CSV and renders
 tables/bench.md again if results/bench.csv is there.
 """
 import argparse
@@ -25,8 +25,9 @@ from typing import Sequence
 import pandas as pd
 from tokenlearner_spec import FRAMEWORKS
 
-from harness import host, registry
 from harness.bench import report
+from harness.configs import registry
+from harness.machine import host
 
 
 
@@ -182,17 +183,17 @@ def main(argv=None) -> int:
   parser.add_argument("--flops", default="results/flops.csv")
   parser.add_argument("--out", default="results/bench.csv")
   parser.add_argument("--table", default="tables/bench.md")
-  parser.add_argument("--readme", default="README.md", help="whose generated bench block to rewrite")
+  parser.add_argument("--doc", default="docs/performance.md", help="whose generated bench block to rewrite")
   parser.add_argument("--report-only", action="store_true", help="render from --out's CSVs, measure nothing")
   parser.add_argument("--only", choices=("data",), help="measure this part alone (its CSV beside --out)")
   args = parser.parse_args(argv)
-  if not args.only and not report.readme_block(args.readme):
-    parser.error(f"{args.readme} has no generated bench block to rewrite ({report.README_BEGIN} ...)")
+  if not args.only and not report.doc_block(args.doc):
+    parser.error(f"{args.doc} has no generated bench block to rewrite ({report.DOC_BEGIN} ...)")
   if args.report_only:
     rows, parts, meta = report.read(args.out)
     pathlib.Path(args.table).write_text(report.markdown(rows, parts, meta))
-    report.update_readme(args.readme, report.readme_section(rows, parts, meta))
-    print(f"bench: rendered {args.table} and {args.readme}'s bench block from {args.out}", file=sys.stderr)
+    report.update_doc(args.doc, report.doc_section(rows, parts, meta))
+    print(f"bench: rendered {args.table} and {args.doc}'s bench block from {args.out}", file=sys.stderr)
     return 0
   if args.only == "data":
     if args.steps < 1:
@@ -229,9 +230,9 @@ def main(argv=None) -> int:
   rows, parts, meta = report.write(rows, parts, meta, args.out, args.table)
   print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency, -data beside it), "
         f"{args.table}", file=sys.stderr)
-  if sorted(experiments) == sorted(registry.EXPERIMENTS):  # Only a full run speaks for the README.
-    report.update_readme(args.readme, report.readme_section(rows, parts, meta))
-    print(f"bench: rewrote {args.readme}'s bench block", file=sys.stderr)
+  if sorted(experiments) == sorted(registry.EXPERIMENTS):  # Only a full run speaks for the doc.
+    report.update_doc(args.doc, report.doc_section(rows, parts, meta))
+    print(f"bench: rewrote {args.doc}'s bench block", file=sys.stderr)
   return 0
 
 

@@ -40,14 +40,15 @@ MATMUL_CALLS, MATMUL_REPEATS = 5, 7
 
 
 def set_threads(framework: str, threads: int) -> None:
-  """One thread: what `reproduce` gives each run, on a core of its own (harness/cores.py).
+  """One thread: what `reproduce` gives each run, on a core of its own (harness/machine/core_locks.py).
   All cores: the framework's default."""
-  from harness import cores, train
+  from harness.machine import core_locks
+  from harness.run import train
   limit = threads if threads < (os.cpu_count() or 1) else 0
   train.configure_runtime(OmegaConf.create({"threads": limit, "fast_compile": False}), framework)
-  if limit and not cores.claim(limit):
+  if limit and not core_locks.claim(limit):
     raise RuntimeError(f"no {limit} free core(s) to pin a {limit}-thread measurement to: other "
-                       f"runs hold them ({cores.lock_dir()}); the bench wants an idle machine")
+                       f"runs hold them ({core_locks.lock_dir()}); the bench wants an idle machine")
 
 
 def _median_seconds(call, repeats: int) -> float:
@@ -78,10 +79,12 @@ def roof(framework: str, threads: int) -> dict:
 
 def _row(framework: str, experiment: str, row: str):
   """(run config, model config, data) of a row's proxy run."""
-  from harness import backends, config, data as datasets
-  cfg = config.load([f"experiment={experiment}", f"row={row}", "scale=proxy", f"framework={framework}",
+  from harness import data as datasets
+  from harness.configs import compose
+  from harness.twins import backends
+  cfg = compose.load([f"experiment={experiment}", f"row={row}", "scale=proxy", f"framework={framework}",
                      "train.init=native"])
-  model = backends.make_config(cfg.experiment.model, config.model_fields(cfg))
+  model = backends.make_config(cfg.experiment.model, compose.model_fields(cfg))
   return cfg, model, datasets.make(cfg.data, 0, model.image_size, getattr(model, "num_frames", 1))
 
 
@@ -125,17 +128,18 @@ def _throughput(runner, data, batch: int, steps: int, repeats: int) -> dict:
 
 
 def train_throughput(framework: str, experiment: str, row: str, steps: int, repeats: int) -> dict:
-  from harness import config, runners
+  from harness.configs import compose
+  from harness.twins import runners
   cfg, model, data = _row(framework, experiment, row)
-  runner = runners.make(framework, cfg.experiment.model, config.model_fields(cfg),
-                        config.make_optimizer_config(cfg), data.multilabel, 0)
+  runner = runners.make(framework, cfg.experiment.model, compose.model_fields(cfg),
+                        compose.make_optimizer_config(cfg), data.multilabel, 0)
   return _throughput(runner, data, cfg.train.batch_size, steps, repeats)
 
 
 def peer_throughput(framework: str, steps: int, repeats: int) -> dict:
-  from harness import config
+  from harness.configs import compose
   cfg, model, data = _row(framework, "table1", "base")
-  runner = _PeerRunner(framework, model, config.make_optimizer_config(cfg))
+  runner = _PeerRunner(framework, model, compose.make_optimizer_config(cfg))
   return _throughput(runner, data, cfg.train.batch_size, steps, repeats)
 
 
@@ -173,7 +177,8 @@ def vectt_cost(framework: str, chunk_size: int, repeats: int) -> dict:
 
 
 def forward_latency(framework: str, experiment: str, row: str, repeats: int) -> dict:
-  from harness import backends, registry
+  from harness.configs import registry
+  from harness.twins import backends
   kind = registry.get_row(experiment, row).kind
   fields = registry.model_fields(experiment, row, "paper")
   model = backends.build(framework, kind, fields)
@@ -202,15 +207,15 @@ FIXTURE_IMAGE = (160, 120)  # (width, height): smaller than ImageNet's typical 5
 
 
 def _data_fixture(source: str, root: pathlib.Path) -> pathlib.Path:
-  """The source's layout (harness/faults/tiny_data.py) with smooth random pictures, which
+  """The source's layout (harness/testing/tiny_datasets.py) with smooth random pictures, which
   compress as photographs do (noise would not): 18 train JPEGs for imagenet, 2 train videos
   of 24 frames for charades (a longer clip repeats the last frame, decoded each time)."""
   from PIL import Image
-  from harness.faults import tiny_data
+  from harness.testing import tiny_datasets
   if source == "imagenet":
-    root = tiny_data.imagenet(root, classes=[f"n{k:02d}" for k in range(6)])
+    root = tiny_datasets.imagenet(root, classes=[f"n{k:02d}" for k in range(6)])
   else:
-    root = tiny_data.charades(root, frames=24)
+    root = tiny_datasets.charades(root, frames=24)
   rng, (w, h) = np.random.default_rng(0), FIXTURE_IMAGE
   for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png")):
     coarse = Image.fromarray(rng.integers(0, 256, (h // 8, w // 8, 3), np.uint8))
@@ -220,11 +225,14 @@ def _data_fixture(source: str, root: pathlib.Path) -> pathlib.Path:
 
 def data_throughput(source: str, image_size: int, frames: int, workers: int, steps: int,
                     batch: int) -> dict:
-  from harness import config, data as datasets
+  from harness import data as datasets
+  from harness.configs import schema
+  from harness.data import pipeline
   with tempfile.TemporaryDirectory() as tmp:
     root = _data_fixture(source, pathlib.Path(tmp))
-    spec = OmegaConf.structured(config.DATA_SOURCES[source](root=str(root)))
-    batches = datasets.make(spec, 0, image_size, frames).train_batches(0, steps + 1, batch, workers=workers)
+    spec = OmegaConf.structured(schema.DATA_SOURCES[source](root=str(root)))
+    batches = pipeline.train_batches(datasets.make(spec, 0, image_size, frames), 0, steps + 1, batch,
+                                      workers=workers)
     began = time.perf_counter()
     next(batches)  # Start-up: worker processes, imports, first reads.
     first = time.perf_counter()

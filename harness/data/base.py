@@ -74,19 +74,6 @@ class Dataset:
     """Process part[0]'s block of the global batch of `step` (see part_bounds)."""
     raise NotImplementedError
 
-  def train_batches(self, first_step: int, steps: int, batch_size: int, part: Part = WHOLE,
-                    workers: int = 0) -> Iterator[Batch]:
-    """train_batch(step, batch_size, part) for step in [first_step, steps), in order. With
-    `workers`, made that many worker processes ahead of the caller (harness/data/pipeline.py),
-    so that decoding overlaps training; without, in this process, one batch at a time."""
-    part_bounds(batch_size, part)  # Refused here, not in a worker.
-    if workers < 0:
-      raise ValueError(f"workers={workers} is negative")
-    if workers == 0:
-      return (self.train_batch(step, batch_size, part) for step in range(first_step, steps))
-    from harness.data import pipeline
-    return pipeline.batches(self, first_step, steps, batch_size, part, workers)
-
   def train_pieces(self, batch_size: int, part: Part = WHOLE) -> int:
     """How many pieces a worker makes a batch part in: one, the part itself, unless the
     source makes its examples one by one."""

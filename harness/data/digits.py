@@ -10,12 +10,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bounds, require_at_least
+from harness.data.base import Batch, batch_rng, Dataset, Part, part_bounds, require_at_least, WHOLE
 
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
 TEST_SET_SEED = 1_000_003  # The test canvases are the same for every run seed.
-# What a canvas pixel shows, for measuring where a model looks (harness/attention.py): the
+# What a canvas pixel shows, for measuring where a model looks (harness/maps/token_maps.py): the
 # source that drew its value, where that value is ink (above INK of the [0, 1] range).
 BACKGROUND, CLUTTER, TARGET = 0, 1, 2
 LAYER_NAMES = ("background", "clutter", "target")
@@ -120,29 +120,25 @@ def _paste_all(canvases: np.ndarray, pieces: np.ndarray, y: np.ndarray, x: np.nd
   canvases[index] = np.maximum(under, pieces)
 
 
-class ClutteredDigits(Dataset):
-  """Train batches drawn afresh for each (seed, step); a fixed test set."""
-  multilabel = False
-  num_classes = 10
+class RenderedDigits(Dataset):
+  """A task rendered from the handwritten digits: train batches drawn afresh for each (seed,
+  step), a fixed test set, and what each test pixel shows. Subclasses say how a batch is
+  rendered (_render)."""
   draws_layers = True
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
-    self.spec, self.seed, self.canvas_size = spec, seed, canvas_size
+    self.spec, self.seed = spec, seed
+    self.canvas_size, self.num_frames = canvas_size, num_frames
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
 
-  @classmethod
-  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
-    require_at_least(spec, {"digit_size": 1, "clutter": 0, "clutter_size": 1, "test_size": 1})
-    check_fit(spec.digit_size, image_size, spec.clutter_size)
-
-  def _render(self, rng, sources, count, with_layers: bool = False):
-    s = self.spec
-    return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size, with_layers)
+  def _render(self, rng, sources, count: int, with_layers: bool = False):
+    """(inputs, labels), plus the layers of each pixel if asked, of `count` examples."""
+    raise NotImplementedError
 
   def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
-    """The whole batch from one generator, as before batches had parts (so the proxy's
-    batches are unchanged), and this part sliced from it: rendering costs little."""
+    """The whole batch from one generator, whatever the part, and this part sliced from it:
+    rendering costs little, and a batch is the same however many processes share it."""
     start, stop = part_bounds(batch_size, part)
     x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
     return x[start:stop], y[start:stop]
@@ -152,6 +148,21 @@ class ClutteredDigits(Dataset):
     return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)
 
   def test_layers(self, count: int) -> np.ndarray:
-    """What each pixel of the first `count` test canvases shows [count, S, S]."""
+    """What each pixel of the first `count` test examples shows [count, (T,) S, S]."""
     rng = np.random.default_rng(TEST_SET_SEED)
     return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]
+
+
+class ClutteredDigits(RenderedDigits):
+  """One digit per canvas among clutter fragments of other digits; 10 classes."""
+  multilabel = False
+  num_classes = 10
+
+  @classmethod
+  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
+    require_at_least(spec, {"digit_size": 1, "clutter": 0, "clutter_size": 1, "test_size": 1})
+    check_fit(spec.digit_size, image_size, spec.clutter_size)
+
+  def _render(self, rng, sources, count, with_layers: bool = False):
+    s = self.spec
+    return render(rng, *sources, count, self.canvas_size, s.clutter, s.clutter_size, with_layers)

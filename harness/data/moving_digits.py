@@ -4,12 +4,10 @@ Multi-label targets, as Charades has: which of the 10 digits appear and which of
 4 directions (right, left, down, up) something moves in, 14 labels scored by mAP.
 Digits come from the disjoint train/test sources of the image proxy.
 """
-import functools
-
 import numpy as np
 
-from harness.data.base import WHOLE, Batch, Dataset, Part, batch_rng, part_bounds, require_at_least
-from harness.data.digits import TARGET, TEST_SET_SEED, paste, source_digits
+from harness.data.base import require_at_least
+from harness.data.digits import TARGET, RenderedDigits, paste
 
 DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
 MAX_SPEED = 2  # pixels per frame
@@ -48,18 +46,12 @@ def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, cou
   return (*batch, layers) if with_layers else batch
 
 
-class MovingDigits(Dataset):
-  """Train clips drawn afresh for each (seed, step); a fixed test set."""
+class MovingDigits(RenderedDigits):
+  """Clips of 1 to max_digits digits moving in straight lines; multi-label: which digits, and
+  which of the directions they move in."""
   multilabel = True
   num_classes = 10 + len(DIRECTIONS)
-  draws_layers = True
   label_groups = {"digits": slice(0, 10), "directions": slice(10, 10 + len(DIRECTIONS))}
-
-  def __init__(self, spec, seed: int, canvas_size: int, num_frames: int):
-    self.spec, self.seed = spec, seed
-    self.canvas_size, self.num_frames = canvas_size, num_frames
-    self.train_sources = source_digits("train", spec.digit_size)
-    self.test_sources = source_digits("test", spec.digit_size)
 
   @classmethod
   def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
@@ -69,19 +61,3 @@ class MovingDigits(Dataset):
   def _render(self, rng, sources, count, with_layers: bool = False):
     s = self.spec
     return render(rng, *sources, count, self.num_frames, self.canvas_size, s.max_digits, with_layers)
-
-  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
-    """The whole batch from one generator, as before batches had parts (so the proxy's
-    batches are unchanged), and this part sliced from it: rendering costs little."""
-    start, stop = part_bounds(batch_size, part)
-    x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
-    return x[start:stop], y[start:stop]
-
-  @functools.cached_property
-  def test_set(self) -> Batch:
-    return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)
-
-  def test_layers(self, count: int) -> np.ndarray:
-    """What each pixel of the first `count` test clips shows [count, T, S, S]."""
-    rng = np.random.default_rng(TEST_SET_SEED)
-    return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, Part
+from harness.data.base import Batch, Dataset, Part, part_bounds, WHOLE
 
 # Small arrays (labels) travel pickled; shared memory costs a file per array.
 MIN_SHARED_BYTES = 1 << 16
@@ -31,9 +31,22 @@ class _Piece:
     return self.dataset.train_piece(step, self.batch_size, self.part, piece)
 
 
-def batches(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part,
-            workers: int) -> Iterator[Batch]:
-  """Dataset.train_batches with `workers` > 0. Each worker makes its pieces one at a time and
+def train_batches(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part = WHOLE,
+                  workers: int = 0) -> Iterator[Batch]:
+  """dataset.train_batch(step, batch_size, part) for step in [first_step, steps), in order. With
+  `workers`, made that many worker processes ahead of the caller, so that decoding overlaps
+  training; without, in this process, one batch at a time."""
+  part_bounds(batch_size, part)  # Refused here, not in a worker.
+  if workers < 0:
+    raise ValueError(f"workers={workers} is negative")
+  if workers == 0:
+    return (dataset.train_batch(step, batch_size, part) for step in range(first_step, steps))
+  return _in_workers(dataset, first_step, steps, batch_size, part, workers)
+
+
+def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part,
+                workers: int) -> Iterator[Batch]:
+  """train_batches with `workers` > 0. Each worker makes its pieces one at a time and
   keeps up to a batch's share of them ready; closing the generator stops the workers."""
   import grain
   _allow_unparsed_flags()

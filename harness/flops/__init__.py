@@ -7,8 +7,8 @@ of the PyTorch forward); `report` puts them beside the published numbers.
 import dataclasses
 from typing import Dict, Mapping
 
-from harness import backends
 from harness.flops import analytic
+from harness.twins import backends
 
 GIGA = 1e9
 
@@ -39,11 +39,11 @@ def counting_fields(kind: str, fields: Mapping) -> Dict:
 
 
 def count(kind: str, fields: Mapping) -> Count:
-  from harness.flops import torch_counter, xla  # Heavy imports, only for counting.
+  from harness.flops import torch_count, xla_count
   fields = counting_fields(kind, fields)
   macs = analytic.count(kind, backends.make_config(kind, fields))
-  by_xla = xla.count(kind, fields)
-  by_torch = torch_counter.count(kind, fields)
+  by_xla = xla_count.count(kind, fields)
+  by_torch = torch_count.count(kind, fields)
   return Count(
       analytic_gflops=sum(macs.values()) / GIGA,
       xla_gflops=by_xla.dense_matmul_flops / 2 / GIGA,

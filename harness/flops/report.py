@@ -16,7 +16,8 @@ from typing import Callable, Dict, List, Optional
 import pandas as pd
 from tabulate import tabulate
 
-from harness import flops, published, registry, schemas
+from harness import flops
+from harness.configs import conf_schemas, published, registry
 
 COUNT_COLUMNS = ["analytic_gflops", "xla_gflops", "torch_gflops", "xla_padding_gflops",
                  "xla_elementwise_gflops", "xla_total_gflops", "params", "params_torch"]
@@ -26,7 +27,7 @@ PAPER = "paper"
 
 
 def conf() -> dict:
-  return schemas.load(schemas.CONF_DIR / "flops.yaml", schemas.FlopsFile)
+  return conf_schemas.load(conf_schemas.CONF_DIR / "flops.yaml", conf_schemas.FlopsFile)
 
 
 def _split(row_id: str):

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from harness import backends
-from harness.flops import analytic, xla
+from harness.flops import analytic, xla_count
+from harness.twins import backends
 
 F32 = jnp.float32
 
@@ -34,7 +34,7 @@ PURE_MATMULS = {
 @pytest.mark.parametrize("name", sorted(PURE_MATMULS))
 def test_parsed_matmuls_equal_cost_analysis_on_matmul_only_programs(name):
   fn, args = PURE_MATMULS[name]
-  counted = xla.lower(fn, *args)
+  counted = xla_count.lower(fn, *args)
   assert counted.total_flops > 0
   assert counted.matmul_flops == counted.total_flops
   assert counted.elementwise_flops == 0
@@ -42,7 +42,7 @@ def test_parsed_matmuls_equal_cost_analysis_on_matmul_only_programs(name):
 
 def test_padding_taps_are_the_taps_outside_the_input():
   # 3x3 SAME conv on a 4x4 grid: per axis 4 outputs x 3 taps = 12, of which 2 fall on padding.
-  counted = xla.lower(lambda x, w: conv(x, w, (1, 1), [(1, 1), (1, 1)]), spec(1, 4, 4, 2), spec(3, 3, 2, 5))
+  counted = xla_count.lower(lambda x, w: conv(x, w, (1, 1), [(1, 1), (1, 1)]), spec(1, 4, 4, 2), spec(3, 3, 2, 5))
   per_tap = 2 * 2 * 5
   assert counted.dense_matmul_flops == per_tap * 12 * 12
   assert counted.matmul_flops == per_tap * 10 * 10
@@ -50,7 +50,7 @@ def test_padding_taps_are_the_taps_outside_the_input():
 
 
 def test_elementwise_work_is_reported_apart():
-  counted = xla.lower(lambda a, b: jax.nn.gelu(a @ b) + 1.0, spec(7, 5), spec(5, 3))
+  counted = xla_count.lower(lambda a, b: jax.nn.gelu(a @ b) + 1.0, spec(7, 5), spec(5, 3))
   assert counted.matmul_flops == 2 * 7 * 5 * 3
   assert counted.elementwise_flops > 0
 
@@ -59,7 +59,7 @@ def test_loops_are_refused_because_xla_counts_their_body_once():
   def looped(a, b):
     return jax.lax.fori_loop(0, 4, lambda i, x: x @ b, a)
   with pytest.raises(ValueError, match="while loop"):
-    xla.lower(looped, spec(5, 5), spec(5, 5))
+    xla_count.lower(looped, spec(5, 5), spec(5, 5))
 
 
 def test_analytic_encoder_block_by_hand():

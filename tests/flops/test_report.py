@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-from harness import published, registry
+from harness.configs import published, registry
 from harness.flops import report
 
 ROOT = pathlib.Path(__file__).parents[2]

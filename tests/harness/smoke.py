@@ -1,13 +1,11 @@
 """Smoke-scale runs in a results folder of a test's own: its overrides, its MLflow store, and
 `python -m harness run` in a fresh process (as a killed or parallel job would be)."""
-import os
 import pathlib
-import subprocess
-import sys
 
 from mlflow.tracking import MlflowClient
 
-ROOT = pathlib.Path(__file__).parents[2]
+from tests.processes import ROOT, all_at_once, python
+
 FAST_ROW = ["experiment=table1", "row=pool_4x4_at_12"]
 
 
@@ -33,24 +31,16 @@ def reproduce_argv(results: pathlib.Path):
           *overrides(results)]
 
 
-def _process_env(env):
-  return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-
-
 def harness(*argv, env=None, timeout=900, launcher=("-m", "harness")):
   """`python -m harness <argv>` in a fresh process, to its end; `launcher` replaces
   `-m harness` (e.g. with torchrun's arguments, ending in `-m harness`)."""
-  return subprocess.run([sys.executable, *launcher, *argv], cwd=ROOT, env=_process_env(env),
-                        capture_output=True, text=True, timeout=timeout)
+  return python(*launcher, *argv, env=env, timeout=timeout)
 
 
-def harness_at_once(*argvs, timeout=900):
+def harness_at_once(*argvs, env=None, timeout=900):
   """Several `python -m harness` processes started together; each one's (returncode, stdout,
   stderr)."""
-  jobs = [subprocess.Popen([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=_process_env(None),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
-  outputs = [job.communicate(timeout=timeout) for job in jobs]
-  return [(job.returncode, out, err) for job, (out, err) in zip(jobs, outputs)]
+  return all_at_once([["-m", "harness", *argv] for argv in argvs], env=env, timeout=timeout)
 
 
 def run_cli(results: pathlib.Path, *extra, env=None):

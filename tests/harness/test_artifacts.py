@@ -5,9 +5,12 @@ import csv
 import numpy as np
 import pytest
 
-from harness import artifacts, config, data as datasets, load, train
-from harness.__main__ import main
-from harness.parity import FORWARD_ATOL
+from harness import data as datasets
+from harness.cli import main
+from harness.configs import compose, run_spec
+from harness.run import train
+from harness.store import artifacts, finished_runs
+from harness.testing.parity_log import FORWARD_ATOL
 from tests.harness.smoke import all_runs, client, overrides
 
 ROW = ["experiment=table1", "row=tl16_at_12"]  # A TokenLearner row: the maps are in its weights.
@@ -18,7 +21,7 @@ def test_a_run_trained_in_one_framework_loads_in_both_with_the_same_logits(tmp_p
   monkeypatch.chdir(tmp_path)  # MLflow's own default would put them in ./mlruns.
   results = tmp_path / "results"
   run_config = overrides(results, *ROW, f"framework={trained_in}")
-  outcome = train.run(config.load(run_config))
+  outcome = train.run(run_spec.load(run_config))
   (run,) = all_runs(results)
   logged = {f.path for f in client(results).list_artifacts(run.info.run_id)}
   assert logged == {"model", artifacts.CONFIG, artifacts.CURVES}
@@ -33,12 +36,12 @@ def test_a_run_trained_in_one_framework_loads_in_both_with_the_same_logits(tmp_p
   assert [float(r["train_loss"]) for r in curves] == [m.value for m in sorted(history, key=lambda m: m.step)]
   assert [int(r["step"]) for r in curves] == [0, 1, 2, 3] and all(r["learning_rate"] for r in curves)
 
-  by_keys, by_id = load.find(run_config), load.find(overrides(results), run_id=outcome.run_id)
+  by_keys, by_id = finished_runs.find(run_config), finished_runs.find(overrides(results), run_id=outcome.run_id)
   assert by_keys.run_id == by_id.run_id == outcome.run_id
-  assert config.config_hash(by_id.config) == run.data.tags["config_hash"]
-  cfg = config.load(run_config)
+  assert compose.config_hash(by_id.config) == run.data.tags["config_hash"]
+  cfg = compose.load(run_config)
   x, _ = datasets.make(cfg.data, 0, 32).test_set
-  logits = {framework: load.model(by_id, framework).logits(x[:32]) for framework in ("jax", "torch")}
+  logits = {framework: finished_runs.model(by_id, framework).logits(x[:32]) for framework in ("jax", "torch")}
   assert np.abs(logits["jax"] - logits["torch"]).max() <= FORWARD_ATOL
   assert logits[trained_in].shape == (32, 10)
 
@@ -46,7 +49,7 @@ def test_a_run_trained_in_one_framework_loads_in_both_with_the_same_logits(tmp_p
 def test_artifacts_off_keeps_none_and_load_says_so_in_one_line(tmp_path, capsys):
   results = tmp_path / "results"
   run_config = overrides(results, *ROW, "framework=torch", "tracking.artifacts=false")
-  assert train.run(config.load(run_config)).status == "finished"
+  assert train.run(run_spec.load(run_config)).status == "finished"
   (run,) = all_runs(results)
   assert client(results).list_artifacts(run.info.run_id) == []
   capsys.readouterr()
@@ -58,7 +61,7 @@ def test_artifacts_off_keeps_none_and_load_says_so_in_one_line(tmp_path, capsys)
 def test_load_on_the_command_line_gives_the_logged_metric_again(tmp_path, capsys):
   results = tmp_path / "results"
   run_config = overrides(results, *ROW, "framework=torch")
-  metric = train.run(config.load(run_config)).metrics["test_top1"]
+  metric = train.run(run_spec.load(run_config)).metrics["test_top1"]
   capsys.readouterr()
   assert main(["load", *run_config, "seed=1"]) == 2  # Not trained.
   assert "no finished run of table1/tl16_at_12 torch smoke seed 1" in capsys.readouterr().err

@@ -1,16 +1,15 @@
-"""Every bad input of the catalogue (harness/faults/bad_inputs.py) is refused before anything
+"""Every bad input of the catalogue (tests/harness/bad_inputs.py) is refused before anything
 is built, trained or recorded: exit status 2 and one line on stderr naming the problem."""
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
-from harness import config, preflight
 from harness import data as datasets
-from harness.faults import bad_inputs, tiny_data
+from harness.configs import schema
+from harness.run import preflight
+from harness.testing import tiny_datasets
+from tests.harness import bad_inputs
+from tests.processes import python
 
 CASES = [pytest.param(case, id=case.id, marks=[pytest.mark.skip(case.skip)] if case.skip else [])
          for case in bad_inputs.CASES]
@@ -19,7 +18,7 @@ CASES = [pytest.param(case, id=case.id, marks=[pytest.mark.skip(case.skip)] if c
 @pytest.fixture
 def nothing_runs(monkeypatch):
   """A case that got past the checks fails here, before training or sweeping anything."""
-  from harness import sweep, train
+  from harness.run import sweep, train
 
   def refuse(*args, **kwargs):
     raise AssertionError("a bad input reached training")
@@ -45,7 +44,7 @@ def test_refused_in_one_line_before_anything_runs(case, tmp_path, nothing_runs, 
 
 
 def test_a_passed_image_check_is_remembered_until_the_files_change(tmp_path, monkeypatch):
-  spec = OmegaConf.structured(config.ImageNetData(root=str(tiny_data.imagenet(tmp_path / "imagenet"))))
+  spec = OmegaConf.structured(schema.ImageNetData(root=str(tiny_datasets.imagenet(tmp_path / "imagenet"))))
   stamps = tmp_path / "stamps"
   datasets.check(spec, 8, stamp_dir=stamps)
   assert len(list(stamps.iterdir())) == 1
@@ -53,16 +52,16 @@ def test_a_passed_image_check_is_remembered_until_the_files_change(tmp_path, mon
   monkeypatch.setattr("harness.data.files._check_image", opened.append)
   datasets.check(spec, 8, stamp_dir=stamps)
   assert not opened  # The stamp stood for the same files.
-  tiny_data.write_image(tmp_path / "imagenet" / "train" / "n01" / "n01_9.png", 1)
+  tiny_datasets.write_image(tmp_path / "imagenet" / "train" / "n01" / "n01_9.png", 1)
   datasets.check(spec, 8, stamp_dir=stamps)
   assert len(opened) == 13 and len(list(stamps.iterdir())) == 2
 
 
 def test_a_failed_image_check_leaves_no_stamp(tmp_path):
-  root = tiny_data.imagenet(tmp_path / "imagenet")
+  root = tiny_datasets.imagenet(tmp_path / "imagenet")
   (root / "val" / "n03" / "val_2.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
   with pytest.raises(ValueError, match="val_2.png does not open"):
-    datasets.check(OmegaConf.structured(config.ImageNetData(root=str(root))), 8, stamp_dir=tmp_path / "stamps")
+    datasets.check(OmegaConf.structured(schema.ImageNetData(root=str(root))), 8, stamp_dir=tmp_path / "stamps")
   assert not (tmp_path / "stamps").exists()
 
 
@@ -90,11 +89,8 @@ def test_the_results_check_leaves_nothing_behind(tmp_path):
 
 def test_the_real_command_line_reports_a_bad_tracking_uri_in_one_line(tmp_path):
   """The catalogue runs in this process; this case, once through `python -m harness`."""
-  root = pathlib.Path(__file__).parents[2]
-  env = {**os.environ, "MLFLOW_TRACKING_URI": "foo://bar", "PYTHONPATH": str(root)}
-  done = subprocess.run([sys.executable, "-m", "harness", "run", "scale=smoke",
-                         f"tracking.results_dir={tmp_path}/results"],
-                        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+  done = python("-m", "harness", "run", "scale=smoke", f"tracking.results_dir={tmp_path}/results",
+                env={"MLFLOW_TRACKING_URI": "foo://bar"}, timeout=300)
   assert done.returncode == 2
   assert done.stderr.startswith("error: tracking URI 'foo://bar'") and done.stderr.count("\n") == 1
   assert not (tmp_path / "results").exists()

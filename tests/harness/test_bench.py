@@ -60,15 +60,15 @@ def test_goals_take_each_frameworks_worst_case():
   assert goals.loc["PyTorch chunked / naive VectT at paper size: time", "met"] == "yes"
 
 
-def test_the_readme_block_is_rendered_from_the_committed_bench_csvs(tmp_path):
-  """The README's measured speeds are the committed bench run's, not typed."""
+def test_the_doc_block_is_rendered_from_the_committed_bench_csvs(tmp_path):
+  """docs/performance.md's measured speeds are the committed bench run's, not typed."""
   root = report.pathlib.Path(__file__).parents[2]
   rows, parts, meta = report.read(root / "results" / "bench.csv")
-  assert report.readme_block(root / "README.md") == report.readme_section(rows, parts, meta)
-  readme = tmp_path / "README.md"
-  readme.write_text("intro\n" + report.README_BEGIN + "\nstale\n" + report.README_END + "\nrest\n")
-  report.update_readme(readme, report.readme_section(rows, parts, meta))
-  text = readme.read_text()
+  assert report.doc_block(root / "docs" / "performance.md") == report.doc_section(rows, parts, meta)
+  doc = tmp_path / "performance.md"
+  doc.write_text("intro\n" + report.DOC_BEGIN + "\nstale\n" + report.DOC_END + "\nrest\n")
+  report.update_doc(doc, report.doc_section(rows, parts, meta))
+  text = doc.read_text()
   assert text.startswith("intro\n") and text.endswith("\nrest\n") and "stale" not in text
 
 
@@ -79,5 +79,5 @@ def test_the_report_renders_what_the_csvs_keep(tmp_path):
   parts = {"roof": ROOFS, "peers": PEERS, "vectt": VECTT, "split": SPLIT, "latency": LATENCY}
   written = report.write(rows, parts, META, tmp_path / "bench.csv", tmp_path / "bench.md")
   assert (tmp_path / "bench.md").read_text() == report.markdown(*report.read(tmp_path / "bench.csv"))
-  assert report.readme_section(*written) == report.readme_section(*report.read(tmp_path / "bench.csv"))
+  assert report.doc_section(*written) == report.doc_section(*report.read(tmp_path / "bench.csv"))
   assert "343.99" in (tmp_path / "bench.md").read_text()

@@ -2,15 +2,14 @@
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
-from harness import cores
+from harness.machine import core_locks
+from tests.processes import start_python
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLAIMANT = ("import json, os, sys; from harness import cores; got = cores.claim(int(sys.argv[1])); "
+CLAIMANT = ("import json, os, sys; from harness.machine import core_locks; got = core_locks.claim(int(sys.argv[1])); "
             "print(json.dumps([got, sorted(os.sched_getaffinity(0))]), flush=True); sys.stdin.read()")
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -19,9 +18,8 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.s
 
 def _claimant(tmp_path, n: int = 1):
   """A process that claims n cores, reports (claimed, its affinity) and waits."""
-  env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path)}  # Its own lock directory.
-  job = subprocess.Popen([sys.executable, "-c", CLAIMANT, str(n)], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+  job = start_python("-c", CLAIMANT, str(n), env={"TMPDIR": str(tmp_path)},  # Its own lock directory.
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
   claimed, affinity = json.loads(job.stdout.readline())
   return job, claimed, affinity
 
@@ -47,17 +45,17 @@ def test_parallel_claimants_get_distinct_cores_and_a_killed_ones_core_is_reclaim
 
 
 def test_a_claim_of_every_core_pins_nothing():
-  assert cores.claim(len(os.sched_getaffinity(0))) == ()
+  assert core_locks.claim(len(os.sched_getaffinity(0))) == ()
 
 
 def test_a_process_claims_once(tmp_path, monkeypatch):
   monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # Its own lock directory.
-  held = cores.claim(1)
+  held = core_locks.claim(1)
   try:
     assert held and os.sched_getaffinity(0) == set(held)
-    assert cores.claim(1) == held
+    assert core_locks.claim(1) == held
     with pytest.raises(ValueError, match="cannot claim 2 instead"):
-      cores.claim(2)
+      core_locks.claim(2)
   finally:
-    cores.release()
+    core_locks.release()
     os.sched_setaffinity(0, range(os.cpu_count()))

@@ -2,7 +2,9 @@
 import pandas as pd
 import pytest
 
-from harness.tables import curves as curve_report, spec, stats
+from harness.configs import tables_conf
+from harness.report import learning_curves as curve_report, stats
+from harness.store import export as run_export
 from tests.harness import smoke
 
 
@@ -16,7 +18,7 @@ def test_curve_trains_each_budget_once_and_writes_its_records(tmp_path):
           *smoke.overrides(tmp_path)]
   first = smoke.harness(*argv)
   assert first.returncode == 0, first.stderr[-2000:]
-  path = curve_report.csv_path(tmp_path, "smoke", "table2")
+  path = run_export.curves_csv_path(tmp_path, "smoke", "table2")
   frame = pd.read_csv(path)
   assert list(frame.steps) == [2, 4, 8] and set(frame.seed) == {0}
   assert set(frame.row) == {"mhsa"} and set(frame.framework) == {"torch"}
@@ -74,7 +76,7 @@ def test_plateau_needs_both_budgets():
 
 def test_the_report_names_the_task_overrides_of_a_curve():
   frame = _records({1.0: 60.0, 2.0: 60.5})
-  report = curve_report.markdown({"table1": frame}, "proxy", spec.load(), 1.0)
+  report = curve_report.markdown({"table1": frame}, "proxy", tables_conf.load(), 1.0)
   assert "## table1: Base (ViT L/16) (data.digit_size=24)" in report
   assert "twice the budget changes the mean by +0.50 points: on a plateau" in report
   assert "power at the budget: paired differences with sd sqrt(2) x 1.00 = 1.41" in report
@@ -83,7 +85,7 @@ def test_the_report_names_the_task_overrides_of_a_curve():
 def test_power_analysis_tests_at_alpha_over_the_claims_family():
   """Seeds spread with sd 1 at the budget: paired differences of sd sqrt(2), tested at 0.05/m
   with m from the claims and judging frameworks; more seeds detect smaller differences."""
-  settings = {**spec.load(), "judge_frameworks": ["torch"], "confidence": 0.95, "power": 0.8,
+  settings = {**tables_conf.load(), "judge_frameworks": ["torch"], "confidence": 0.95, "power": 0.8,
               "bound": 1.5}
   m = sum(len(c["comparisons"]) for c in settings["claims"])
   p = curve_report.power(1.0, settings)

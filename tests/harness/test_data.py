@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import data as datasets
-from harness.config import DATA_SOURCES
+from harness.configs.schema import DATA_SOURCES
 from harness.data import digits, moving_digits
 
 

@@ -3,8 +3,8 @@
 accumulation too, and a checkpoint written in parallel resumes on one device."""
 import pytest
 
-from harness import killpoints
-from harness.parity import TRAIN_LOSS_RTOL
+from harness.testing import killpoints
+from harness.testing.parity_log import TRAIN_LOSS_RTOL
 from tests.harness.smoke import FAST_ROW, all_runs, client, harness, overrides
 
 RUN = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]

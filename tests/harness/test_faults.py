@@ -8,7 +8,10 @@ import time
 
 import pytest
 
-from harness import claims, config, killpoints, status, tracking, train
+from harness.configs import compose, run_spec
+from harness.run import train
+from harness.store import leases, run_status, tracking
+from harness.testing import killpoints
 from tests.harness.smoke import (FAST_ROW, all_runs, client, harness, harness_at_once, overrides,
                                  reproduce_argv, run_cli)
 
@@ -170,7 +173,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
                                                                                     monkeypatch):
   fault.done("torch run whose step-4 checkpoint write fails with ENOSPC after writing part of it "
              "(simulated), then rerun")
-  from harness.runners import torch_runner
+  from harness.twins.runners import torch_runner
   real_save = torch_runner.TorchRunner.save
 
   def save_until_full(self, path):
@@ -181,13 +184,13 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
 
   monkeypatch.setattr(torch_runner.TorchRunner, "save", save_until_full)
   with pytest.raises(tracking.StorageError, match="cannot write checkpoint .*step-4: No space left"):
-    train.run(config.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
+    train.run(run_spec.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
   (folder,) = (tmp_path / "checkpoints").iterdir()
   assert [p.name for p in folder.iterdir()] == ["step-2"]  # No stray temporary folder.
   (run,) = all_runs(tmp_path)
   assert run.info.status == "FAILED" and "No space left" in run.data.tags[tracking.FAILURE_TAG]
   monkeypatch.setattr(torch_runner.TorchRunner, "save", real_save)
-  resumed = train.run(config.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
+  resumed = train.run(run_spec.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
   assert resumed.status == "finished"
   fault.happened("one-line StorageError naming the checkpoint; FAILED with the reason; step-2 "
                  "intact, no temporary folder; the rerun resumed from step 2 and finished")
@@ -224,10 +227,10 @@ def test_a_killed_run_is_listed_dead_until_resumed(tmp_path, fault):
   assert killed.returncode == 137
   (run,) = all_runs(tmp_path)
   assert run.info.status == "RUNNING"  # MLflow cannot know; the claim can.
-  plan = list(status.planned(["table1"], ["torch"], [0], overrides(tmp_path, "train.steps=6",
+  plan = list(run_status.planned(["table1"], ["torch"], [0], overrides(tmp_path, "train.steps=6",
                                                                    "runtime.checkpoint_every=2")))
   (planned,) = [p for p in plan if p.row.key == "pool_4x4_at_12"]
-  assert planned.status == status.DEAD
+  assert planned.status == run_status.DEAD
   fault.happened("MLflow still says RUNNING; the plan shows it DEAD (no live claim)")
 
 
@@ -289,14 +292,14 @@ class TestClaims:
 
   @pytest.fixture
   def tracker(self, tmp_path):
-    spec = config.load(overrides(tmp_path)).tracking
+    spec = compose.load(overrides(tmp_path)).tracking
     return tracking.Tracker(spec)
 
   def test_of_many_claimants_exactly_one_wins(self, tracker):
-    ledger, won = claims.Ledger(tracker), []
+    ledger, won = leases.Ledger(tracker), []
 
     def claimant(i):
-      holder = claims.Holder("host", "boot", i, i, f"t{i}")
+      holder = leases.Holder("host", "boot", i, i, f"t{i}")
       if ledger.try_claim("abc", 0, holder):
         won.append(i)
 
@@ -311,28 +314,28 @@ class TestClaims:
   def test_the_ledger_is_made_by_the_process_that_made_its_experiment(self, tracker, monkeypatch):
     """Another process made the claims experiment and is slow to make the ledger: this one
     waits for that ledger instead of making a second, whatever their start times."""
-    monkeypatch.setattr(claims, "POLL_SECONDS", 0.05)
-    experiment_id, made_it = tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT)
-    assert made_it and tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT) == (experiment_id, False)
+    monkeypatch.setattr(leases, "POLL_SECONDS", 0.05)
+    experiment_id, made_it = tracker.find_or_create_experiment(leases.LEDGER_EXPERIMENT)
+    assert made_it and tracker.find_or_create_experiment(leases.LEDGER_EXPERIMENT) == (experiment_id, False)
     maker = threading.Timer(0.5, lambda: tracker.client.create_run(
-        experiment_id, run_name="claims", tags={claims.LEDGER_TAG: "ledger"}))
+        experiment_id, run_name="claims", tags={leases.LEDGER_TAG: "ledger"}))
     maker.start()
-    ledger = claims.Ledger(tracker)
+    ledger = leases.Ledger(tracker)
     maker.join()
     (only,) = tracker.client.search_runs([experiment_id])
     assert ledger.run_id == only.info.run_id
 
   def test_a_ledger_whose_maker_died_is_made_after_the_wait(self, tracker, monkeypatch):
-    monkeypatch.setattr(claims, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(claims, "STALE_SECONDS", 0.3)
-    tracker.find_or_create_experiment(claims.LEDGER_EXPERIMENT)  # Its maker dies here.
-    ledger = claims.Ledger(tracker)
-    assert ledger.try_claim("abc", 0, claims.Holder("host", "boot", 1, 1, "t"))
-    assert claims.Ledger(tracker).run_id == ledger.run_id
+    monkeypatch.setattr(leases, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(leases, "STALE_SECONDS", 0.3)
+    tracker.find_or_create_experiment(leases.LEDGER_EXPERIMENT)  # Its maker dies here.
+    ledger = leases.Ledger(tracker)
+    assert ledger.try_claim("abc", 0, leases.Holder("host", "boot", 1, 1, "t"))
+    assert leases.Ledger(tracker).run_id == ledger.run_id
 
   def test_a_holder_elsewhere_is_alive_while_it_beats(self, tracker, monkeypatch):
-    ledger = claims.Ledger(tracker)
-    remote = claims.Holder("another-host", "boot", 1, 1, "t")
+    ledger = leases.Ledger(tracker)
+    remote = leases.Holder("another-host", "boot", 1, 1, "t")
     assert ledger.try_claim("abc", 0, remote)
     ledger.set("abc", 0, "heartbeat", "0")  # Long ago.
     assert not ledger.state("abc").alive()
@@ -340,22 +343,22 @@ class TestClaims:
     assert ledger.state("abc").alive()
 
   def test_a_dead_holder_is_taken_over_and_learns_it(self, tracker, monkeypatch):
-    monkeypatch.setattr(claims, "HEARTBEAT_SECONDS", 0.05)
-    first = claims.acquire(tracker, "abc")
+    monkeypatch.setattr(leases, "HEARTBEAT_SECONDS", 0.05)
+    first = leases.acquire(tracker, "abc")
     # Another process finds the first dead (as it would if its heartbeat went stale).
-    monkeypatch.setattr(claims.ClaimState, "alive", lambda self, now=None: False)
-    second = claims.acquire(tracker, "abc")
+    monkeypatch.setattr(leases.ClaimState, "alive", lambda self, now=None: False)
+    second = leases.acquire(tracker, "abc")
     assert (first.number, second.number) == (0, 1)
     first._thread.join(timeout=5)
-    with pytest.raises(claims.ClaimLost, match="taken over"):
+    with pytest.raises(leases.ClaimLost, match="taken over"):
       first.check()
     second.check()
     second.release("FINISHED")
 
   def test_a_released_claim_is_free(self, tracker):
-    claim = claims.acquire(tracker, "abc")
+    claim = leases.acquire(tracker, "abc")
     claim.release("FINISHED")
     waits = []
-    again = claims.acquire(tracker, "abc", on_wait=waits.append)
+    again = leases.acquire(tracker, "abc", on_wait=waits.append)
     assert again.number == 1 and not waits
     again.release("FINISHED")

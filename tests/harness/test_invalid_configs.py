@@ -10,8 +10,8 @@ import pytest
 
 import tokenlearner_jax as tj
 import tokenlearner_torch as tt
-from harness import backends
-from harness.__main__ import main
+from harness.cli import main
+from harness.twins import backends
 from tests.parity import config_space
 from tokenlearner_spec import FRAMEWORKS, VideoConfig, ViTConfig
 
@@ -77,10 +77,10 @@ def test_refused_on_the_command_line(kind, fields, field, way, tmp_path, capsys,
 
 def test_the_overrides_reproduce_a_valid_config_exactly():
   """The command-line path above builds the drawn config, not the row's own."""
-  from harness import config
+  from harness.configs import compose
   for seed in range(6):
     kind, fields = config_space.valid(seed)
     experiment, row = CLI_ROW[kind]
-    cfg = config.compose_config([f"experiment={experiment}", f"row={row}", "scale=smoke",
+    cfg = compose.compose_config([f"experiment={experiment}", f"row={row}", "scale=smoke",
                                  *model_overrides(kind, fields, experiment, row)])
-    assert backends.make_config(kind, config.model_fields(cfg)) == backends.make_config(kind, fields)
+    assert backends.make_config(kind, compose.model_fields(cfg)) == backends.make_config(kind, fields)

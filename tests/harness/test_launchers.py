@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from harness import killpoints, registry
-from harness.__main__ import main
+from harness.cli import main
+from harness.configs import registry
+from harness.testing import killpoints
 from tests.harness.smoke import FAST_ROW, all_runs, reproduce_argv
 
 

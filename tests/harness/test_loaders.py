@@ -4,15 +4,15 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import data as datasets
-from harness.config import CharadesData, ImageNetData
-from harness.faults import tiny_data
-from harness.faults.tiny_data import CHARADES_CSV_HEADER as CSV_HEADER
+from harness.configs.schema import CharadesData, ImageNetData
+from harness.testing import tiny_datasets
+from harness.testing.tiny_datasets import CHARADES_CSV_HEADER as CSV_HEADER
 
 
 @pytest.fixture
 def imagenet(tmp_path):
   """Class folders: 3 classes, 3 train and 1 val image each; class k's pixels are 40 * (k + 1)."""
-  return tiny_data.imagenet(tmp_path)
+  return tiny_datasets.imagenet(tmp_path)
 
 
 def test_imagenet_folders_give_labelled_resized_images(imagenet):
@@ -40,7 +40,7 @@ def test_imagenet_errors_name_the_problem(tmp_path):
 @pytest.fixture
 def charades(tmp_path):
   """Two train videos and one test video; 48 frames (2 s at 24 fps) each."""
-  return tiny_data.charades(tmp_path)
+  return tiny_datasets.charades(tmp_path)
 
 
 def charades_spec(root):

@@ -7,10 +7,16 @@ import pytest
 import torch
 from tokenlearner_spec.pooling import pooling_regions
 
-from harness import attention, backends, config, convert, data as datasets, load, maps, starts, train
+from harness import data as datasets
+from harness.cli import verbs
+from harness.configs import compose, run_spec
 from harness.data.digits import BACKGROUND, CLUTTER, INK, TARGET
-from harness.parity import FORWARD_ATOL
-from harness.tables import figure2
+from harness.maps import measure, token_maps
+from harness.report import figure2
+from harness.run import initial_weights, train
+from harness.store import finished_runs
+from harness.testing.parity_log import FORWARD_ATOL
+from harness.twins import backends, convert
 from tests.harness.smoke import overrides
 
 TOKENLEARNER_ROWS = [("table1", "tl16_at_12"), ("table2", "tl_vectt_tokenfuser"), ("table2", "tl_mhsa_tokenfuser")]
@@ -25,15 +31,15 @@ def test_mass_shares_on_a_fixture_known_by_construction():
   maps[1] = 1.0  # Uniform: each layer's share of the image.
   maps[2, 0, 0] = maps[2, 1, 1] = 0.5  # Half on the target, half on the half-clutter cell.
   maps[3, 0, 1] = 1.0  # All on background.
-  shares = attention.mass_on_layers(maps, layers)  # [S, L]: background, clutter, target.
+  shares = token_maps.mass_on_layers(maps, layers)  # [S, L]: background, clutter, target.
   assert shares == pytest.approx(np.array([[0, 0, 1], [0.625, 0.125, 0.25], [0.25, 0.25, 0.5], [1, 0, 0]]))
-  pooled = attention.pooling_maps(pooling_regions(2, 2))  # Two regions: the grid's two halves.
-  assert attention.mass_on_layers(pooled, layers).mean(axis=0) == pytest.approx([0.625, 0.125, 0.25])
+  pooled = token_maps.pooling_maps(pooling_regions(2, 2))  # Two regions: the grid's two halves.
+  assert token_maps.mass_on_layers(pooled, layers).mean(axis=0) == pytest.approx([0.625, 0.125, 0.25])
 
 
 @pytest.mark.parametrize("experiment,row", [("table1", "base"), ("table2", "mhsa")])
 def test_test_layers_mark_what_the_test_pixels_show(experiment, row):
-  cfg = config.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
+  cfg = compose.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
   frames = 6 if experiment == "table2" else 1
   data = datasets.make(cfg.data, 0, 32, frames)
   x, _ = data.test_set
@@ -48,14 +54,14 @@ def test_test_layers_mark_what_the_test_pixels_show(experiment, row):
 def _twins(experiment, row):
   """Both twins of a TokenLearner row at proxy scale with the same (start) weights."""
   kind = {"table1": "vit", "table2": "video"}[experiment]
-  cfg = config.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
-  fields = config.model_fields(cfg)
-  weights = starts.torch_initial_weights(kind, fields, seed=0)
+  cfg = compose.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
+  fields = compose.model_fields(cfg)
+  weights = initial_weights.torch_initial_weights(kind, fields, seed=0)
   torch_model = backends.build("torch", kind, fields)
   torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
   variables = convert.torch_to_jax(weights, backends.flax_shapes(kind, fields))
-  return (load.Model("torch", kind, fields, torch_model.eval()),
-          load.Model("jax", kind, fields, backends.build("jax", kind, fields), variables), cfg)
+  return (finished_runs.Model("torch", kind, fields, torch_model.eval()),
+          finished_runs.Model("jax", kind, fields, backends.build("jax", kind, fields), variables), cfg)
 
 
 @pytest.mark.parametrize("experiment,row", TOKENLEARNER_ROWS[:2])
@@ -63,7 +69,7 @@ def test_both_twins_give_the_same_maps(experiment, row):
   torch_model, jax_model, cfg = _twins(experiment, row)
   frames = jax_model.fields.get("num_frames", 1)
   x, _ = datasets.make(cfg.data, 0, 32, frames).test_set
-  ours = {m.framework: attention.token_maps(m, x[:8]) for m in (torch_model, jax_model)}
+  ours = {m.framework: token_maps.token_maps(m, x[:8]) for m in (torch_model, jax_model)}
   grid = 8 if experiment == "table1" else 4
   assert ours["torch"].shape == x[:8].shape[:-3] + (4, grid, grid)
   assert np.abs(ours["torch"] - ours["jax"]).max() <= FORWARD_ATOL
@@ -74,11 +80,11 @@ def _panel(kind):
   experiment, row = ("table2", "tl_vectt_tokenfuser") if kind == "video" else ("table1", "tl16_at_12")
   images = np.zeros((1, 6, 32, 32)) if kind == "video" else np.zeros((4, 32, 32))
   token_maps = np.random.default_rng(0).random(images.shape[:-2] + (4, 4, 4))
-  return maps.Panel(experiment, row, f"label of {row}", "torch", 0, "12345678abcdef", images, token_maps)
+  return measure.Panel(experiment, row, f"label of {row}", "torch", 0, "12345678abcdef", images, token_maps)
 
 
 def test_the_figure_has_its_labelled_panels_and_caption():
-  fig = figure2.draw([_panel("vit"), _panel("video")], caption="the provenance caption")
+  fig = figure2.draw([_panel("vit"), _panel("video")], measure.settings()["silent_below"], caption="the provenance caption")
   titles = [sub._suptitle.get_text() for sub in fig.subfigs]
   assert titles == ["table1: label of tl16_at_12 (PyTorch seed 0, MLflow run 12345678)",
                     "table2: label of tl_vectt_tokenfuser (PyTorch seed 0, MLflow run 12345678)"]
@@ -93,11 +99,11 @@ def test_the_figure_has_its_labelled_panels_and_caption():
 def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(tmp_path, capsys):
   results = tmp_path / "results"
   common = overrides(results, "framework=torch")
-  assert maps.main(common, str(tmp_path / "tables")) == 1  # Nothing trained yet.
+  assert verbs.maps(common, str(tmp_path / "tables")) == 1  # Nothing trained yet.
   assert "maps: 3 of 3 runs not finished: table1/tl16_at_12 seed 0 (not run)" in capsys.readouterr().out
   for experiment, row in TOKENLEARNER_ROWS:
-    assert train.run(config.load([*common, f"experiment={experiment}", f"row={row}"])).status == "finished"
-  assert maps.main(common, str(tmp_path / "tables")) == 0
+    assert train.run(run_spec.load([*common, f"experiment={experiment}", f"row={row}"])).status == "finished"
+  assert verbs.maps(common, str(tmp_path / "tables")) == 0
   out = tmp_path / "tables" / "smoke"
   written = [out / "figure2.png", out / "figure2.svg", out / "figure2.md", results / "maps-smoke.csv"]
   first = [hashlib.sha256(p.read_bytes()).hexdigest() for p in written]
@@ -107,12 +113,12 @@ def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(t
   assert "| fixed pooling (pool_4x4_at_12), 4 regions | – " in table
   assert "| fixed pooling (vectt_tokenfuser), 4 regions | – " in table
   assert table.count("On the target digit, TokenLearner minus fixed pooling: ") == 3
-  assert maps.main(common, str(tmp_path / "tables")) == 0
+  assert verbs.maps(common, str(tmp_path / "tables")) == 0
   assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in written] == first
 
 
 def test_maps_skips_data_that_does_not_say_what_its_pixels_show(tmp_path, capsys):
-  assert maps.main(["scale=paper", f"tracking.results_dir={tmp_path}"], str(tmp_path / "tables")) == 0
+  assert verbs.maps(["scale=paper", f"tracking.results_dir={tmp_path}"], str(tmp_path / "tables")) == 0
   assert capsys.readouterr().out.startswith("maps: skipped; the data of table1 (imagenet), table2 (charades)")
   assert not any(tmp_path.iterdir())  # No store opened, nothing written.
 
@@ -122,8 +128,8 @@ def test_a_silent_map_is_counted_and_left_out_of_the_shares():
   layers[:, :4, :4] = TARGET
   token_maps = np.zeros((2, 2, 2, 2))  # [examples, tokens, g, g]
   token_maps[0, 0, 0, 0] = 0.9  # Token 1 on the target in example 1, off in example 2.
-  token_maps[:, 1] = attention.SILENT / 2  # Token 2 off everywhere (weights near 0, not 0).
-  shares, silent = maps._shares(token_maps, layers)
+  token_maps[:, 1] = token_maps.SILENT / 2  # Token 2 off everywhere (weights near 0, not 0).
+  shares, silent = measure._shares(token_maps, layers)
   assert shares[0] == pytest.approx([0, 0, 1]) and np.isnan(shares[1]).all()
   assert silent == pytest.approx([0.5, 1.0])
 
@@ -132,11 +138,11 @@ def test_a_silent_map_is_counted_and_left_out_of_the_shares():
     (dict(pooled="pool_3x3"), "maps: maps.yaml: unknown row 'pool_3x3' of table1"),
     (dict(experiment="figure1"), "maps: maps.yaml: unknown row 'tl16_at_12' of figure1")])
 def test_a_maps_config_naming_an_unknown_row_is_refused_in_one_line(monkeypatch, capsys, change, message):
-  conf = maps.settings()
+  conf = measure.settings()
   bad = {**conf, "rows": [{**conf["rows"][0], **change}]}
-  real = maps.schemas.load
-  monkeypatch.setattr(maps.schemas, "load", lambda path, schema: bad if schema is maps.schemas.MapsFile
+  real = measure.schemas.load
+  monkeypatch.setattr(measure.schemas, "load", lambda path, schema: bad if schema is measure.schemas.MapsFile
                       else real(path, schema))
-  assert maps.main(["scale=smoke"], "unused") == 2
+  assert verbs.maps(["scale=smoke"], "unused") == 2
   output = capsys.readouterr().out
   assert output.startswith(message) and output.count("\n") == 1

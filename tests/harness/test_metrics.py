@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from harness import metrics
+from harness.data import metrics
 
 
 def test_top1():

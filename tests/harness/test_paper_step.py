@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from harness import backends, registry, runners
+from harness.configs import registry
+from harness.twins import backends, runners
 from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
 
 PAPER_ROWS = [("table1", "tl16_at_12"), ("figure1", "tokenfuser_tl16"), ("table2", "tl_vectt_tokenfuser")]

@@ -9,9 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import data as datasets
-from harness.config import DATA_SOURCES
-from harness.data import imagenet
-from harness.faults import tiny_data
+from harness.configs.schema import DATA_SOURCES
+from harness.data import imagenet, pipeline
+from harness.testing import tiny_datasets
 
 SIZE, FRAMES = 16, 4
 
@@ -30,8 +30,8 @@ def textured(root: pathlib.Path) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("pipeline")
-  return {"imagenet": textured(tiny_data.imagenet(tmp / "imagenet")),
-          "charades": textured(tiny_data.charades(tmp / "charades", frames=16))}
+  return {"imagenet": textured(tiny_datasets.imagenet(tmp / "imagenet")),
+          "charades": textured(tiny_datasets.charades(tmp / "charades", frames=16))}
 
 
 def make(source: str, roots, seed: int = 0):
@@ -66,9 +66,9 @@ def test_a_part_that_does_not_exist_or_split_evenly_is_refused(roots):
   with pytest.raises(ValueError, match="batch_size 10 does not split into 3 equal parts"):
     data.train_batch(0, 10, (0, 3))
   with pytest.raises(ValueError, match="batch part 2 of 2 does not exist"):
-    data.train_batches(0, 1, 4, (2, 2), workers=2)
+    pipeline.train_batches(data, 0, 1, 4, (2, 2), workers=2)
   with pytest.raises(ValueError, match="workers=-1"):
-    data.train_batches(0, 1, 4, workers=-1)
+    pipeline.train_batches(data, 0, 1, 4, workers=-1)
 
 
 def test_a_process_decodes_only_its_part(roots, monkeypatch):
@@ -82,7 +82,7 @@ def test_a_process_decodes_only_its_part(roots, monkeypatch):
 def test_a_train_clip_is_cropped_and_flipped_alike_in_every_frame(tmp_path):
   """Frames that are the same image give the same cropped frame: one view of the clip."""
   from PIL import Image
-  root = tiny_data.charades(tmp_path, frames=16)
+  root = tiny_datasets.charades(tmp_path, frames=16)
   noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (14, 20, 3), np.uint8))
   for path in (root / "Charades_v1_rgb").rglob("*.jpg"):
     noise.save(path)
@@ -95,17 +95,17 @@ def test_a_train_clip_is_cropped_and_flipped_alike_in_every_frame(tmp_path):
 @pytest.mark.parametrize("source", ["imagenet", "charades", "digits"])
 def test_workers_give_the_batches_the_calling_process_makes(source, roots):
   data = make(source, roots)
-  expected = list(data.train_batches(0, 3, 4, (1, 2)))
+  expected = list(pipeline.train_batches(data, 0, 3, 4, (1, 2)))
   assert_same(expected, [data.train_batch(step, 4, (1, 2)) for step in range(3)])
-  assert_same(list(data.train_batches(0, 3, 4, (1, 2), workers=2)), expected)
+  assert_same(list(pipeline.train_batches(data, 0, 3, 4, (1, 2), workers=2)), expected)
 
 
 def test_a_resume_gives_the_tail_of_an_uninterrupted_run(roots):
   data = make("imagenet", roots)
-  uninterrupted = list(data.train_batches(0, 5, 6))  # Crosses epochs of the 9 images.
-  assert_same(list(data.train_batches(3, 5, 6, workers=2)), uninterrupted[3:])
-  assert_same(list(make("imagenet", roots).train_batches(3, 5, 6)), uninterrupted[3:])
-  assert list(data.train_batches(5, 5, 6, workers=2)) == []
+  uninterrupted = list(pipeline.train_batches(data, 0, 5, 6))  # Crosses epochs of the 9 images.
+  assert_same(list(pipeline.train_batches(data, 3, 5, 6, workers=2)), uninterrupted[3:])
+  assert_same(list(pipeline.train_batches(make("imagenet", roots), 3, 5, 6)), uninterrupted[3:])
+  assert list(pipeline.train_batches(data, 5, 5, 6, workers=2)) == []
 
 
 def new_children(before):
@@ -115,7 +115,7 @@ def new_children(before):
 
 def test_closing_early_leaves_no_worker_processes(roots):
   data, before = make("charades", roots), set(multiprocessing.active_children())
-  batches = data.train_batches(0, 1000, 4, workers=2)
+  batches = pipeline.train_batches(data, 0, 1000, 4, workers=2)
   next(batches)
   workers = new_children(before)
   assert len(workers) == 2
@@ -126,11 +126,11 @@ def test_closing_early_leaves_no_worker_processes(roots):
 
 
 def test_a_file_that_fails_in_a_worker_fails_the_caller_naming_it(tmp_path):
-  root = tiny_data.imagenet(tmp_path)
+  root = tiny_datasets.imagenet(tmp_path)
   broken = root / "train" / "n02" / "n02_1.JPEG"
   broken.write_bytes(broken.read_bytes()[:40])  # Cut short in its header: does not decode.
   before = set(multiprocessing.active_children())
-  batches = make("imagenet", {"imagenet": root}).train_batches(0, 2, 9, workers=2)
+  batches = pipeline.train_batches(make("imagenet", {"imagenet": root}), 0, 2, 9, workers=2)
   with pytest.raises(OSError, match=f"image {broken} does not decode"):
     list(batches)
   assert not new_children(before)

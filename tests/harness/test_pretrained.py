@@ -2,15 +2,16 @@
 every tensor lands where it computes what it computed in ViT, both twins agree on the
 result, the position embedding is resized as ViT fine-tuning does, and a checkpoint that
 does not fit is refused in one line naming why."""
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 import torch
 
-from harness import backends, convert, pretrained, registry, starts
+from harness.configs import registry
+from harness.run import initial_weights
+from harness.twins import backends, convert, pretrained
+from tests.processes import python
 
 TINY = {"image_size": 16, "in_channels": 3, "patch_size": 4, "hidden_size": 32, "num_layers": 2,
         "num_heads": 4, "mlp_dim": 48, "num_classes": 5}
@@ -95,7 +96,7 @@ def save(tmp_path, ckpt, name="vit.npz"):
 
 def start_with_random_head(kind, fields, seed=0):
   """A run's start, with a random head (at its zero init every logit is 0, hiding everything)."""
-  start = starts.torch_initial_weights(kind, fields, seed)
+  start = initial_weights.torch_initial_weights(kind, fields, seed)
   rng = np.random.RandomState(100 + seed)
   for key in ("head.weight", "head.bias"):
     start[key] = (0.3 * rng.randn(*start[key].shape)).astype(np.float32)
@@ -165,8 +166,8 @@ def test_a_loaded_torch_model_computes_what_the_vit_checkpoint_computes(tmp_path
 def test_every_mapped_tensor_round_trips_and_the_rest_keeps_the_start(experiment, row, tmp_path):
   fields = registry.model_fields(experiment, row, "proxy")
   cfg = backends.make_config("vit", fields)
-  source = starts.torch_initial_weights("vit", fields, seed=1)  # Another draw than the start's.
-  start = starts.torch_initial_weights("vit", fields, seed=0)
+  source = initial_weights.torch_initial_weights("vit", fields, seed=1)  # Another draw than the start's.
+  start = initial_weights.torch_initial_weights("vit", fields, seed=0)
   path = save(tmp_path, to_vit_layout(source, cfg))
   loaded = pretrained.load(path, "vit", fields)
   own = {k for k in start if k.startswith(("head.", "tokenlearners.", "fusers."))}
@@ -242,14 +243,14 @@ def test_a_checkpoint_of_other_sizes_is_refused_naming_the_first_mismatch(field,
   path = save(tmp_path, random_vit(TINY, seed=0, grid=4))
   fields = {**TINY, field: value}
   with pytest.raises(ValueError) as excinfo:
-    pretrained.apply(starts.torch_initial_weights("vit", fields, 0), path, "vit", fields)
+    pretrained.apply(initial_weights.torch_initial_weights("vit", fields, 0), path, "vit", fields)
   assert one_line_error(excinfo) == message
 
 
 def test_a_missing_file_is_refused_naming_it(tmp_path):
   path = tmp_path / "ViT-L_16.npz"
   with pytest.raises(FileNotFoundError) as excinfo:
-    pretrained.apply(starts.torch_initial_weights("vit", TINY, 0), path, "vit", TINY)
+    pretrained.apply(initial_weights.torch_initial_weights("vit", TINY, 0), path, "vit", TINY)
   assert str(path) in one_line_error(excinfo)
 
 
@@ -276,9 +277,9 @@ def test_the_video_model_is_refused(tmp_path):
 def test_loading_a_checkpoint_imports_no_framework(tmp_path):
   """The JAX runner never imports torch; the loader must not make it (nor import JAX)."""
   path = save(tmp_path, random_vit(TINY, seed=0, grid=4))
-  code = ("import sys; from harness import pretrained; "
+  code = ("import sys; from harness.twins import pretrained; "
           f"pretrained.load({str(path)!r}, 'vit', {TINY!r}); "
           "print(sorted(m for m in ('torch', 'jax', 'flax') if m in sys.modules))")
-  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+  done = python("-c", code, timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
   assert done.stdout.strip() == "[]"

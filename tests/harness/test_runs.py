@@ -5,16 +5,18 @@ import math
 
 import pytest
 
-from harness import config, killpoints, train
-from harness.parity import TRAIN_LOSS_RTOL
-from harness.__main__ import main
+from harness.cli import main
+from harness.configs import compose, run_spec
+from harness.run import train
+from harness.testing import killpoints
+from harness.testing.parity_log import TRAIN_LOSS_RTOL
 
 from tests.harness.smoke import FAST_ROW, all_runs, client, overrides, reproduce_argv, run_cli
 
 
 def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
-  cfg = config.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))
-  outcome = train.run(cfg)
+  cfg = compose.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))
+  outcome = train.run(run_spec.of(cfg))
   assert outcome.status == "finished"
   (run,) = all_runs(tmp_path)
   assert run.info.status == "FINISHED"
@@ -22,7 +24,7 @@ def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path)
   for key in ("config_hash", "row", "framework", "scale", "seed", "git_commit", "device",
               "version.torch", "version.jax", "version.python"):
     assert tags.get(key), key
-  assert tags["config_hash"] == config.config_hash(cfg) and tags["scale"] == "smoke"
+  assert tags["config_hash"] == compose.config_hash(cfg) and tags["scale"] == "smoke"
   params = run.data.params
   assert params["optim.name"] == "adamw" and params["model.pool_window"] == "4"
   assert params["data.source"] == "digits" and params["seed"] == "0"
@@ -32,14 +34,14 @@ def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path)
   assert sorted(m.step for m in history) == [0, 1, 2, 3]
   assert not (tmp_path / "checkpoints" / tags["config_hash"]).exists()
 
-  again = train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
+  again = train.run(run_spec.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
   assert again.status == "skipped" and again.run_id == run.info.run_id
   assert len(all_runs(tmp_path)) == 1
 
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
-  results = [train.run(config.load(overrides(tmp_path / name, *FAST_ROW, f"framework={framework}")))
+  results = [train.run(run_spec.load(overrides(tmp_path / name, *FAST_ROW, f"framework={framework}")))
              for name in ("first", "second")]
   assert results[0].metrics["test_top1"] == results[1].metrics["test_top1"]
   losses = [client(tmp_path / name).get_metric_history(r.run_id, "train_loss")
@@ -56,9 +58,9 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framewo
   (run,) = all_runs(tmp_path / "killed")
   assert run.info.status == "RUNNING"
 
-  resumed = train.run(config.load(overrides(tmp_path / "killed", *extra)))
+  resumed = train.run(run_spec.load(overrides(tmp_path / "killed", *extra)))
   assert resumed.status == "finished" and resumed.run_id == run.info.run_id
-  whole = train.run(config.load(overrides(tmp_path / "whole", *extra)))
+  whole = train.run(run_spec.load(overrides(tmp_path / "whole", *extra)))
   assert resumed.metrics["test_top1"] == whole.metrics["test_top1"]
   final = [client(tmp_path / name).get_metric_history(r.run_id, "train_loss")
            for name, r in (("killed", resumed), ("whole", whole))]
@@ -69,7 +71,7 @@ def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framewo
 
 
 def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
-  from harness.runners import torch_runner
+  from harness.twins.runners import torch_runner
   real_step = torch_runner.TorchRunner.train_step
 
   def failing(self, step, x, y):
@@ -77,10 +79,10 @@ def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
 
   monkeypatch.setattr(torch_runner.TorchRunner, "train_step", failing)
   with pytest.raises(RuntimeError, match="simulated failure"):
-    train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
+    train.run(run_spec.load(overrides(tmp_path, *FAST_ROW, "framework=torch")))
   assert [r.info.status for r in all_runs(tmp_path)] == ["FAILED"]
   monkeypatch.setattr(torch_runner.TorchRunner, "train_step", real_step)
-  assert train.run(config.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))).status == "finished"
+  assert train.run(run_spec.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))).status == "finished"
   assert sorted(r.info.status for r in all_runs(tmp_path)) == ["FAILED", "FINISHED"]
 
 

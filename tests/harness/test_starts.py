@@ -1,35 +1,34 @@
 """Initial weights: one start file per model config and seed, shared by both runners; a JAX run
 reads it without importing torch, or draws Flax's own weights with train.init=native."""
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-from harness import config, convert, runners, starts
+from harness.configs import compose
+from harness.run import initial_weights
+from harness.twins import convert, runners
 from tokenlearner_spec import OptimizerConfig
+from tests.processes import python
 
-ROOT = pathlib.Path(__file__).parents[2]
 ROW = ["experiment=table1", "row=tl16_at_12", "scale=smoke"]
 
 
 def row_fields():
-  cfg = config.load(ROW)
-  return cfg.experiment.model, config.model_fields(cfg)
+  cfg = compose.load(ROW)
+  return cfg.experiment.model, compose.model_fields(cfg)
 
 
 def test_a_start_is_written_once_and_both_runners_start_from_it_exactly(tmp_path):
   kind, fields = row_fields()
-  start = starts.ensure(tmp_path, kind, fields, seed=3)
-  path = starts.path(tmp_path, kind, fields, seed=3)
+  start = initial_weights.ensure(tmp_path, kind, fields, seed=3)
+  path = initial_weights.path(tmp_path, kind, fields, seed=3)
   written = path.stat().st_mtime_ns
-  again = starts.ensure(tmp_path, kind, fields, seed=3)
+  again = initial_weights.ensure(tmp_path, kind, fields, seed=3)
   assert path.stat().st_mtime_ns == written and again.keys() == start.keys()
-  assert starts.path(tmp_path, kind, fields, seed=4) != path
-  other_seed = starts.ensure(tmp_path, kind, fields, seed=4)
+  assert initial_weights.path(tmp_path, kind, fields, seed=4) != path
+  other_seed = initial_weights.ensure(tmp_path, kind, fields, seed=4)
   assert any(not np.array_equal(start[k], other_seed[k]) for k in start)
 
   optim = OptimizerConfig()
@@ -53,12 +52,9 @@ def test_native_init_draws_each_frameworks_own_weights_from_the_seed():
 
 
 def jax_run_imports(results: pathlib.Path, *extra: str) -> str:
-  code = ("import sys; from harness.__main__ import main; code = main(sys.argv[1:]); "
+  code = ("import sys; from harness.cli import main; code = main(sys.argv[1:]); "
           "print('torch imported' if 'torch' in sys.modules else 'no torch'); sys.exit(code)")
-  done = subprocess.run([sys.executable, "-c", code, "run", *ROW, "framework=jax",
-                         f"tracking.results_dir={results}", *extra],
-                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                        text=True, timeout=600)
+  done = python("-c", code, "run", *ROW, "framework=jax", f"tracking.results_dir={results}", *extra)
   assert done.returncode == 0, done.stderr[-2000:]
   return done.stdout.strip().splitlines()[-1]
 
@@ -66,7 +62,7 @@ def jax_run_imports(results: pathlib.Path, *extra: str) -> str:
 @pytest.mark.parametrize("init", ["shared", "native"])
 def test_a_jax_run_imports_no_torch(tmp_path, init):
   if init == "shared":  # The start is there (a PyTorch run, or another JAX run, wrote it).
-    starts.ensure(tmp_path, *row_fields(), seed=0)
+    initial_weights.ensure(tmp_path, *row_fields(), seed=0)
   assert jax_run_imports(tmp_path, f"train.init={init}") == "no torch"
 
 
@@ -74,10 +70,10 @@ def test_a_jax_run_imports_no_torch(tmp_path, init):
 def test_training_with_dropout_is_a_function_of_seed_and_step(framework, tmp_path):
   """What makes a resumed run with dropout repeat an uninterrupted one: the same step of
   the same seed draws the same masks, whatever ran before it in the process."""
-  cfg = config.load(["experiment=figure1", "row=tokenfuser_tl8", "scale=smoke",
+  cfg = compose.load(["experiment=figure1", "row=tokenfuser_tl8", "scale=smoke",
                      "++experiment.rows.tokenfuser_tl8.proxy.dropout_rate=0.3"])
-  kind, fields = cfg.experiment.model, config.model_fields(cfg)
-  start = dict(starts.ensure(tmp_path, kind, fields, seed=0))
+  kind, fields = cfg.experiment.model, compose.model_fields(cfg)
+  start = dict(initial_weights.ensure(tmp_path, kind, fields, seed=0))
   rng = np.random.RandomState(0)
   for key in start:  # The head and TokenFuser's token mixing are zero at init, hiding dropout.
     if key == "head.weight" or "token_mix" in key:

@@ -1,11 +1,12 @@
 """How `reproduce` splits a per-row seed plan into multiruns, each a product of its axes."""
-from harness import config, registry, sweep
+from harness.configs import compose, registry, seed_plan
+from harness.run import sweep
 
 
 def test_reproduce_runs_each_planned_run_once_in_products(monkeypatch):
   calls = []
   monkeypatch.setattr(sweep, "multirun", lambda experiment, axes, *_, **__: calls.append((experiment, axes)))
-  seeds = config.seeds_by_framework(config.compose_config(["scale=proxy"]).scale, ["jax", "torch"])
+  seeds = seed_plan.seeds_by_framework(compose.compose_config(["scale=proxy"]).scale, ["jax", "torch"])
   sweep.reproduce(list(registry.EXPERIMENTS), seeds, 2, ["scale=proxy"])
   swept = [(e, row, fw, seed) for e, axes in calls
            for row in axes["row"] for fw in axes["framework"] for seed in axes["seed"]]

@@ -14,8 +14,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import claims, tracking
-from tests.harness.smoke import FAST_ROW, ROOT
+from harness.store import leases, tracking
+from tests.harness.smoke import harness_at_once, FAST_ROW
 
 
 START_SECONDS = 300  # A loaded two-core machine took 30 s to start a server of four workers.
@@ -69,11 +69,7 @@ def server(tmp_path_factory):
 def runs_at_once(url, argvs):
   """`python -m harness run <argv>` for each argv, started together with MLFLOW_TRACKING_URI=url
   and nothing else naming a store; each one's (returncode, stdout, stderr)."""
-  env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": url}
-  jobs = [subprocess.Popen([sys.executable, "-m", "harness", "run", *argv], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
-  outputs = [job.communicate(timeout=900) for job in jobs]
-  return [(job.returncode, out, err) for job, (out, err) in zip(jobs, outputs)]
+  return harness_at_once(*[["run", *argv] for argv in argvs], env={"MLFLOW_TRACKING_URI": url})
 
 
 def test_parallel_runs_record_on_the_server_and_a_config_started_twice_trains_once(server, tmp_path):
@@ -118,7 +114,7 @@ def test_processes_that_share_only_the_server_agree_on_experiments_and_claims(se
     try:
       start.wait()
       ids.append(tracker.experiment_id("table1"))
-      if claims.Ledger(tracker).try_claim("abc", 0, claims.Holder("host", "boot", i, i, f"t{i}")):
+      if leases.Ledger(tracker).try_claim("abc", 0, leases.Holder("host", "boot", i, i, f"t{i}")):
         won.append(i)
     except Exception as error:
       errors.append(f"{type(error).__name__}: {tracking.one_line(error)}")

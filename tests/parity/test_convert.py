@@ -3,8 +3,9 @@ import jax
 import numpy as np
 import pytest
 
-from harness import backends, registry
-from harness.convert import ConversionError, jax_to_torch, torch_key, torch_to_jax
+from harness.twins import backends
+from harness.configs import registry
+from harness.twins.convert import ConversionError, jax_to_torch, torch_key, torch_to_jax
 
 FIELDS = registry.model_fields("figure1", "tokenfuser_tl8", "proxy")
 

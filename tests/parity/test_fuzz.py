@@ -16,8 +16,8 @@ import pytest
 
 import tokenlearner_jax as tj
 import tokenlearner_torch as tt
-from harness import backends
-from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
+from harness.twins import backends
+from harness.testing.parity_log import FORWARD_ATOL, GRAD_ATOL, compare
 from tests.parity import config_space
 from tests.parity.twins import PERTURB_STD, Twin, random_batch, tolerance_factor
 

@@ -7,7 +7,7 @@ import torch
 
 import tokenlearner_jax as tj
 import tokenlearner_torch as tt
-from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
+from harness.testing.parity_log import FORWARD_ATOL, GRAD_ATOL, compare
 from tests.parity.twins import DIRECTIONS, Twin, projection_loss
 from tokenlearner_spec import pooling_regions
 from tokenlearner_jax import layers as lj, mixers as mj, tokenlearner as tlj, video as vj

@@ -3,8 +3,9 @@ pass of the Figure 1 TokenFuser model (ViT B/16 at 384, 16-TL at 6) in both fram
 import numpy as np
 import pytest
 
-from harness import backends, registry
-from harness.parity import FORWARD_ATOL, compare
+from harness.twins import backends
+from harness.configs import registry
+from harness.testing.parity_log import FORWARD_ATOL, compare
 from tests.parity.twins import Twin, tolerance_factor
 
 ROWS = registry.rows()

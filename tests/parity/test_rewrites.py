@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import tokenlearner_jax as tj
-from harness.parity import FORWARD_ATOL, GRAD_ATOL, compare
+from harness.testing.parity_log import FORWARD_ATOL, GRAD_ATOL, compare
 from tokenlearner_jax import layers, mixers
 from tokenlearner_torch import layers as torch_layers, mixers as torch_mixers
 

@@ -6,8 +6,9 @@ import torch
 
 import tokenlearner_jax as tj
 import tokenlearner_torch as tt
-from harness import backends, registry
-from harness.parity import (FORWARD_ATOL, GRAD_ATOL, TRAIN_LOSS_RTOL, UPDATE_ATOL, compare)
+from harness.twins import backends
+from harness.configs import registry
+from harness.testing.parity_log import (FORWARD_ATOL, GRAD_ATOL, TRAIN_LOSS_RTOL, UPDATE_ATOL, compare)
 from tests.parity.twins import DIRECTIONS, Twin, flat, random_batch, tolerance_factor
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
@@ -120,7 +121,7 @@ def test_round_trip_exact(row, direction, check):
   if direction == "jax_to_torch":
     before, after = flat(twin.params), twin.torch_params()
   else:
-    from harness.convert import jax_to_torch
+    from harness.twins.convert import jax_to_torch
     before = backends.torch_state_numpy(twin.torch_module)
     after = jax_to_torch(twin.params, twin.torch_module.state_dict())
   check(compare(before, after, 0.0, model=row.id, direction=direction, check="round_trip",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.parity import CHUNKED_ATOL, CHUNKED_GRAD_ATOL, compare
+from harness.testing.parity_log import CHUNKED_ATOL, CHUNKED_GRAD_ATOL, compare
 from tokenlearner_jax import mixers as mj
 from tests.parity.twins import flat
 from tokenlearner_torch import mixers as mt

@@ -2,7 +2,7 @@
 
 Weights start in the `direction`'s source framework and are converted to the
 other, then every quantity is returned as a name -> numpy map in the Flax
-layout, so that harness.parity.compare can set the two side by side.
+layout, so that harness.testing.parity_log.compare can set the two side by side.
 """
 import functools
 from typing import Callable, Dict, Sequence, Tuple
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from flax import traverse_util
 
-from harness import backends
-from harness.convert import jax_to_torch, torch_to_jax
+from harness.twins import backends
+from harness.twins.convert import jax_to_torch, torch_to_jax
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
 

@@ -5,8 +5,8 @@ contradicted, the rest inconclusive) and one row's frameworks disagree.
 """
 import pandas as pd
 
-from harness import registry
-from harness.tables import runs as run_export
+from harness.configs import registry
+from harness.store import export as run_export
 
 SEEDS = (0, 1, 2)
 NOISE = (-1.0, 0.5, 0.5)  # Per seed: mean 0, sample std ~0.87.

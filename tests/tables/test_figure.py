@@ -9,8 +9,9 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.container import ErrorbarContainer
 
-from harness.tables import figure, spec, summary
-from harness.tables.summary import FRAMEWORK_NAMES
+from harness.configs import tables_conf
+from harness.report import figure1, summary
+from harness.report.summary import FRAMEWORK_NAMES
 from tests.tables import fixtures
 
 FLOPS_CSV = pathlib.Path(__file__).parents[2] / "results" / "flops.csv"
@@ -30,9 +31,9 @@ def frame():
 
 @pytest.fixture
 def fig(frame):
-  drawn = figure.draw(frame, FRAMEWORKS, "proxy", caption=CAPTION)
+  drawn = figure1.draw(frame, FRAMEWORKS, "proxy", caption=CAPTION)
   yield drawn
-  figure.plt.close(drawn)
+  figure1.plt.close(drawn)
 
 
 def _rows(frame, series):
@@ -65,7 +66,7 @@ def test_two_panels_one_for_the_paper_one_for_ours_with_labelled_axes(fig):
   paper, ours = fig.axes
   assert "paper" in paper.get_title().lower() and "ours" not in paper.get_title().lower()
   assert ours.get_title() == "Ours (proxy)"
-  conf = spec.experiment("figure1")
+  conf = tables_conf.experiment("figure1")
   assert conf["published_dataset"] in paper.get_ylabel() and conf["metric_name"] in paper.get_ylabel()
   assert conf["metric_name"] in ours.get_ylabel() and "proxy" in ours.get_ylabel()
   assert all("GFLOPs" in ax.get_xlabel() for ax in (paper, ours))
@@ -75,9 +76,9 @@ def test_two_panels_one_for_the_paper_one_for_ours_with_labelled_axes(fig):
 def test_the_paper_panel_has_one_line_per_fuser_through_its_published_points(fig, frame):
   paper = fig.axes[0]
   lines = paper.get_lines()
-  assert [line.get_label() for line in lines] == list(figure.SERIES)
+  assert [line.get_label() for line in lines] == list(figure1.SERIES)
   assert not paper.containers
-  for line, series in zip(lines, figure.SERIES):
+  for line, series in zip(lines, figure1.SERIES):
     rows = _rows(frame, series)
     assert len(rows) == 2
     x, y = _data(line)
@@ -91,9 +92,9 @@ def test_the_paper_panel_has_one_line_per_fuser_through_its_published_points(fig
 
 def test_ours_has_an_errorbar_per_fuser_and_framework_with_the_means_and_intervals(fig, frame):
   ours = fig.axes[1]
-  assert len(ours.containers) == len(figure.SERIES) * len(FRAMEWORKS)
+  assert len(ours.containers) == len(figure1.SERIES) * len(FRAMEWORKS)
   assert all(isinstance(c, ErrorbarContainer) for c in ours.containers)
-  for series in figure.SERIES:
+  for series in figure1.SERIES:
     rows = _rows(frame, series)
     xs = {}
     for fw in FRAMEWORKS:
@@ -104,25 +105,25 @@ def test_ours_has_an_errorbar_per_fuser_and_framework_with_the_means_and_interva
       np.testing.assert_allclose([(top - bottom) / 2 for _, bottom, top in bars], rows[f"{fw}_ci"])
       np.testing.assert_allclose([(top + bottom) / 2 for _, bottom, top in bars], rows[f"{fw}_mean"])
     # Jittered apart, centred on our GFLOPs at paper scale.
-    np.testing.assert_allclose(xs["torch"] - xs["jax"], figure.JITTER)
+    np.testing.assert_allclose(xs["torch"] - xs["jax"], figure1.JITTER)
     np.testing.assert_allclose((xs["jax"] + xs["torch"]) / 2, rows.gflops_paper_scale)
 
 
 def test_a_fuser_has_one_colour_in_both_panels_and_the_fusers_differ(fig):
   paper, ours = fig.axes
   colours = {}
-  for line, series in zip(paper.get_lines(), figure.SERIES):
+  for line, series in zip(paper.get_lines(), figure1.SERIES):
     colours[series] = to_rgba(line.get_color())
     for fw in FRAMEWORKS:
       container = _container(ours, series, fw)
       assert to_rgba(container.lines[0].get_color()) == colours[series], (series, fw)
       assert tuple(container.lines[2][0].get_colors()[0]) == colours[series], (series, fw)
-  assert len(set(colours.values())) == len(figure.SERIES)
+  assert len(set(colours.values())) == len(figure1.SERIES)
 
 
 def test_the_frameworks_differ_in_marker_and_line_style(fig):
   ours = fig.axes[1]
-  for series in figure.SERIES:
+  for series in figure1.SERIES:
     jax, torch = (_container(ours, series, fw).lines[0] for fw in FRAMEWORKS)
     assert (jax.get_marker(), jax.get_linestyle()) == ("o", "-")
     assert (torch.get_marker(), torch.get_linestyle()) == ("s", "--")
@@ -130,13 +131,13 @@ def test_the_frameworks_differ_in_marker_and_line_style(fig):
 
 def test_the_legend_explains_colour_by_fuser_and_marker_by_source(fig):
   texts = _legend_texts(fig)
-  for series in figure.SERIES:
+  for series in figure1.SERIES:
     assert series in texts
   assert "JAX, proxy (ours)" in texts and "PyTorch, proxy (ours)" in texts
   assert any(t.startswith("paper") for t in texts)
   handles = {t.get_text(): h for legend in fig.legends
              for t, h in zip(legend.get_texts(), legend.legend_handles)}
-  for line, series in zip(fig.axes[0].get_lines(), figure.SERIES):
+  for line, series in zip(fig.axes[0].get_lines(), figure1.SERIES):
     assert to_rgba(handles[series].get_color()) == to_rgba(line.get_color())
   assert handles["JAX, proxy (ours)"].get_marker() == "o"
   assert handles["PyTorch, proxy (ours)"].get_marker() == "s"
@@ -146,11 +147,11 @@ def test_the_legend_explains_colour_by_fuser_and_marker_by_source(fig):
 
 def test_the_caption_is_printed_under_the_panels(frame):
   long = "; ".join(f"Field {i}: a value long enough to need wrapping" for i in range(12))
-  fig = figure.draw(frame, FRAMEWORKS, "proxy", caption=long)
+  fig = figure1.draw(frame, FRAMEWORKS, "proxy", caption=long)
   try:
     assert fig.get_supxlabel().replace("\n", " ") == long
   finally:
-    figure.plt.close(fig)
+    figure1.plt.close(fig)
 
 
 def test_a_framework_without_runs_draws_and_saves(frame, tmp_path):
@@ -161,29 +162,29 @@ def test_a_framework_without_runs_draws_and_saves(frame, tmp_path):
   empty.loc[0, "published"] = math.nan  # A row the paper has no point for, too.
   with warnings.catch_warnings():
     warnings.simplefilter("error")
-    fig = figure.draw(empty, FRAMEWORKS, "proxy", caption=CAPTION)
+    fig = figure1.draw(empty, FRAMEWORKS, "proxy", caption=CAPTION)
     ours = fig.axes[1]
-    assert len(ours.containers) == len(figure.SERIES) * len(FRAMEWORKS)
-    for series in figure.SERIES:
+    assert len(ours.containers) == len(figure1.SERIES) * len(FRAMEWORKS)
+    for series in figure1.SERIES:
       assert np.isnan(_data(_container(ours, series, "torch").lines[0])[1]).all()
       np.testing.assert_allclose(_data(_container(ours, series, "jax").lines[0])[1],
                                  _rows(frame, series).jax_mean)
     assert "PyTorch, proxy (ours): no runs" in _legend_texts(fig)
     assert "JAX, proxy (ours)" in _legend_texts(fig)
     assert np.isfinite(ours.get_ylim()).all()
-    written = figure.save(fig, tmp_path / "figure1")
+    written = figure1.save(fig, tmp_path / "figure1")
     for column in ("jax_mean", "jax_ci", "jax_std"):  # No framework has runs: nothing to draw.
       empty[column] = math.nan
-    fig = figure.draw(empty, FRAMEWORKS, "proxy", caption=CAPTION)
+    fig = figure1.draw(empty, FRAMEWORKS, "proxy", caption=CAPTION)
     assert not fig.axes[1].texts and "JAX, proxy (ours): no runs" in _legend_texts(fig)
-    written += figure.save(fig, tmp_path / "nothing")
+    written += figure1.save(fig, tmp_path / "nothing")
   assert all(pathlib.Path(p).stat().st_size > 0 for p in written)
 
 
 def test_saving_twice_gives_the_same_bytes(frame, tmp_path):
   out = []
   for name in ("a", "b"):
-    written = figure.save(figure.draw(frame, FRAMEWORKS, "proxy", caption=CAPTION), tmp_path / name)
+    written = figure1.save(figure1.draw(frame, FRAMEWORKS, "proxy", caption=CAPTION), tmp_path / name)
     out.append([pathlib.Path(p).read_bytes() for p in written])
   assert out[0] == out[1]
   assert b"<dc:date>" not in out[0][1]

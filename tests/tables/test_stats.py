@@ -8,7 +8,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from harness.tables import stats
+from harness.report import stats
 
 
 def test_paired_p_value_is_the_t_test_against_the_threshold():

@@ -11,8 +11,9 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from tokenlearner_spec import FRAMEWORKS
 
-from harness import registry
-from harness.tables import build, claims, render, runs as run_export, spec, stats, summary
+from harness.configs import registry, seed_plan, tables_conf
+from harness.report import build, claims, render, stats, summary
+from harness.store import export as run_export
 from tests.tables import fixtures
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -73,7 +74,7 @@ def test_summary_counts_only_finished_runs(runs, gflops):
 
 def test_claim_verdicts(runs, gflops):
   """On the fixture both frameworks judge (conf/tables.yaml may name one)."""
-  verdicts = claims.judge(runs, ["jax", "torch"], gflops, {**spec.load(), "judge_frameworks": ["jax", "torch"]})
+  verdicts = claims.judge(runs, ["jax", "torch"], gflops, {**tables_conf.load(), "judge_frameworks": ["jax", "torch"]})
   by_claim = {(v.claim["id"], v.framework): v for v in verdicts}
   for framework in ("jax", "torch"):
     assert by_claim["tokenlearner_beats_pooling", framework].verdict == claims.SUPPORTED
@@ -83,7 +84,7 @@ def test_claim_verdicts(runs, gflops):
     assert by_claim["tl_vectt_tokenfuser_best", framework].verdict == claims.NOT_SHOWN
     unpool = by_claim["tokenfuser_beats_unpool", framework].comparisons
     assert [c.verdict for c in unpool] == [claims.CONTRADICTED, claims.BOUNDED]
-  assert claims.family_size(verdicts) == 2 * sum(len(c["comparisons"]) for c in spec.load()["claims"])
+  assert claims.family_size(verdicts) == 2 * sum(len(c["comparisons"]) for c in tables_conf.load()["claims"])
 
 
 def _export(values, frameworks=("jax",), experiment="table1"):
@@ -97,7 +98,7 @@ def _settings(comparisons, judge_frameworks=("jax", "torch"), experiment="table1
   """conf/tables.yaml with one claim per comparison (claim ids c0, c1, ...)."""
   claim_list = [dict(id=f"c{i}", experiment=experiment, text=f"claim {i}", comparisons=[c])
                 for i, c in enumerate(comparisons)]
-  return {**spec.load(), "claims": claim_list, "judge_frameworks": list(judge_frameworks)}
+  return {**tables_conf.load(), "claims": claim_list, "judge_frameworks": list(judge_frameworks)}
 
 
 SEED_EFFECT = np.array([30.0, 31.0, 29.0, 30.5, 29.5])  # Shared by every row of a seed.
@@ -288,7 +289,7 @@ def test_an_export_of_mixed_scales_or_wrong_columns_is_refused(runs, tmp_path):
 
 
 def test_tables_without_an_export_fail_with_one_line(tmp_path, capsys):
-  from harness.__main__ import main
+  from harness.cli import main
   assert main(["tables", "--offline", "--out", str(tmp_path / "t"), f"tracking.results_dir={tmp_path}"]) == 2
   err = capsys.readouterr().err.strip()
   assert "\n" not in err and err.startswith("error: no run export at") and "runs-proxy.csv" in err
@@ -302,8 +303,8 @@ def test_committed_tables_regenerate_byte_for_byte_offline(tmp_path):
   export = run_export.read(COMMITTED_EXPORT)
   assert set(export.scale) == {"proxy"} and set(export.status) == {"FINISHED"}
   # Every row has, in each framework, at least the seeds the proxy scale plans for it.
-  from harness import config
-  planned = config.seeds_by_framework(config.compose_config(["scale=proxy"]).scale, ["jax", "torch"])
+  from harness.configs import compose
+  planned = seed_plan.seeds_by_framework(compose.compose_config(["scale=proxy"]).scale, ["jax", "torch"])
   seeds = export.groupby(["experiment", "row", "framework"]).seed.apply(set)
   for (experiment, row, framework), finished in seeds.items():
     assert finished >= set(planned[framework][experiment][row]), (experiment, row, framework)

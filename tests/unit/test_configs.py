@@ -6,7 +6,8 @@ import tokenlearner_spec as spec
 import tokenlearner_torch as tt
 from tokenlearner_spec import FRAMEWORKS
 
-from harness import backends, registry
+from harness.configs import registry
+from harness.twins import backends
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
 

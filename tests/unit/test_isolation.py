@@ -1,9 +1,8 @@
 """Each package installs and imports alone: the twins pull in neither each other nor the harness,
 and the spec both build from imports no framework."""
-import subprocess
-import sys
 
 import pytest
+from tests.processes import python
 
 CASES = {
     "tokenlearner_spec": (("config", "pooling"),
@@ -20,5 +19,5 @@ def test_package_imports_alone(package):
   code = (f"import sys, {imports}\n"
           f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
           "assert not bad, f'imported {bad}'")
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+  result = python("-c", code)
   assert result.returncode == 0, result.stderr[-2000:]

@@ -3,7 +3,9 @@ batch, and bfloat16 compute trains and stays close to float32, with float32 para
 import numpy as np
 import pytest
 
-from harness import backends, registry, runners, starts
+from harness.configs import registry
+from harness.run import initial_weights
+from harness.twins import backends, runners
 from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
 
 ROW = ("table1", "tl16_at_12")  # A TokenLearner row: attention, the TokenLearner, pooling, a head.
@@ -28,7 +30,7 @@ def batch(seed: int = 0):
 
 
 def make_runner(framework, optim, **how):
-  start = starts.torch_initial_weights("vit", fields(), seed=0)
+  start = initial_weights.torch_initial_weights("vit", fields(), seed=0)
   return runners.make(framework, "vit", fields(), optim, multilabel=False, seed=0, start=start, **how)
 
 

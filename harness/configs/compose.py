@@ -1,0 +1,177 @@
+"""Composing a run's Hydra config (harness/conf, typed by schema.py) and validating it, with
+one-line errors; what of it defines the run's result, and its hash.
+
+A value of the wrong type or a key the schema does not have fails when the config is composed;
+`validate()` then checks what types cannot (the row exists, the model config is valid, the
+data has the model's classes) and turns every failure into one line that names the problem.
+"""
+import hashlib
+import json
+import pathlib
+from typing import Any, Dict, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+from tokenlearner_spec import FRAMEWORKS, PRECISIONS, OptimizerConfig
+
+from harness.configs import conf_schemas, registry
+from harness.configs.schema import INITS
+
+CONF_DIR = conf_schemas.CONF_DIR
+DATA_CHECKS = "data_checks"  # <results_dir>/data_checks/: stamps of datasets whose images all open
+# The parts of a run config that do not define its result.
+NOT_IDENTITY = ("runtime", "tracking")
+# Keys that came after runs were recorded, left out of the hash at the value that computes what
+# those runs computed, so that they stay finished.
+LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): ""}
+
+class ConfigError(ValueError):
+  """A bad run config; its message is one line naming the problem."""
+
+
+def _one_line(error: Exception) -> str:
+  """The first line of an error and of each cause (not of a context raise ... from None hid),
+  plus Hydra's list of available options."""
+  parts = []
+  while error is not None:
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    if lines and lines[0] not in parts and "$VALUE" not in lines[0]:
+      parts.append(lines[0].rstrip("."))
+    if any(line.startswith("Available options") for line in lines):
+      start = next(i for i, line in enumerate(lines) if line.startswith("Available options")) + 1
+      options = [line for line in lines[start:] if line and not line.endswith("_schema")
+                 and not line.startswith(("Config search", "provider="))]
+      parts.append("available: " + ", ".join(options))
+    error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+  return "; ".join(parts)
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+  """The composed (not yet validated) config for command-line style overrides."""
+  GlobalHydra.instance().clear()
+  with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+    try:
+      return compose("config", overrides=list(overrides))
+    except Exception as error:  # Hydra wraps OmegaConf's errors; report the root cause.
+      raise ConfigError(f"bad config: {_one_line(error)}") from None
+
+
+def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
+  """Checks what the schema's types cannot, the model against its data among them, before
+  anything is built or tracked; raises ConfigError. data_files=False skips what needs files
+  on disk (a data.root's layout, images and class count; a pretrained checkpoint's sizes):
+  planning a sweep needs none. Checking that every image opens is remembered by a stamp under
+  <results_dir>/data_checks/, so it runs once per dataset."""
+  from harness import data
+  from harness.twins import backends
+  missing = sorted(OmegaConf.missing_keys(cfg))
+  if missing:
+    raise ConfigError(f"bad config: no value for {', '.join(missing)}")
+  if cfg.framework not in FRAMEWORKS:
+    raise ConfigError(f"bad config: framework={cfg.framework!r} is not one of {FRAMEWORKS}")
+  if cfg.row not in cfg.experiment.rows:
+    raise ConfigError(f"bad config: unknown row {cfg.row!r} of {cfg.experiment.name}; "
+                      f"known: {', '.join(cfg.experiment.rows)}")
+  if cfg.train.steps < 1 or cfg.train.batch_size < 1 or cfg.train.eval_batch_size < 1:
+    raise ConfigError(f"bad config: train.steps={cfg.train.steps}, train.batch_size="
+                      f"{cfg.train.batch_size} and train.eval_batch_size={cfg.train.eval_batch_size} "
+                      "must be positive")
+  try:
+    check_seed(cfg.seed)
+  except ValueError as error:
+    raise ConfigError(f"bad config: {error}") from None
+  if cfg.train.init not in INITS:
+    raise ConfigError(f"bad config: train.init={cfg.train.init!r} is not one of {INITS}")
+  if cfg.train.precision not in PRECISIONS:
+    raise ConfigError(f"bad config: train.precision={cfg.train.precision!r} is not one of {PRECISIONS}")
+  if cfg.runtime.micro_batches < 1 or cfg.train.batch_size % cfg.runtime.micro_batches:
+    raise ConfigError(f"bad config: train.batch_size={cfg.train.batch_size} does not split into "
+                      f"runtime.micro_batches={cfg.runtime.micro_batches} equal parts")
+  if cfg.optim.warmup_steps > cfg.train.steps:
+    raise ConfigError(f"bad config: optim.warmup_steps={cfg.optim.warmup_steps} exceeds "
+                      f"train.steps={cfg.train.steps}")
+  negative = [f"runtime.{k}={v}" for k, v in cfg.runtime.items() if not isinstance(v, bool) and v < 0]
+  if negative:
+    raise ConfigError(f"bad config: {', '.join(negative)} must not be negative")
+  row_id = f"{cfg.experiment.name}/{cfg.row}"
+  try:
+    model = backends.make_config(cfg.experiment.model, model_fields(cfg))
+    make_optimizer_config(cfg)
+  except (ValueError, TypeError, KeyError) as error:
+    raise ConfigError(f"bad config for {row_id}: {_one_line(error)}") from None
+  if cfg.train.pretrained and cfg.train.init != "shared":
+    raise ConfigError("bad config: train.pretrained is laid over the shared start; it needs "
+                      f"train.init=shared, not {cfg.train.init!r}")
+  if cfg.train.pretrained and data_files:
+    from harness.twins import pretrained
+    try:
+      pretrained.check(cfg.train.pretrained, cfg.experiment.model, model_fields(cfg))
+    except (ValueError, OSError) as error:
+      raise ConfigError(f"bad config: train.pretrained: {_one_line(error)}") from None
+  files = data_files or "root" not in cfg.data
+  try:
+    data.check(cfg.data, model.image_size, getattr(model, "num_frames", 1), files,
+               stamp_dir=pathlib.Path(cfg.tracking.results_dir) / DATA_CHECKS)
+    classes = data.num_classes(cfg.data) if files else None
+  except ValueError as error:
+    raise ConfigError(f"bad data: {_one_line(error)}") from None
+  if classes is not None and classes != model.num_classes:
+    raise ConfigError(f"bad config: data {cfg.data.source} has {classes} classes but the {row_id} "
+                      f"model at {cfg.scale.name} scale has {model.num_classes}")
+  return cfg
+
+
+def check_seed(seed: int) -> None:
+  """A run's seed seeds numpy's generators, which take none below 0."""
+  if seed < 0:
+    raise ValueError(f"seed={seed} is negative")
+
+
+def load(overrides: Sequence[str] = ()) -> DictConfig:
+  """Composes and validates a run config; raises ConfigError with a one-line message."""
+  return validate(compose_config(overrides))
+
+
+def for_run(cfg: DictConfig, row: str, framework: str, seed: int, data_files: bool = True) -> DictConfig:
+  """A validated copy of a composed config with another row, framework and seed: what
+  composing with row=, framework= and seed= overrides gives, without composing again (the
+  recipe is picked by experiment and scale, which stay)."""
+  run = cfg.copy()
+  run.row, run.framework, run.seed = row, framework, seed
+  return validate(run, data_files)
+
+
+def model_fields(cfg: DictConfig) -> Dict[str, Any]:
+  """The model config fields of the run's row at its scale, from the composed config (so
+  that overrides such as experiment.rows.tl16_at_12.proxy.tokenlearner_at=5 apply)."""
+  spec = OmegaConf.to_container(cfg.experiment, resolve=True)
+  return registry.merge_fields(spec, cfg.row, cfg.scale.model_scale)
+
+
+def make_optimizer_config(cfg: DictConfig):
+  """The run's OptimizerConfig (total_steps = train.steps)."""
+  fields = OmegaConf.to_container(cfg.optim, resolve=True)
+  return OptimizerConfig(total_steps=cfg.train.steps, **fields)
+
+
+def resolved(cfg: DictConfig) -> Dict[str, Any]:
+  """What defines a run's result: the config without its NOT_IDENTITY parts and the row
+  table, plus the row's model fields. Its hash keys the run for skip-on-rerun and resume."""
+  tree = OmegaConf.to_container(cfg, resolve=True)
+  for part in NOT_IDENTITY:
+    tree.pop(part)
+  experiment = tree.pop("experiment")
+  tree["experiment"] = experiment["name"]
+  tree["model"] = registry.json_fields(model_fields(cfg))
+  for sweep_only in ("seeds", "framework_seeds", "framework_rows", "experiment_seeds"):  # The sweep's; a run's is `seed`.
+    tree["scale"].pop(sweep_only)
+  for (part, key), neutral in LATER_KEYS.items():
+    if tree[part].get(key) == neutral:
+      tree[part].pop(key)
+  return tree
+
+
+def config_hash(cfg: DictConfig) -> str:
+  text = json.dumps(resolved(cfg), sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]

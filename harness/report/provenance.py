@@ -1,0 +1,75 @@
+"""Where a table's numbers come from, read from the run export itself (so that rebuilding
+from the same export gives the same bytes): scale, runs, seeds, commits, dates,
+package versions, machine, and the deviations from the paper's protocol."""
+from typing import List, Sequence, Tuple
+
+import pandas as pd
+
+from harness.configs import conf_schemas, registry, tables_conf
+from harness.store import export as run_export
+
+
+
+def model_scale(scale: str) -> str:
+  """Which experiment scale's models a run scale trains (conf/scale/<scale>.yaml), e.g. smoke -> proxy."""
+  return conf_schemas.load(conf_schemas.CONF_DIR / "scale" / f"{scale}.yaml", conf_schemas.Scale)["model_scale"]
+
+
+def _distinct(series: pd.Series) -> str:
+  values = sorted({str(v) for v in series.dropna() if str(v)})
+  return ", ".join(values) if values else "unknown"
+
+
+def _versions(runs: pd.DataFrame) -> str:
+  parts = []
+  for column in sorted(c for c in runs.columns if c.startswith(run_export.VERSION_PREFIX)):
+    parts.append(f"{column[len(run_export.VERSION_PREFIX):]} {_distinct(runs[column]).replace(', ', '/')}")
+  return "; ".join(parts) or "unknown"
+
+
+def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tuple[str, str]]:
+  """(field, value) pairs for the runs of `experiments` at `scale`."""
+  mine = runs[runs.experiment.isin(experiments)]
+  done = run_export.finished(mine)
+  seeds = ", ".join(str(s) for s in sorted(set(mine.seed)))
+  frameworks = ", ".join(sorted(set(mine.framework)))
+  hours = done.wall_time_s.sum() / 3600
+  out = [("Scale", scale),
+         ("Runs", f"{len(done)} of {len(mine)} planned finished ({frameworks}; seeds {seeds}); "
+                  f"{hours:.2f} h of run time summed")]
+  if len(done):
+    out += [("Dates", f"{done.start_time.min()} to {done.end_time.max()}"),
+            ("Commits", _distinct(done.git_commit.str.slice(0, 12))),
+            ("Packages", _versions(done)),
+            ("Machine", _distinct(done.machine)),
+            ("Devices", _distinct(done.device))]
+  for experiment in experiments:
+    label = f"Model ({experiment})" if len(experiments) > 1 else "Model"
+    out.append((label, registry.describe_scale(experiment, model_scale(scale))))
+  return out
+
+
+def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
+  """One paragraph for a figure: the provenance fields without the model."""
+  return "; ".join(f"{k}: {v}" for k, v in lines(runs, experiments, scale) if not k.startswith("Model"))
+
+
+def deviations(experiment: str, scale: str) -> List[str]:
+  conf = tables_conf.experiment(experiment)["deviations"]
+  return list(conf.get(model_scale(scale), []))
+
+
+def markdown(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
+  text = [f"- **{k}:** {v}" for k, v in lines(runs, experiments, scale)]
+  tag = (lambda e: f"{e}: ") if len(experiments) > 1 else (lambda e: "")
+  devs = [tag(e) + d for e in experiments for d in deviations(e, scale)]
+  if devs:
+    text.append("- **Deviations from the paper's protocol:**")
+    text += [f"  - {d}" for d in devs]
+  return "\n".join(text)
+
+
+def latex_comment(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
+  text = [f"% {k}: {v}" for k, v in lines(runs, experiments, scale)]
+  text += [f"% Deviation: {d}" for e in experiments for d in deviations(e, scale)]
+  return "\n".join(text)

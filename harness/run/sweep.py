@@ -1,0 +1,176 @@
+"""`reproduce`: every row x framework x seed of the chosen experiments as Hydra multiruns.
+
+One multirun per experiment (row names differ between experiments) and per set of rows
+and frameworks that run the same seeds (a framework or row may run fewer), each a sweep
+over row, framework and seed (`curves`
+sweeps its own axes through `multirun`), run by Hydra's joblib launcher in `jobs` parallel
+processes (one CPU thread each unless runtime.threads says otherwise), or by the launcher
+a `hydra/launcher=<name>` override names: `slurm` (harness/conf/hydra/launcher/slurm.yaml)
+submits each run as a SLURM job through Hydra's submitit launcher, `submitit_local` runs
+the same path as processes on this machine. A failing run is recorded as FAILED and
+reported; the sweep goes on and the command exits non-zero at the end.
+"""
+import contextlib
+import glob
+import math
+import os
+import sys
+import traceback
+from typing import Dict, Mapping, Sequence
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from harness.configs import compose, registry, run_spec
+
+_FAILED_MARK = "RUN FAILED"
+JOBLIB, JOBS = "joblib", 2  # The default launcher, and its default number of processes.
+_RAISE = "HYDRA_FULL_ERROR"
+
+
+# A sweep worker may grow this much past its size after its first run before loky replaces it.
+WORKER_GROWTH_LIMIT_BYTES = 4 * 2**30
+
+
+def _keep_worker() -> None:
+  """Lets loky (joblib's process pool) keep this worker between runs. It replaces a worker
+  whose memory grew 300 MB past its size after its first task, which a switch between the
+  frameworks always does: in a smoke sweep 30 of 36 runs started in a fresh process and
+  paid the imports and JAX's warm-up again. Runs in one worker share the process-wide
+  settings (XLA flags, thread count, core), the same for every run of a sweep, and caches;
+  each run seeds what it draws."""
+  try:
+    from joblib.externals.loky import process_executor
+  except ImportError:
+    return
+  if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):
+    process_executor._MAX_MEMORY_LEAK_SIZE = WORKER_GROWTH_LIMIT_BYTES
+
+
+@hydra.main(config_path=str(compose.CONF_DIR), config_name="config", version_base=None)
+def _job(cfg: DictConfig) -> str:
+  """One run of a multirun; returns 'finished', 'skipped', 'taken over' or 'failed' (never
+  raises)."""
+  from harness.run import train
+  from harness.store import leases
+  _keep_worker()
+  cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
+  train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
+  run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
+  try:
+    return train.run(run_spec.of(compose.validate(cfg))).status
+  except leases.ClaimLost as error:
+    print(f"{run_id}: {error}", file=sys.stderr, flush=True)
+    return "taken over"
+  except Exception as error:  # Reported here and recorded FAILED in MLflow by train.run.
+    print(f"{_FAILED_MARK} {run_id}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    if not isinstance(error, train.SELF_EXPLAINED):
+      traceback.print_exc()
+    return "failed"
+
+
+def launcher(overrides: Sequence[str]) -> str:
+  """The Hydra launcher that `overrides` choose (hydra/launcher=<name>), joblib by default."""
+  chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "hydra/launcher"]
+  return chosen[-1] if chosen else JOBLIB
+
+
+class SubmititReport(Callback):
+  """A submitit job prints to its log files, not to this terminal: says where they are when a
+  multirun starts and, when it ends, repeats here the line of each run that failed, as a
+  joblib worker prints it. (A job that ended without a result, e.g. at SLURM's time limit, is
+  reported by `multirun`.)"""
+
+  def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+    folder = compose.hydra.launcher.get("submitit_folder")
+    self.logs = None
+    if folder:  # %j (the job id) names a folder per job; each task writes <id>_<task>_log.err.
+      self.logs = "*".join(glob.escape(part) for part in str(folder).split("%j")) + "/*_log.err"
+      self.before = set(glob.glob(self.logs))
+      print(f"{compose.hydra.launcher._target_.rsplit('.', 1)[-1]}: the runs' output goes to "
+            f"{folder} (%j: the job id)", file=sys.stderr, flush=True)
+
+  def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+    for path in sorted(set(glob.glob(self.logs)) - self.before) if self.logs else ():
+      with open(path, errors="replace") as log:
+        for line in log:
+          if line.startswith(_FAILED_MARK):
+            print(f"{line.rstrip()} (its log: {path})", file=sys.stderr, flush=True)
+
+
+def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: Sequence[str],
+             offset: int = 0, total: int = 0) -> None:
+  """One Hydra multirun of `experiment` over the product of `axes` (override key -> values); a
+  run's progress line counts it from `offset` of `total` (default: this multirun's size).
+  `jobs` is the joblib launcher's number of processes; another launcher's own config says
+  how many runs go at once."""
+  size = math.prod(len(values) for values in axes.values())
+  argv = ["harness", "--multirun", f"experiment={experiment}",
+          *(f"{key}={','.join(map(str, values))}" for key, values in axes.items()),
+          f"runtime.progress_index={offset}", f"runtime.progress_total={total or size}",
+          "hydra/job_logging=none", "hydra/hydra_logging=none"]
+  if launcher(overrides) == JOBLIB:
+    argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={jobs}"]
+    if jobs > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
+      argv.append("runtime.threads=1")
+  else:  # Each run a job of its own, with the cores the launcher's config gives it.
+    argv.append(f"+hydra.callbacks.submitit_report._target_={__name__}.SubmititReport")
+  GlobalHydra.instance().clear()
+  with _hydra_command(argv + list(overrides), raise_errors=launcher(overrides) != JOBLIB):
+    try:
+      _job()
+    except Exception as error:
+      if type(error).__module__.split(".")[0] != "submitit":
+        raise
+      # A job ended without its run's result (SLURM's time limit, memory, a node lost, ...):
+      # the sweep goes on, as past a failed run; the store tells which runs did not finish.
+      print(f"{_FAILED_MARK}: a job of the {experiment} sweep ended without its result; its other "
+            f"jobs go on unwatched (`python -m harness list` shows them). {type(error).__name__}: "
+            f"{error}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _hydra_command(argv: Sequence[str], raise_errors: bool):
+  """Hydra's command line as @hydra.main reads it; raise_errors: Hydra raises an error of the
+  launcher's (HYDRA_FULL_ERROR) rather than printing it and exiting."""
+  saved = sys.argv, os.environ.get(_RAISE)
+  sys.argv = list(argv)
+  if raise_errors:
+    os.environ[_RAISE] = "1"
+  try:
+    yield
+  finally:
+    sys.argv = saved[0]
+    if saved[1] is None:
+      os.environ.pop(_RAISE, None)
+    else:
+      os.environ[_RAISE] = saved[1]
+
+
+def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mapping[str, Sequence[int]]]],
+              jobs: int, overrides: Sequence[str]) -> None:
+  """Runs the sweep of `seeds` (framework -> experiment -> row -> its seeds); what is finished
+  already is skipped inside each run. A multirun sweeps a product of rows, frameworks and seeds,
+  so the rows and frameworks that run the same seeds share one."""
+  compose.load(list(overrides))  # A bad override fails here, once, before anything starts.
+  sweeps = []
+  for e in experiments:
+    frameworks_by_axes: Dict[tuple, list] = {}  # (rows, seeds) -> the frameworks that run them
+    for framework, per_experiment in seeds.items():
+      rows_by_seeds: Dict[tuple, list] = {}
+      for row in registry.rows(e):
+        its = tuple(per_experiment[e][row.key])
+        if its:
+          rows_by_seeds.setdefault(its, []).append(row.key)
+      for its, rows in rows_by_seeds.items():
+        frameworks_by_axes.setdefault((tuple(rows), its), []).append(framework)
+    sweeps += [(e, list(rows), fws, list(its)) for (rows, its), fws in frameworks_by_axes.items()]
+  total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
+  offset = 0
+  for experiment, rows, frameworks, its_seeds in sweeps:
+    multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
+             offset, total)
+    offset += len(rows) * len(frameworks) * len(its_seeds)

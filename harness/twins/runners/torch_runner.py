@@ -1,0 +1,88 @@
+"""A training run in PyTorch: the model, optimizer and schedule of tokenlearner_torch.
+
+In a process group (harness/machine/process_group.py) the run is data-parallel: the model trains under
+DistributedDataParallel, which all-reduces the gradients of each process's part of the
+batch, and checkpoints hold the wrapped model's own state, so they resume in any group.
+"""
+import copy
+import pathlib
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from harness.machine import process_group
+from harness.twins import backends
+from harness.twins.runners.protocol import Weights
+from tokenlearner_torch import train_step
+
+
+class TorchRunner:
+  def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
+               start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1):
+    torch.manual_seed(seed)
+    self.parallel = dist.is_initialized() and dist.get_world_size() > 1
+    self.target = (torch.device("cuda", process_group.local_device_index() if self.parallel else 0)
+                   if torch.cuda.is_available() else torch.device("cpu"))
+    self.model = backends.build("torch", kind, fields)
+    if start is not None:
+      self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
+    self.model.to(self.target)
+    trained = self.model
+    if self.parallel:  # Starts every process from process 0's weights.
+      trained = DistributedDataParallel(self.model, [self.target] if self.target.type == "cuda" else None)
+    (self.optimizer, self.schedule), self._step = train_step.make_train_step(
+        trained, optim, multilabel, precision, micro_batches)
+    self.multilabel, self.seed, self.in_bfloat16 = multilabel, seed, precision == "bfloat16"
+    self.num_params = backends.count_params("torch", self.model)
+
+  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
+    torch.manual_seed(int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0]))  # Dropout's.
+    labels = torch.from_numpy(y) if self.multilabel else torch.from_numpy(y).long()
+    loss = self._step(torch.from_numpy(x).to(self.target), labels.to(self.target))
+    if self.parallel:  # The mean over the processes' equal parts: the global batch's loss.
+      dist.all_reduce(loss)
+      loss = loss / dist.get_world_size()
+    return float(loss)
+
+  @torch.no_grad()
+  def predict(self, x: np.ndarray) -> np.ndarray:
+    self.model.eval()
+    with torch.autocast(self.target.type, torch.bfloat16, enabled=self.in_bfloat16):
+      logits = self.model(torch.from_numpy(x).to(self.target))[0]
+    return logits.float().cpu().numpy()
+
+  def save(self, path: pathlib.Path) -> None:
+    torch.save(self._state(), path)
+
+  def _state(self) -> dict:
+    return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict()}
+
+  def _apply(self, state: dict) -> None:
+    self.model.load_state_dict(state["model"])
+    self.optimizer.load_state_dict(state["optimizer"])
+    self.schedule.load_state_dict(state["schedule"])
+
+  def load(self, path: pathlib.Path) -> None:
+    """All or nothing: a state that fails part-way leaves the runner as it was, so that a run
+    can fall back to an older checkpoint or to its initial weights."""
+    state = torch.load(path, map_location=self.target, weights_only=True)
+    before = copy.deepcopy(self._state())
+    try:
+      self._apply(state)
+    except Exception:
+      self._apply(before)
+      raise
+
+  def weights(self) -> Weights:
+    return backends.torch_state_numpy(self.model)
+
+  def device(self) -> str:
+    """e.g. 'torch:cuda:NVIDIA H100 80GB HBM3', with ' x8' for 8 data-parallel processes."""
+    count = f" x{dist.get_world_size()}" if self.parallel else ""
+    if self.target.type == "cuda":
+      return f"torch:cuda:{torch.cuda.get_device_name(self.target)}{count}"
+    return f"torch:cpu{count}"
