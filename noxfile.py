@@ -52,8 +52,8 @@ def flops(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
   """Training throughput of every proxy row in both frameworks against the machine's matmul
-  roof: results/bench.csv (and bench-<part>.csv), tables/bench.md and the README's generated
-  block. Wants an idle machine."""
+  roof: results/bench.csv (and bench-<part>.csv), tables/bench.md and the generated
+  block in docs/performance.md. Wants an idle machine."""
   install(session)
   session.run("python", "-m", "harness.bench", *session.posargs)
 

@@ -76,7 +76,7 @@ def _experiments(verb):
                     default=list(registry.EXPERIMENTS), help="comma-separated (default: all)")
 
 
-def _frameworks_and_seeds(verb, defaults: str = "the scale's, e.g. 0,1,2 at proxy, 0 at smoke"):
+def _frameworks_and_seeds(verb, defaults: str = "the scale's seed lists, per framework and row"):
   verb.add_argument("--frameworks", type=_choices(FRAMEWORKS), default=None,
                     help="comma-separated (default: jax,torch)")
   verb.add_argument("--seeds", type=_seeds, default=None, help=f"comma-separated (default: {defaults})")
