@@ -45,7 +45,7 @@ def test_each_twins_backward_is_the_reference(framework):
     grads = vjp(g)
   else:
     inputs = [torch.tensor(t, requires_grad=True) for t in (q, k, v)]
-    got_y = torch_mixers.ChannelAttention.apply(*inputs)
+    got_y = torch_mixers._ChannelAttention.apply(*inputs)
     grads = torch.autograd.grad(got_y, inputs, torch.tensor(g))
     got_y = got_y.detach()
   np.testing.assert_allclose(np.asarray(got_y), y, atol=1e-5)

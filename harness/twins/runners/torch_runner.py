@@ -35,7 +35,7 @@ class TorchRunner:
       trained = DistributedDataParallel(self.model, [self.target] if self.target.type == "cuda" else None)
     (self.optimizer, self.schedule), self._step = train_step.make_train_step(
         trained, optim, multilabel, precision, micro_batches)
-    self.multilabel, self.seed, self.in_bfloat16 = multilabel, seed, precision == "bfloat16"
+    self.multilabel, self.seed, self.precision = multilabel, seed, precision
     self.num_params = backends.count_params("torch", self.model)
 
   def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
@@ -50,7 +50,7 @@ class TorchRunner:
   @torch.no_grad()
   def predict(self, x: np.ndarray) -> np.ndarray:
     self.model.eval()
-    with torch.autocast(self.target.type, torch.bfloat16, enabled=self.in_bfloat16):
+    with train_step.in_precision(self.target.type, self.precision):
       logits = self.model(torch.from_numpy(x).to(self.target))[0]
     return logits.float().cpu().numpy()
 

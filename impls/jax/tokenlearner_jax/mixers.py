@@ -4,7 +4,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Mlp, MultiHeadAttention, dense, layer_norm, rows_matmul, xavier
+from tokenlearner_jax.cpu_rewrites import rows_matmul
+from tokenlearner_jax.layers import Mlp, MultiHeadAttention, dense, layer_norm, xavier
 
 
 @jax.custom_vjp

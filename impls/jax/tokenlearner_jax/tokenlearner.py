@@ -15,7 +15,7 @@ class TokenLearner(nn.Module):
   LayerNorm, three bias-free 3x3 convs with S channels each followed by GELU, a
   fourth such conv; each of the S maps is a sigmoid over the positions and token
   s is the sum over positions of map_s * x (the un-normalised input). conv_impl: how
-  the convs run (layers.CONV_IMPLS), the same function either way.
+  the convs run (cpu_rewrites.CONV_IMPLS), the same function either way.
   """
   num_tokens: int
   conv_impl: str = "auto"

@@ -27,6 +27,10 @@ def lr_factor(step, warmup_steps: int, total_steps: int):
 
 
 def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
+  """SGD with momentum (weight decay added to the gradient) or AdamW (decoupled weight decay)
+  at cfg.learning_rate * lr_factor(step), the gradient's global norm first clipped to
+  cfg.grad_clip_norm (if set). An optax transformation of gradients, holding no parameters:
+  its state is tx.init(params)."""
   schedule = lambda step: cfg.learning_rate * lr_factor(step, cfg.warmup_steps, cfg.total_steps)
   clip = [optax.clip_by_global_norm(cfg.grad_clip_norm)] if cfg.grad_clip_norm else []
   if cfg.name == "sgd":
@@ -50,6 +54,7 @@ def multilabel_loss(logits, labels, label_smoothing: float = 0.0):
 
 
 def loss_fn_for(multilabel: bool) -> Callable:
+  """The training loss: multilabel_loss for multi-hot labels, else classification_loss."""
   return multilabel_loss if multilabel else classification_loss
 
 

@@ -4,7 +4,6 @@ Deviation from X3D: LayerNorm over channels instead of BatchNorm, so that the
 model holds no running statistics and both frameworks stay stateless.
 """
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from tokenlearner_jax.layers import Conv, DepthwiseConv, dense, gelu, layer_norm
@@ -109,7 +108,7 @@ class BottleneckTransformer(nn.Module):
 class VideoModel(nn.Module):
   """clips [B, T, H, W, C_in] -> (multi-label logits [B, classes], intermediates by name).
 
-  conv_impl: how every convolution runs (layers.CONV_IMPLS); it changes the program
+  conv_impl: how every convolution runs (cpu_rewrites.CONV_IMPLS); it changes the program
   XLA sees, not the function or the parameters.
   """
   config: VideoConfig

@@ -16,7 +16,7 @@ from tokenlearner_spec.config import ViTConfig
 class ViT(nn.Module):
   """images [B, H, W, C_in] -> (logits [B, classes], intermediates by name).
 
-  conv_impl: how every convolution runs (layers.CONV_IMPLS); it changes the program
+  conv_impl: how every convolution runs (cpu_rewrites.CONV_IMPLS); it changes the program
   XLA sees, not the function or the parameters.
   """
   config: ViTConfig

@@ -1,4 +1,4 @@
-"""Transformer building blocks: MLP, multi-head attention, the pre-LN encoder block.
+"""Building blocks: dense layers, convolutions, MLP, multi-head attention, the pre-LN encoder block.
 
 Numerics shared with tokenlearner_jax: LayerNorm eps 1e-6, tanh-approximate
 GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
@@ -36,6 +36,26 @@ def dense(in_dim: int, out_dim: int, bias_std: float = 0.0, bias: bool = True,
   if bias:
     nn.init.normal_(layer.bias, std=bias_std) if bias_std else nn.init.zeros_(layer.bias)
   return layer
+
+
+def conv(in_dim: int, out_dim: int, kernel_size, stride=1, padding=0, groups: int = 1,
+         bias: bool = True) -> nn.Module:
+  """nn.Conv2d or nn.Conv3d (by len(kernel_size)) initialised as the Flax twin's Conv:
+  lecun-normal kernel, zero bias."""
+  conv_class = {2: nn.Conv2d, 3: nn.Conv3d}[len(kernel_size)]
+  layer = conv_class(in_dim, out_dim, kernel_size, stride=stride, padding=padding, groups=groups,
+                     bias=bias)
+  lecun_normal_(layer.weight)
+  if bias:
+    nn.init.zeros_(layer.bias)
+  return layer
+
+
+def channels_last(layer: nn.Module, x):
+  """Applies a channels-first conv to channels-last activations: [B, *S, C_in] -> [B, *S', C_out]."""
+  spatial = range(1, x.ndim - 1)
+  y = layer(x.permute(0, x.ndim - 1, *spatial))  # Shape: [B, C_out, *S'].
+  return y.permute(0, *(d + 1 for d in spatial), 1)  # Shape: [B, *S', C_out].
 
 
 class Mlp(nn.Module):

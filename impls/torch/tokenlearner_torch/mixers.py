@@ -7,7 +7,7 @@ from torch.utils.checkpoint import checkpoint
 from tokenlearner_torch.layers import Mlp, MultiHeadAttention, dense, layer_norm
 
 
-class ChannelAttention(torch.autograd.Function):
+class _ChannelAttention(torch.autograd.Function):
   """y_i = sum_j a_ij v_j with a_ij = softmax_j(q_i k_j), one row per channel: q [N, Q],
   k and v [N, M] -> [N, Q]; the backward is tokenlearner_spec.channel_attention.backward
   (derived there) in PyTorch, several times faster than autograd's.
@@ -37,7 +37,7 @@ def channel_attention(q, k, v):
   """Vector attention without gamma: q [B, Q, C], k and v [B, M, C] -> [B, Q, C]."""
   b, _, c = k.shape
   rows = lambda t: t.transpose(1, 2).reshape(b * c, t.shape[1])  # Shape: [B, L, C] -> [B*C, L].
-  y = ChannelAttention.apply(rows(q), rows(k), rows(v))  # Shape: [B*C, Q].
+  y = _ChannelAttention.apply(rows(q), rows(k), rows(v))  # Shape: [B*C, Q].
   return y.reshape(b, c, -1).transpose(1, 2)  # Shape: [B, Q, C].
 
 
@@ -49,7 +49,7 @@ class VectorAttention(nn.Module):
   have qk_dim channels and gamma is a Dense qk_dim -> C before the softmax.
   chunk_size > 0 evaluates the queries chunk by chunk (rematerialised in the
   backward pass), bounding memory by [chunk, M, C] with the same numbers.
-  Without gamma it runs as ChannelAttention, per channel with a written-out backward.
+  Without gamma it runs as channel_attention, per channel with a written-out backward.
   """
 
   def __init__(self, dim: int, qk_dim: int = 0, chunk_size: int = 0):

@@ -20,6 +20,8 @@ class TokenLearner(nn.Module):
   def __init__(self, dim: int, num_tokens: int):
     super().__init__()
     self.norm = layer_norm(dim)
+    # Not layers.conv: all four are built before any is initialised, the order in which the
+    # seeded initial weights are drawn.
     self.convs = nn.ModuleList(
         nn.Conv2d(dim if i == 0 else num_tokens, num_tokens, 3, padding=1, bias=False)
         for i in range(4))

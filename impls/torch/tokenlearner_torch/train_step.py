@@ -5,7 +5,7 @@ the same OptimizerConfig (tokenlearner_spec) gives the same updates in both fram
 """
 import contextlib
 import math
-from typing import Callable, Tuple
+from typing import Callable, Iterable, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -23,9 +23,12 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
   return warm if step < warmup_steps else cosine
 
 
-def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig
+def make_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]
                    ) -> Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-  params = model.parameters()
+  """SGD with momentum (weight decay added to the gradient) or AdamW (decoupled weight decay)
+  at cfg.learning_rate * lr_factor(step); the train step clips the gradient's global norm to
+  cfg.grad_clip_norm (if set), which torch's optimizers do not. Returns (optimizer, schedule):
+  a torch optimizer updates the parameters given here in place and holds their state."""
   if cfg.name == "sgd":
     opt = torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
@@ -49,7 +52,65 @@ def multilabel_loss(logits, labels, label_smoothing: float = 0.0):
 
 
 def loss_fn_for(multilabel: bool) -> Callable:
+  """The training loss: multilabel_loss for multi-hot labels, else classification_loss."""
   return multilabel_loss if multilabel else classification_loss
+
+
+def in_precision(device_type: str, precision: str):
+  """A context whose ops compute in the dtype of `precision` (a no-op in float32): autocast,
+  which casts each op's inputs, so the parameters and their gradients stay float32."""
+  return torch.autocast(device_type, torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def loss_and_grads_fn(model: torch.nn.Module, multilabel: bool, label_smoothing: float = 0.0,
+                      train: bool = False, precision: str = "float32") -> Callable:
+  """f(inputs, labels, parts=1) -> (loss / parts, intermediates), its gradient added to the
+  parameters' .grad (and to the inputs' where they require it).
+
+  train: the model in training mode, dropout drawing from torch's global generator (without
+  dropout, the same function). precision: the forward's compute dtype (the loss is taken in
+  float32). parts: the loss is one of that many equal parts of a batch, whose gradients add
+  up to that of the batch's mean loss.
+  """
+  loss_fn = loss_fn_for(multilabel)
+
+  def loss_and_grads(inputs, labels, parts: int = 1):
+    model.train(train)
+    with in_precision(inputs.device.type, precision):
+      logits, out = model(inputs)
+    loss = loss_fn(logits.float(), labels, label_smoothing) / parts
+    loss.backward()
+    return loss.detach(), out
+
+  return loss_and_grads
+
+
+def micro_batch(array, micro_batches: int):
+  """[B, ...] -> k parts [B / k, ...], part i holding examples i, i + k, ...: strided rather
+  than contiguous, as tokenlearner_jax splits a batch."""
+  return [array[i::micro_batches] for i in range(micro_batches)]
+
+
+def accumulated_loss_and_grads_fn(model: torch.nn.Module, multilabel: bool, label_smoothing: float,
+                                  precision: str, micro_batches: int) -> Callable:
+  """f(inputs, labels) -> loss, the mean over `micro_batches` equal parts of the batch, taken
+  one part after another, so that only one part's activations are held at a time; the parts'
+  gradients add up in the parameters' .grad to the gradient of the whole batch's mean loss, up
+  to float rounding. Under DistributedDataParallel, gradients are all-reduced after the last
+  part only."""
+  one_part = loss_and_grads_fn(model, multilabel, label_smoothing, train=True, precision=precision)
+
+  def accumulate(inputs, labels):
+    loss = 0.0
+    parts = zip(micro_batch(inputs, micro_batches), micro_batch(labels, micro_batches))
+    for i, (x, y) in enumerate(parts):
+      last = i == micro_batches - 1
+      with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+        part, _ = one_part(x, y, micro_batches)
+      loss = loss + part
+    return loss
+
+  return accumulate
 
 
 def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False,
@@ -59,31 +120,27 @@ def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bo
   model in place. The optimizer and schedule hold the training state (JAX's opt_state).
   Dropout, if any, draws from torch's global generator. precision: the compute dtype
   (tokenlearner_spec.PRECISIONS; autocast, parameters stay float32); micro_batches: gradient
-  accumulation, one update from the mean gradient of that many equal parts of the batch,
-  part i holding examples i, i + k, ... as in tokenlearner_jax."""
+  accumulation, one update from the mean gradient of that many equal parts of the batch."""
   check_step(precision, micro_batches)
-  opt, schedule = make_optimizer(model, cfg)
-  loss_fn = loss_fn_for(multilabel)
-  in_bfloat16 = precision == "bfloat16"
+  opt, schedule = make_optimizer(cfg, model.parameters())
+  whole = loss_and_grads_fn(model, multilabel, cfg.label_smoothing, train=True, precision=precision)
+  parts = accumulated_loss_and_grads_fn(model, multilabel, cfg.label_smoothing, precision,
+                                        micro_batches) if micro_batches > 1 else None
 
-  def step(inputs, labels):
-    check_step(precision, micro_batches, inputs.shape[0])
-    model.train()
-    opt.zero_grad(set_to_none=True)
-    loss = 0.0
-    for i in range(micro_batches):
-      # Under DistributedDataParallel, gradients are all-reduced after the last part only.
-      last = i == micro_batches - 1
-      with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
-        with torch.autocast(inputs.device.type, torch.bfloat16, enabled=in_bfloat16):
-          logits, _ = model(inputs[i::micro_batches])
-        part = loss_fn(logits.float(), labels[i::micro_batches], cfg.label_smoothing) / micro_batches
-        part.backward()
-      loss = loss + part.detach()
+  def update():
     if cfg.grad_clip_norm:
       torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
     opt.step()
     schedule.step()
+
+  def step(inputs, labels):
+    check_step(precision, micro_batches, inputs.shape[0])
+    opt.zero_grad(set_to_none=True)
+    if parts is None:
+      loss, _ = whole(inputs, labels)
+    else:
+      loss = parts(inputs, labels)
+    update()
     return loss
 
   return (opt, schedule), step

@@ -8,7 +8,7 @@ from torch import nn
 
 from tokenlearner_spec.config import VideoConfig
 from tokenlearner_spec.pooling import pooling_regions
-from tokenlearner_torch.layers import dense, gelu, layer_norm, lecun_normal_
+from tokenlearner_torch.layers import channels_last, conv, dense, gelu, layer_norm, lecun_normal_
 from tokenlearner_torch.mixers import MixerBlock
 from tokenlearner_torch.tokenlearner import TokenFuser, TokenLearner
 
@@ -32,19 +32,6 @@ def pool_positions(x, how: str):
   return flat.gather(1, winner)[:, 0, :]
 
 
-def conv3d(in_dim: int, out_dim: int, kernel, stride=1, padding=0, groups: int = 1) -> nn.Conv3d:
-  """Conv3d with Flax's default init (lecun-normal kernel, zero bias)."""
-  conv = nn.Conv3d(in_dim, out_dim, kernel, stride=stride, padding=padding, groups=groups)
-  lecun_normal_(conv.weight)
-  nn.init.zeros_(conv.bias)
-  return conv
-
-
-def channels_last(conv: nn.Module, x):
-  """Applies a channels-first conv to [B, T, H, W, C] activations."""
-  return conv(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
-
-
 class ResBlock(nn.Module):
   """(2+1)D inverted residual block on [B, T, H, W, C]: LN, 1x1x1 expand, GELU, depthwise 1x3x3,
   depthwise 3x1x1, GELU, 1x1x1 project, plus the input."""
@@ -54,8 +41,8 @@ class ResBlock(nn.Module):
     e = dim * expansion
     self.norm = layer_norm(dim)
     self.expand = dense(dim, e, kernel_init=lecun_normal_)
-    self.spatial = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD, groups=e)
-    self.temporal = conv3d(e, e, (3, 1, 1), padding=TEMPORAL_PAD, groups=e)
+    self.spatial = conv(e, e, (1, 3, 3), padding=SPATIAL_PAD, groups=e)
+    self.temporal = conv(e, e, (3, 1, 1), padding=TEMPORAL_PAD, groups=e)
     self.project = dense(e, dim, kernel_init=lecun_normal_)
 
   def forward(self, x):
@@ -69,7 +56,7 @@ class Stage(nn.Module):
 
   def __init__(self, in_dim: int, width: int, num_blocks: int, expansion: int):
     super().__init__()
-    self.downsample = conv3d(in_dim, width, (1, 3, 3), stride=(1, 2, 2), padding=SPATIAL_PAD)
+    self.downsample = conv(in_dim, width, (1, 3, 3), stride=(1, 2, 2), padding=SPATIAL_PAD)
     self.blocks = nn.ModuleList(ResBlock(width, expansion) for _ in range(num_blocks))
 
   def forward(self, x):
@@ -95,7 +82,7 @@ class BottleneckTransformer(nn.Module):
     e, s = cfg.module_width, cfg.tokens_per_frame
     self.norm = layer_norm(dim)
     self.expand = dense(dim, e, kernel_init=lecun_normal_)
-    self.conv2d = conv3d(e, e, (1, 3, 3), padding=SPATIAL_PAD)
+    self.conv2d = conv(e, e, (1, 3, 3), padding=SPATIAL_PAD)
     if cfg.tokenizer == "tokenlearner":
       self.tokenizer = TokenLearner(e, s)
     if cfg.tokenizer == "pool":
@@ -140,9 +127,9 @@ class VideoModel(nn.Module):
   def __init__(self, config: VideoConfig):
     super().__init__()
     cfg = self.config = config
-    self.stem_spatial = conv3d(cfg.in_channels, cfg.stem_width, (1, 3, 3), stride=(1, 2, 2),
+    self.stem_spatial = conv(cfg.in_channels, cfg.stem_width, (1, 3, 3), stride=(1, 2, 2),
                                padding=SPATIAL_PAD)
-    self.stem_temporal = conv3d(cfg.stem_width, cfg.stem_width, (3, 1, 1), padding=TEMPORAL_PAD)
+    self.stem_temporal = conv(cfg.stem_width, cfg.stem_width, (3, 1, 1), padding=TEMPORAL_PAD)
     widths = (cfg.stem_width,) + cfg.stage_widths
     self.stages = nn.ModuleList(Stage(widths[i], widths[i + 1], cfg.blocks_per_stage, cfg.expansion)
                                 for i in range(len(cfg.stage_widths)))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tokenlearner_spec.config import ViTConfig
-from tokenlearner_torch.layers import EncoderBlock, layer_norm, lecun_normal_
+from tokenlearner_torch.layers import EncoderBlock, channels_last, conv, layer_norm
 from tokenlearner_torch.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                              TokenLearnerV11, spatial_pool, unpool_fuse)
 
@@ -20,9 +20,7 @@ class ViT(nn.Module):
     super().__init__()
     cfg = self.config = config
     c, p = cfg.hidden_size, cfg.patch_size
-    self.embedding = nn.Conv2d(cfg.in_channels, c, p, stride=p)
-    lecun_normal_(self.embedding.weight)
-    nn.init.zeros_(self.embedding.bias)
+    self.embedding = conv(cfg.in_channels, c, (p, p), stride=p)
     self.pos_embedding = nn.Parameter(torch.randn(1, cfg.grid_size ** 2, c) * 0.02)
     self.blocks = nn.ModuleList(EncoderBlock(c, cfg.num_heads, cfg.mlp_dim)
                                 for _ in range(cfg.num_layers))
@@ -51,7 +49,7 @@ class ViT(nn.Module):
   def forward(self, images):
     cfg = self.config
     out = {}
-    x = self.embedding(images.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # Shape: [B, g, g, C].
+    x = channels_last(self.embedding, images)  # Shape: [B, g, g, C].
     b, grid, _, c = x.shape
     x = x.reshape(b, grid * grid, c) + self.pos_embedding  # Shape: [B, N, C].
     out["stem"] = x
