@@ -19,8 +19,11 @@ def pytest_addoption(parser):
                         "to this Markdown file")
   parser.addoption("--all-faults", action="store_true",
                    help="every fault case, not only the default session's share (nox -s faults)")
+  parser.addoption("--all-parity", action="store_true",
+                   help="every parity case, not only the default session's share (nox -s parity)")
   parser.addoption("--runslow", action="store_true",
-                   help="also the slow tests: a paper-scale training step of every paper architecture")
+                   help="also the slow tests: a paper-scale training step of every paper architecture, and "
+                        "second cases of kinds the default session covers")
   parser.addoption("--xla-compile", choices=("fast", "full"), default="fast",
                    help="how this process's XLA compiles: fast, as smoke runs do (a third off the suite's "
                         "time, measured), or full, as proxy and paper runs do (nox -s parity)")
@@ -49,10 +52,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-  """Leaves out what the default session does not run: the fault cases beyond its share
-  (--all-faults) and the slow tests (--runslow)."""
-  left_out = {marker for marker, option in (("all_faults", "--all-faults"), ("slow", "--runslow"))
-              if not config.getoption(option)}
+  """Leaves out what the default session does not run: the fault and parity cases beyond its
+  share (--all-faults, --all-parity) and the slow tests (--runslow)."""
+  opt_in = (("all_faults", "--all-faults"), ("all_parity", "--all-parity"), ("slow", "--runslow"))
+  left_out = {marker for marker, option in opt_in if not config.getoption(option)}
   kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
   if len(kept) < len(items):
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])

@@ -37,7 +37,7 @@ def parity(session: nox.Session) -> None:
   """Cross-framework parity suite, compiled as proxy and paper runs are; writes
   results/parity.csv and prints it as a table."""
   install(session)
-  session.run("pytest", "-q", *PARALLEL, "tests/parity", "--xla-compile", "full",
+  session.run("pytest", "-q", *PARALLEL, "tests/parity", "--all-parity", "--xla-compile", "full",
               "--parity-csv", PARITY_CSV, *session.posargs)
   session.run("python", "-m", "harness.testing.parity_log", PARITY_CSV)
 

@@ -29,7 +29,8 @@ class Row:
 def _load(experiment: str) -> dict:
   if experiment not in EXPERIMENTS:
     raise KeyError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}")
-  return conf_schemas.load(conf_schemas.CONF_DIR / "experiment" / f"{experiment}.yaml", conf_schemas.Experiment)
+  path = conf_schemas.CONF_DIR / "experiment" / f"{experiment}.yaml"
+  return conf_schemas.load(path, conf_schemas.Experiment)
 
 
 def scales(experiment: str) -> Tuple[str, ...]:

@@ -69,9 +69,11 @@ class TrainSpec:
   steps: int = MISSING
   batch_size: int = MISSING
   eval_batch_size: int = 256
-  init: str = "shared"  # shared: both frameworks start from one file per seed (harness/run/initial_weights.py); native
+  # shared: both frameworks start from one file per seed (harness/run/initial_weights.py); native
+  init: str = "shared"
   precision: str = "float32"  # compute dtype (float32, bfloat16); parameters and optimizer state stay float32
-  pretrained: str = ""  # a ViT / AugReg .npz laid over the shared start (harness/twins/pretrained.py); '': none
+  # a ViT / AugReg .npz laid over the shared start (harness/twins/pretrained.py); '': none
+  pretrained: str = ""
 
 
 @dataclasses.dataclass

@@ -1,1 +1,2 @@
-"""Supplementary Figure 2: where the first TokenLearner module's maps look, measured from finished runs."""
+"""Supplementary Figure 2: where the first TokenLearner module's maps look, measured from
+finished runs."""

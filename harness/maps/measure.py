@@ -123,7 +123,8 @@ def measure(planned: Sequence[run_status.Planned], overrides: Sequence[str], con
         layers = data.test_layers(len(images))
       maps = np.concatenate([token_maps.token_maps(model, images[i:i + BATCH])
                              for i in range(0, len(images), BATCH)])  # Shape: [B, (T,) S, g, g].
-      records += _records(experiment, key, LEARNED, p.seed, _shares(maps, layers, conf["silent_below"]), entry["pooled"])
+      shares = _shares(maps, layers, conf["silent_below"])
+      records += _records(experiment, key, LEARNED, p.seed, shares, entry["pooled"])
       if p is runs[0]:
         shown = conf["drawn"][experiment]
         panels.append(Panel(experiment, key, p.row.label, conf["framework"], p.seed, run.run_id,

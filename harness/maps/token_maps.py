@@ -1,6 +1,6 @@
 """Where tokens look: the first TokenLearner module's maps alpha_i(x) of a loaded model
-(harness/store/finished_runs.py), the fixed pooling regions of the same token budget, and the share of
-each map's mass on what the pixels show (target digit, clutter, background).
+(harness/store/finished_runs.py), the fixed pooling regions of the same token budget, and the
+share of each map's mass on what the pixels show (target digit, clutter, background).
 
 A map is a weight per position of the module's grid (g x g); a grid cell covers
 (image / g)^2 pixels. A map's mass on a layer is the sum over cells of the map's weight,
@@ -12,8 +12,8 @@ image: the yardstick a learned map beats by looking somewhere.
 A TokenLearner v1.0 map is a sigmoid per position, and a trained token can switch off for
 an example, every weight near 0 (in the proxy's Table 2 runs, whole tokens are off for
 nearly every clip). Such a map says nothing about where the token looks: below
-conf/maps.yaml's `silent_below` everywhere, it counts as silent and is left out of the shares, and how often a token is
-silent is reported beside them.
+conf/maps.yaml's `silent_below` everywhere, it counts as silent and is left out of the shares,
+and how often a token is silent is reported beside them.
 """
 import numpy as np
 

@@ -1,5 +1,3 @@
-"""The paper's Tables 1-2, Figure 1 and claim verdicts, rebuilt from the logged runs.
-
-runs.py exports the runs from MLflow to results/runs-<scale>.csv; everything else reads
-only that CSV (and results/flops.csv), so the committed tables regenerate offline.
-"""
+"""The paper's Tables 1-2, Figures 1-2, the learning curves and the claims' verdicts, rebuilt
+from the run export (results/runs-<scale>.csv, written by harness/store/export.py) and
+results/flops.csv alone, so that the committed tables regenerate offline."""

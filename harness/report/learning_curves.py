@@ -178,7 +178,8 @@ def build(results_dir, scale: str, out_dir) -> List[pathlib.Path]:
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   (out / "curves.md").write_text(markdown(curves, scale, tables, tolerance))
-  caption = ("Sources: " + ", ".join(f"results/{run_export.curves_csv_path('', scale, e).name}" for e in curves) +
+  sources = ", ".join(f"results/{run_export.curves_csv_path('', scale, e).name}" for e in curves)
+  caption = ("Sources: " + sources +
              ". Dashed grey: chance (the most frequent class; for mAP the mean label prevalence).")
   return [out / "curves.md", *map(pathlib.Path, figure1.save(draw(curves, confidence, caption),
                                                             out / "curves"))]

@@ -12,7 +12,8 @@ from harness.store import export as run_export
 
 def model_scale(scale: str) -> str:
   """Which experiment scale's models a run scale trains (conf/scale/<scale>.yaml), e.g. smoke -> proxy."""
-  return conf_schemas.load(conf_schemas.CONF_DIR / "scale" / f"{scale}.yaml", conf_schemas.Scale)["model_scale"]
+  path = conf_schemas.CONF_DIR / "scale" / f"{scale}.yaml"
+  return conf_schemas.load(path, conf_schemas.Scale)["model_scale"]
 
 
 def _distinct(series: pd.Series) -> str:

@@ -1,5 +1,6 @@
 """A finished run's artifacts in MLflow, so that any finished run can be loaded in either
-framework (harness/store/finished_runs.py) or looked into (harness/maps/measure.py) without training it again:
+framework (harness/store/finished_runs.py) or looked into (harness/maps/measure.py) without
+training it again:
 
   model/torch.safetensors  its final weights as a PyTorch state dict (safetensors)
   model/jax.msgpack        the same weights as a Flax variables tree (flax.serialization)

@@ -50,7 +50,8 @@ def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
          [m.value for m in sorted(losses[1], key=lambda m: m.step)]
 
 
-@pytest.mark.parametrize("framework", ["jax", "torch"])
+# PyTorch runs killed and resumed: test_faults.py's share in the default session.
+@pytest.mark.parametrize("framework", ["jax", pytest.param("torch", marks=pytest.mark.slow)])
 def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path, framework):
   extra = [*FAST_ROW, f"framework={framework}", "train.steps=6", "runtime.checkpoint_every=2"]
   killed = run_cli(tmp_path / "killed", *extra, env={killpoints.KILL_ENV: "step:2"})
@@ -107,6 +108,7 @@ def test_reproduce_sweeps_rows_and_frameworks_then_skips_them(tmp_path, capsys):
   assert len(all_runs(tmp_path)) == 5
 
 
+@pytest.mark.slow  # Two Table 2 JAX runs, each compiled at full optimisation once.
 def test_fast_compile_changes_compile_time_only(tmp_path):
   """The smoke recipe's fast_compile lowers XLA's optimisation level; the Table 2 JAX run
   (max-pooled head, the row that once diverged there) trains to the same losses at both

@@ -59,7 +59,7 @@ def jax_run_imports(results: pathlib.Path, *extra: str) -> str:
   return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("init", ["shared", "native"])
+@pytest.mark.parametrize("init", ["shared", pytest.param("native", marks=pytest.mark.slow)])
 def test_a_jax_run_imports_no_torch(tmp_path, init):
   if init == "shared":  # The start is there (a PyTorch run, or another JAX run, wrote it).
     initial_weights.ensure(tmp_path, *row_fields(), seed=0)

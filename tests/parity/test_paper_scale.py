@@ -19,6 +19,7 @@ def test_paper_parameter_counts_match(row, check):
                 model=row.id, direction="paper_scale", check="param_count", relative=False))
 
 
+@pytest.mark.all_parity  # A paper-size forward: minutes on a CPU.
 def test_paper_scale_forward_figure1_tokenfuser(check):
   row = registry.get_row("figure1", "tokenfuser_tl16")
   fields = registry.model_fields(row.experiment, row.key, "paper")
