@@ -1,6 +1,7 @@
 """Smoke-scale runs in a results folder of a test's own: its overrides, its MLflow store, and
 `python -m harness run` in a fresh process (as a killed or parallel job would be)."""
 import pathlib
+from typing import Dict
 
 from mlflow.tracking import MlflowClient
 
@@ -22,6 +23,14 @@ def all_runs(results: pathlib.Path, artifact: str = "table1"):
   c = client(results)
   experiment = c.get_experiment_by_name(artifact)
   return c.search_runs([experiment.experiment_id]) if experiment else []
+
+
+def train_losses(results: pathlib.Path, run_id: str) -> Dict[int, float]:
+  """A run's train_loss history, {step: value} in step order; fails on a step logged twice."""
+  history = client(results).get_metric_history(run_id, "train_loss")
+  steps = [m.step for m in history]
+  assert len(steps) == len(set(steps)), f"steps logged twice: {sorted(steps)}"
+  return {m.step: m.value for m in sorted(history, key=lambda m: m.step)}
 
 
 def reproduce_argv(results: pathlib.Path):

@@ -5,7 +5,7 @@ import pytest
 
 from harness.testing import killpoints
 from harness.testing.parity_log import TRAIN_LOSS_RTOL
-from tests.harness.smoke import FAST_ROW, all_runs, client, harness, overrides
+from tests.harness.smoke import FAST_ROW, all_runs, harness, overrides, train_losses
 
 RUN = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -24,9 +24,9 @@ def launch(results, framework, parallel: bool, *extra, env=None):
 
 
 def losses(results):
+  """The one run in `results`, and its train losses in step order."""
   (run,) = all_runs(results)
-  history = client(results).get_metric_history(run.info.run_id, "train_loss")
-  return run, [m.value for m in sorted(history, key=lambda m: m.step)]
+  return run, list(train_losses(results, run.info.run_id).values())
 
 
 @pytest.mark.parametrize("framework", ["jax", "torch"])

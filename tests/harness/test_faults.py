@@ -12,8 +12,8 @@ from harness.configs import compose, run_spec
 from harness.run import train
 from harness.store import leases, run_status, tracking
 from harness.testing import killpoints
-from tests.harness.smoke import (FAST_ROW, all_runs, client, harness, harness_at_once, overrides,
-                                 reproduce_argv, run_cli)
+from tests.harness.smoke import (FAST_ROW, all_runs, harness, harness_at_once, overrides,
+                                 reproduce_argv, run_cli, train_losses)
 
 RESUMABLE = [*FAST_ROW, "train.steps=6", "runtime.checkpoint_every=2"]
 ALL_ONLY = pytest.mark.all_faults  # Too slow for every test session: `nox -s faults` runs these.
@@ -24,14 +24,6 @@ def share(cases, in_default):
   """Parameters for every case, those not in `in_default` marked for `nox -s faults` only."""
   return [pytest.param(*case, marks=() if case in in_default else ALL_ONLY, id="-".join(map(str, case)))
           for case in cases]
-
-
-def losses(results, run_id):
-  """The train_loss history as {step: value}; fails on a step logged twice."""
-  history = client(results).get_metric_history(run_id, "train_loss")
-  steps = [m.step for m in history]
-  assert len(steps) == len(set(steps)), f"steps logged twice: {sorted(steps)}"
-  return {m.step: m.value for m in history}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +38,7 @@ def references(tmp_path_factory):
       results = tmp_path_factory.mktemp(f"whole-{framework}")
       assert resume(results, framework).returncode == 0
       (run,) = all_runs(results)
-      made[framework] = run.data.metrics["test_top1"], losses(results, run.info.run_id)
+      made[framework] = run.data.metrics["test_top1"], train_losses(results, run.info.run_id)
     return made[framework]
   return reference
 
@@ -62,7 +54,7 @@ def assert_same_as_uninterrupted(results, reference):
   top1, reference = reference
   (run,) = [r for r in all_runs(results) if r.info.status == tracking.FINISHED]
   assert run.data.metrics["test_top1"] == top1
-  assert losses(results, run.info.run_id) == reference
+  assert train_losses(results, run.info.run_id) == reference
   assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
 
 

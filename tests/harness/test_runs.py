@@ -11,7 +11,8 @@ from harness.run import train
 from harness.testing import killpoints
 from harness.testing.parity_log import TRAIN_LOSS_RTOL
 
-from tests.harness.smoke import FAST_ROW, all_runs, client, overrides, reproduce_argv, run_cli
+from tests.harness.smoke import (FAST_ROW, all_runs, client, overrides, reproduce_argv, run_cli,
+                                 train_losses)
 
 
 def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
@@ -44,10 +45,8 @@ def test_same_seed_same_framework_gives_identical_metrics(tmp_path, framework):
   results = [train.run(run_spec.load(overrides(tmp_path / name, *FAST_ROW, f"framework={framework}")))
              for name in ("first", "second")]
   assert results[0].metrics["test_top1"] == results[1].metrics["test_top1"]
-  losses = [client(tmp_path / name).get_metric_history(r.run_id, "train_loss")
-            for name, r in zip(("first", "second"), results)]
-  assert [m.value for m in sorted(losses[0], key=lambda m: m.step)] == \
-         [m.value for m in sorted(losses[1], key=lambda m: m.step)]
+  losses = [train_losses(tmp_path / name, r.run_id) for name, r in zip(("first", "second"), results)]
+  assert losses[0] == losses[1]
 
 
 # PyTorch runs killed and resumed: test_faults.py's share in the default session.
@@ -120,7 +119,6 @@ def test_fast_compile_changes_compile_time_only(tmp_path):
                    f"runtime.fast_compile={fast}")
     assert done.returncode == 0, done.stderr[-2000:]
     (run,) = all_runs(results, "table2")
-    history = client(results).get_metric_history(run.info.run_id, "train_loss")
-    losses[fast] = [m.value for m in sorted(history, key=lambda m: m.step)]
+    losses[fast] = list(train_losses(results, run.info.run_id).values())
   assert len(losses["true"]) == 4 and all(math.isfinite(v) for v in losses["true"])
   assert losses["true"] == pytest.approx(losses["false"], rel=TRAIN_LOSS_RTOL)
