@@ -85,12 +85,12 @@ class SubmititReport(Callback):
   reported by `multirun`.)"""
 
   def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-    folder = compose.hydra.launcher.get("submitit_folder")
+    folder = config.hydra.launcher.get("submitit_folder")
     self.logs = None
     if folder:  # %j (the job id) names a folder per job; each task writes <id>_<task>_log.err.
       self.logs = "*".join(glob.escape(part) for part in str(folder).split("%j")) + "/*_log.err"
       self.before = set(glob.glob(self.logs))
-      print(f"{compose.hydra.launcher._target_.rsplit('.', 1)[-1]}: the runs' output goes to "
+      print(f"{config.hydra.launcher._target_.rsplit('.', 1)[-1]}: the runs' output goes to "
             f"{folder} (%j: the job id)", file=sys.stderr, flush=True)
 
   def on_multirun_end(self, config: DictConfig, **kwargs) -> None:

@@ -10,7 +10,8 @@ from tokenlearner_spec.pooling import pooling_regions
 from harness import data as datasets
 from harness.cli import verbs
 from harness.configs import compose, run_spec
-from harness.data.digits import BACKGROUND, CLUTTER, INK, TARGET
+from harness.data.base import BACKGROUND, CLUTTER, TARGET
+from harness.data.digits import INK
 from harness.maps import measure, token_maps
 from harness.report import figure2
 from harness.run import initial_weights, train
@@ -124,12 +125,13 @@ def test_maps_skips_data_that_does_not_say_what_its_pixels_show(tmp_path, capsys
 
 
 def test_a_silent_map_is_counted_and_left_out_of_the_shares():
+  silent_below = measure.settings()["silent_below"]
   layers = np.full((2, 8, 8), BACKGROUND, np.int8)
   layers[:, :4, :4] = TARGET
-  token_maps = np.zeros((2, 2, 2, 2))  # [examples, tokens, g, g]
-  token_maps[0, 0, 0, 0] = 0.9  # Token 1 on the target in example 1, off in example 2.
-  token_maps[:, 1] = token_maps.SILENT / 2  # Token 2 off everywhere (weights near 0, not 0).
-  shares, silent = measure._shares(token_maps, layers)
+  maps = np.zeros((2, 2, 2, 2))  # [examples, tokens, g, g]
+  maps[0, 0, 0, 0] = 0.9  # Token 1 on the target in example 1, off in example 2.
+  maps[:, 1] = silent_below / 2  # Token 2 off everywhere (weights near 0, not 0).
+  shares, silent = measure._shares(maps, layers, silent_below)
   assert shares[0] == pytest.approx([0, 0, 1]) and np.isnan(shares[1]).all()
   assert silent == pytest.approx([0.5, 1.0])
 
@@ -140,8 +142,8 @@ def test_a_silent_map_is_counted_and_left_out_of_the_shares():
 def test_a_maps_config_naming_an_unknown_row_is_refused_in_one_line(monkeypatch, capsys, change, message):
   conf = measure.settings()
   bad = {**conf, "rows": [{**conf["rows"][0], **change}]}
-  real = measure.schemas.load
-  monkeypatch.setattr(measure.schemas, "load", lambda path, schema: bad if schema is measure.schemas.MapsFile
+  real = measure.conf_schemas.load
+  monkeypatch.setattr(measure.conf_schemas, "load", lambda path, schema: bad if schema is measure.conf_schemas.MapsFile
                       else real(path, schema))
   assert verbs.maps(["scale=smoke"], "unused") == 2
   output = capsys.readouterr().out
