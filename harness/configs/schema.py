@@ -39,6 +39,16 @@ class MovingDigitsData:
 
 
 @dataclasses.dataclass
+class FashionMNISTData:
+  """Fashion-MNIST images (harness/data/fashion_mnist.py), centred on the model's canvas."""
+  source: str = "fashion_mnist"
+  root: str = ""  # the four IDX files; '': Debian's copy, else the user cache (downloaded once)
+  validation_size: int = 10000  # train images held out, the same for every run
+  eval_split: str = "test"  # what a run is scored on: validation (protocol choices) or test
+  test_size: int = 0  # score on the first n images of eval_split; 0: all of them
+
+
+@dataclasses.dataclass
 class ImageNetData:
   source: str = "imagenet"
   root: str = MISSING  # <root>/train/<class>/*, <root>/val/<class>/*
@@ -53,7 +63,8 @@ class CharadesData:
 
 # The options of the `data` group: conf/data/<source>.yaml extends <source>_schema, so a key
 # that its source does not read is refused when the config is composed.
-DATA_SOURCES = {"digits": DigitsData, "moving_digits": MovingDigitsData, "imagenet": ImageNetData,
+DATA_SOURCES = {"digits": DigitsData, "moving_digits": MovingDigitsData,
+                "fashion_mnist": FashionMNISTData, "imagenet": ImageNetData,
                 "charades": CharadesData}
 
 

@@ -9,6 +9,7 @@ from harness.data.base import Batch, Dataset
 # generators scikit-learn).
 SOURCES = {"digits": "harness.data.digits:ClutteredDigits",
            "moving_digits": "harness.data.moving_digits:MovingDigits",
+           "fashion_mnist": "harness.data.fashion_mnist:FashionMNIST",
            "imagenet": "harness.data.imagenet:ImageFolder",
            "charades": "harness.data.charades:Charades"}
 

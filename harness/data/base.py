@@ -13,6 +13,10 @@ import numpy as np
 Batch = Tuple[np.ndarray, np.ndarray]  # inputs (channels last, float32), labels
 
 
+# What a test pixel shows, for measuring where a model looks (harness/maps/token_maps.py).
+BACKGROUND, CLUTTER, TARGET = 0, 1, 2
+LAYER_NAMES = ("background", "clutter", "target")
+
 Part = Tuple[int, int]  # (this process's index, the number of processes)
 WHOLE: Part = (0, 1)
 

@@ -10,15 +10,14 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, batch_rng, Dataset, Part, part_bounds, require_at_least, WHOLE
+from harness.data.base import (CLUTTER, TARGET, WHOLE, Batch, Dataset, Part, batch_rng,
+                                part_bounds, require_at_least)
 
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
 TEST_SET_SEED = 1_000_003  # The test canvases are the same for every run seed.
-# What a canvas pixel shows, for measuring where a model looks (harness/maps/token_maps.py): the
-# source that drew its value, where that value is ink (above INK of the [0, 1] range).
-BACKGROUND, CLUTTER, TARGET = 0, 1, 2
-LAYER_NAMES = ("background", "clutter", "target")
+# A canvas pixel shows (base.LAYER_NAMES) the source that drew its value, where that value is
+# ink (above INK of the [0, 1] range).
 INK = 0.25
 
 

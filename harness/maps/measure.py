@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from harness import data as datasets
 from harness.configs import compose, conf_schemas, registry, seed_plan
-from harness.data.digits import LAYER_NAMES
+from harness.data.base import LAYER_NAMES
 from harness.maps import token_maps
 from harness.store import export as run_export, finished_runs, run_status
 from harness.twins import backends

@@ -17,7 +17,7 @@ and how often a token is silent is reported beside them.
 """
 import numpy as np
 
-from harness.data.digits import LAYER_NAMES
+from harness.data.base import LAYER_NAMES
 
 
 def _first_tokenlearner_torch(module):
