@@ -1,6 +1,7 @@
 """Tiny datasets in the real ones' formats, written in well under a second: ImageNet's class
-folders and Charades' CSVs and frame folders. Every pixel of an image holds one value, so a
-test can tell from a batch which file it came from."""
+folders, Charades' CSVs and frame folders, Fashion-MNIST's IDX files. Every pixel of an
+ImageNet or Charades image holds one value, so a test can tell from a batch which file it came
+from."""
 import pathlib
 from typing import Dict
 
@@ -43,4 +44,19 @@ def charades(root: pathlib.Path, frames: int = 48) -> pathlib.Path:
     for vid in videos:
       for f in range(1, frames + 1):
         write_image(root / "Charades_v1_rgb" / vid / f"{vid}-{f:06d}.jpg", 5 * f)
+  return root
+
+
+def fashion_mnist(root: pathlib.Path, train: int = 40, test: int = 12, gz: bool = True,
+                  seed: int = 0) -> pathlib.Path:
+  """Fashion-MNIST's four IDX files (gzipped or not) of `train` and `test` noise images, their
+  labels cycling through the ten classes."""
+  from harness.data import fashion_mnist as source, idx
+  rng = np.random.default_rng(seed)
+  root.mkdir(parents=True, exist_ok=True)
+  for part, count in (("train", train), ("test", test)):
+    image_stem, label_stem = source.PARTS[part]
+    suffix = ".gz" if gz else ""
+    idx.write(root / f"{image_stem}{suffix}", rng.integers(0, 256, (count, source.SIDE, source.SIDE), np.uint8))
+    idx.write(root / f"{label_stem}{suffix}", (np.arange(count) % len(source.CLASSES)).astype(np.uint8))
   return root

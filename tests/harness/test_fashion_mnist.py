@@ -14,20 +14,13 @@ from harness.configs import compose
 from harness.configs.schema import FashionMNISTData
 from harness.data import download, fashion_mnist, idx
 from harness.data.base import BACKGROUND, TARGET
+from harness.testing import tiny_datasets
 
 TRAIN, TEST, VALIDATION = 40, 12, 8
 
 
-def write_files(folder, gz=True, seed=0):
-  """The four files of a small Fashion-MNIST: TRAIN and TEST images, labels cycling 0-9."""
-  rng = np.random.default_rng(seed)
-  folder.mkdir(parents=True, exist_ok=True)
-  for part, count in (("train", TRAIN), ("test", TEST)):
-    image_stem, label_stem = fashion_mnist.PARTS[part]
-    suffix = ".gz" if gz else ""
-    idx.write(folder / f"{image_stem}{suffix}", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-    idx.write(folder / f"{label_stem}{suffix}", (np.arange(count) % 10).astype(np.uint8))
-  return folder
+def write_files(folder, gz=True):
+  return tiny_datasets.fashion_mnist(folder, TRAIN, TEST, gz)
 
 
 def spec(root, **fields):

@@ -31,16 +31,19 @@ def textured(root: pathlib.Path) -> pathlib.Path:
 def roots(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("pipeline")
   return {"imagenet": textured(tiny_datasets.imagenet(tmp / "imagenet")),
-          "charades": textured(tiny_datasets.charades(tmp / "charades", frames=16))}
+          "charades": textured(tiny_datasets.charades(tmp / "charades", frames=16)),
+          "fashion_mnist": tiny_datasets.fashion_mnist(tmp / "fashion_mnist")}
 
 
 def make(source: str, roots, seed: int = 0):
   fields = {"digits": dict(digit_size=6, clutter_size=3, test_size=4),
             "moving_digits": dict(digit_size=6, test_size=4),
             "imagenet": dict(root=str(roots.get("imagenet"))),
-            "charades": dict(root=str(roots.get("charades")), fps_stride=2)}[source]
+            "charades": dict(root=str(roots.get("charades")), fps_stride=2),
+            "fashion_mnist": dict(root=str(roots.get("fashion_mnist")), validation_size=8)}[source]
   spec = OmegaConf.structured(DATA_SOURCES[source](**fields))
-  return datasets.make(spec, seed, SIZE, FRAMES if source in ("moving_digits", "charades") else 1)
+  size = 28 if source == "fashion_mnist" else SIZE  # Its images are 28 x 28.
+  return datasets.make(spec, seed, size, FRAMES if source in ("moving_digits", "charades") else 1)
 
 
 def assert_same(got, expected):

@@ -5,7 +5,8 @@ the same weights, in both conversion directions, and compares every named
 intermediate and the training loss's gradient w.r.t. every parameter and the
 input, jitted as training runs it. For video models the jitted JAX gradient is
 also checked against JAX run op by op. The default session runs the first
-DEFAULT_BUDGET seeds; `--fuzz N` adds the next N (`nox -s parity -- --fuzz N`).
+DEFAULT_BUDGET seeds, `--all-parity` (nox -s parity) the first PARITY_BUDGET; `--fuzz N` adds
+the next N (`nox -s parity -- --fuzz N`).
 """
 import itertools
 
@@ -21,9 +22,10 @@ from harness.testing.parity_log import FORWARD_ATOL, GRAD_ATOL, compare
 from tests.parity import config_space
 from tests.parity.twins import PERTURB_STD, Twin, random_batch, tolerance_factor
 
-# 30 draws (13 of them video) in the default session, which must stay under 20 minutes on 2
-# cores: the fuzz was its largest file (60 draws, about 10 core-minutes).
-DEFAULT_BUDGET = 30
+# 20 draws (9 of them video, every eager one among them) in the default session, which must stay
+# under 18 minutes on 2 cores: a draw costs about 10 core-seconds.
+DEFAULT_BUDGET = 20
+PARITY_BUDGET = 30
 BATCH = 2
 # Running JAX primitive by primitive compiles each one on its own (~10 s a video model):
 # the jit-vs-eager check runs on the first EAGER_VIDEO_CONFIGS video draws, and on MAX_HEAD_CASE,
@@ -31,6 +33,7 @@ BATCH = 2
 EAGER_VIDEO_CONFIGS = 6
 EAGER_SEEDS = frozenset(itertools.islice(
     (s for s in itertools.count() if config_space.valid(s)[0] == "video"), EAGER_VIDEO_CONFIGS))
+assert max(EAGER_SEEDS) < DEFAULT_BUDGET, "an eager check would leave the default session"
 
 # The smallest model whose jitted JAX gradient once went astray below a max-pooled head
 # (XLA recomputed the pooled input with other rounding, and the max's equality test missed
@@ -44,8 +47,10 @@ MAX_HEAD_CASE = dict(num_classes=1, num_frames=1, image_size=4, in_channels=1, s
 def pytest_generate_tests(metafunc):
   if "fuzz_seed" in metafunc.fixturenames:
     extra = metafunc.config.getoption("--fuzz")
-    seeds = range(DEFAULT_BUDGET + extra)
-    metafunc.parametrize("fuzz_seed", seeds, ids=[f"{s:04d}-{config_space.valid(s)[0]}" for s in seeds])
+    seeds = [pytest.param(s, id=f"{s:04d}-{config_space.valid(s)[0]}",
+                          marks=pytest.mark.all_parity if DEFAULT_BUDGET <= s < PARITY_BUDGET else ())
+             for s in range(PARITY_BUDGET + extra)]
+    metafunc.parametrize("fuzz_seed", seeds)
 
 
 def parity_checks(name: str, kind: str, fields, seed: int = 0, eager: bool = False):
