@@ -145,7 +145,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
                          "params": runner.num_params})
     if first:
       progress.note(f"resuming at step {first} (MLflow run {tracking.short_id(record.run_id)})")
-    killpoints.reached("start", first)
+    killpoints.reached("start", first, group.main)
     progress.start(first)
     # This process's part of each step's batch, decoded ahead by data_workers processes, which
     # stop with the loop however it ends.
@@ -162,8 +162,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
         with clock("bookkeeping"):
           record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
         progress.update(step + 1, loss)
-        killpoints.reached("step", step)
-    killpoints.reached("eval", cfg.train.steps - 1)
+        killpoints.reached("step", step, group.main)
+    killpoints.reached("eval", cfg.train.steps - 1, group.main)
     step = None
     train_seconds = record.seconds() - record.prior_seconds
     with clock("eval"):
