@@ -20,7 +20,8 @@ def output_dir(root, scale: str) -> pathlib.Path:
 
 
 def _seeds(args, cfg):
-  """framework -> experiment -> row -> seeds, from --frameworks/--seeds or the scale's lists."""
+  """framework -> experiment -> row -> seeds, from --frameworks/--seeds or the scale's lists;
+  validates `cfg` on the way, without file checks."""
   args.frameworks = args.frameworks or list(FRAMEWORKS)
   return seed_plan.seeds_by_framework(compose.validate(cfg, data_files=False).scale, args.frameworks,
                                       args.seeds)
@@ -38,13 +39,13 @@ def _state(planned_runs) -> int:
   return len(left)
 
 
-def tables(frameworks: Sequence[str], seeds, overrides: Sequence[str], offline: bool, force: bool,
+def tables(cfg, frameworks: Sequence[str], seeds, overrides: Sequence[str], offline: bool, force: bool,
            out_root: str, flops_csv: str = FLOPS_CSV, plan=None) -> int:
-  """Refreshes the run export from MLflow (unless offline), then builds tables/ from it.
-  `plan`: the planned runs of every experiment, if the caller has looked them up already."""
+  """Refreshes the run export from MLflow (unless offline), then builds tables/ from it. `cfg`:
+  the overrides' config, validated without file checks (_seeds does); `plan`: the planned runs
+  of every experiment, if the caller has looked them up already."""
   from harness.report import build
   from harness.store import export, run_status
-  cfg = compose.validate(compose.compose_config(overrides), data_files=False)
   path = export.csv_path(cfg.tracking.results_dir, cfg.scale.name)
   if not offline:
     plan = plan or (lambda: run_status.planned(registry.EXPERIMENTS, frameworks, seeds, overrides))
@@ -97,7 +98,7 @@ def reproduce(args, overrides: Sequence[str]) -> int:
   sweep.reproduce(args.experiments, seeds, args.jobs, overrides)
   plan = list(run_status.planned(registry.EXPERIMENTS, args.frameworks, seeds, overrides))
   unfinished = _state([p for p in plan if p.row.experiment in args.experiments])
-  tables(args.frameworks, seeds, overrides, offline=False, force=False, out_root=args.out,
+  tables(cfg, args.frameworks, seeds, overrides, offline=False, force=False, out_root=args.out,
          flops_csv=args.flops, plan=lambda: plan)
   maps(overrides, args.out)  # Says which runs it lacks, if any; the state above decides.
   return 1 if unfinished else 0
@@ -117,9 +118,10 @@ def curves(args, overrides: Sequence[str]) -> int:
 
 
 def tables_verb(args, overrides: Sequence[str]) -> int:
-  seeds = _seeds(args, compose.compose_config(overrides))
+  cfg = compose.compose_config(overrides)
+  seeds = _seeds(args, cfg)
   try:
-    return tables(args.frameworks, seeds, overrides, args.offline, args.force_export, args.out,
+    return tables(cfg, args.frameworks, seeds, overrides, args.offline, args.force_export, args.out,
                   args.flops)
   except (FileNotFoundError, ValueError) as error:  # A missing or malformed export.
     print(f"error: {error}", file=sys.stderr)

@@ -173,5 +173,10 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def config_hash(cfg: DictConfig) -> str:
-  text = json.dumps(resolved(cfg), sort_keys=True)
+  return hash_of(resolved(cfg))
+
+
+def hash_of(resolved_tree: Dict[str, Any]) -> str:
+  """The hash of what `resolved` returns."""
+  text = json.dumps(resolved_tree, sort_keys=True)
   return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -33,11 +33,11 @@ class RunSpec:
 
 def of(cfg: DictConfig) -> RunSpec:
   """The spec of a validated config (compose.validate)."""
-  fields = compose.model_fields(cfg)
+  fields, resolved = compose.model_fields(cfg), compose.resolved(cfg)
   return RunSpec(cfg=cfg, kind=cfg.experiment.model, fields=fields,
                  model=backends.make_config(cfg.experiment.model, fields),
-                 optimizer=compose.make_optimizer_config(cfg), config_hash=compose.config_hash(cfg),
-                 resolved=compose.resolved(cfg))
+                 optimizer=compose.make_optimizer_config(cfg), config_hash=compose.hash_of(resolved),
+                 resolved=resolved)
 
 
 def load(overrides: Sequence[str] = ()) -> RunSpec:

@@ -110,14 +110,15 @@ class FashionMNIST(Dataset):
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
     self.spec, self.seed, self.canvas_size = spec, seed, canvas_size
-    images, labels = load(locate(spec.root))["train"]
+    parts = load(locate(spec.root))
+    images, labels = parts["train"]
     held_out = validation_indices(len(labels), spec.validation_size)
     kept = np.setdiff1d(np.arange(len(labels)), held_out)
     self.train_images, self.train_labels = images[kept], labels[kept]
     if spec.eval_split == "validation":
       self.eval_images, self.eval_labels = images[held_out], labels[held_out]
     else:
-      self.eval_images, self.eval_labels = load(locate(spec.root))["test"]
+      self.eval_images, self.eval_labels = parts["test"]
     if spec.test_size:
       self.eval_images, self.eval_labels = self.eval_images[:spec.test_size], self.eval_labels[:spec.test_size]
 
