@@ -8,11 +8,23 @@
 # before that handler exists.
 import submitit  # noqa: F401  (before jax and flax)
 
+import os
+import tempfile
+
 import jax
 import pytest
 import torch
 
+from harness.data import fashion_mnist
+from harness.testing import tiny_datasets
 from harness.testing.parity_log import ParityLog
+
+# The proxy recipes read Fashion-MNIST, and composing one checks its files. Tests never
+# download: the user cache they see (this process's and every process it starts) holds small
+# noise files of the same layout, with one more train image than the validation split takes.
+# Where Debian's copy is installed it is found first, as it would be for a user.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="harness-tests-cache-")
+tiny_datasets.fashion_mnist(fashion_mnist.cache_dir(), train=10_001, test=20)
 
 jax.config.update("jax_default_matmul_precision", "highest")
 torch.backends.cuda.matmul.allow_tf32 = False

@@ -7,6 +7,7 @@
   curves     a row's metric against its training budget, over seeds (tables/curves.png)
   tables     export the runs to results/runs-<scale>.csv and build tables/ from it
   maps       Figure 2: the first TokenLearner module's maps, from the finished runs' weights
+  protocol   register the protocol (tasks, seeds, verdict rule, planned runs) before a full run
   load       a finished run's logged weights in either framework, checked on its test set:
              python -m harness load experiment=table1 row=base framework=jax seed=0 --into torch
 
@@ -119,6 +120,10 @@ def _list_arguments(verb):
   verb.add_argument("--no-matrix", action="store_true", help="only the state of the runs")
 
 
+def _protocol_arguments(verb):
+  _frameworks_and_seeds(verb)
+
+
 def _curves_arguments(verb):
   _experiments(verb)
   _frameworks_and_seeds(verb, "conf/curves.yaml's")
@@ -184,6 +189,8 @@ VERBS = {
                    verbs.tables_verb),
     "maps": Verb("Figure 2 from the finished runs' weights (conf/maps.yaml)", _maps_arguments,
                  verbs.maps_verb),
+    "protocol": Verb("register the protocol before a full run: results/protocol-<scale>.yaml",
+                     _protocol_arguments, verbs.protocol_verb),
     "load": Verb("a finished run's weights in either framework, evaluated", _load_arguments, verbs.load),
 }
 

@@ -89,12 +89,25 @@ def run(args, overrides: Sequence[str]) -> int:
   return 0 if outcome.status in ("finished", "skipped") else 1
 
 
+def _warn_unregistered(cfg, planned) -> None:
+  """One line when runs about to train are not in the registered protocol (results/protocol-<scale>.yaml)."""
+  from harness.store import registration
+  target = registration.path(cfg.tracking.results_dir, cfg.scale.name)
+  registered = registration.read(target).get("runs", {})
+  missing = [p for p in planned if p.config_hash not in registered]
+  if cfg.scale.name == "proxy" and missing:
+    print(f"warning: {len(missing)} of {len(planned)} planned runs are not in {target} (the tables "
+          "will say so): `python -m harness protocol` registers them, to commit before the full run",
+          file=sys.stderr, flush=True)
+
+
 def reproduce(args, overrides: Sequence[str]) -> int:
   from harness.run import preflight, sweep
   from harness.store import run_status
   cfg = compose.compose_config(overrides)
   preflight.check(cfg)
   seeds = _seeds(args, cfg)
+  _warn_unregistered(cfg, run_status.plan(args.experiments, args.frameworks, seeds, overrides))
   sweep.reproduce(args.experiments, seeds, args.jobs, overrides)
   plan = list(run_status.planned(registry.EXPERIMENTS, args.frameworks, seeds, overrides))
   unfinished = _state([p for p in plan if p.row.experiment in args.experiments])
@@ -162,6 +175,20 @@ def list_verb(args, overrides: Sequence[str]) -> int:
   return 0
 
 
+def protocol_verb(args, overrides: Sequence[str]) -> int:
+  """Registers the protocol: results/protocol-<scale>.yaml from the configs as they stand."""
+  from harness.store import registration, run_status
+  cfg = compose.compose_config(overrides)
+  seeds = _seeds(args, cfg)
+  experiments = list(registry.EXPERIMENTS)
+  planned = run_status.plan(experiments, args.frameworks, seeds, overrides)
+  target = registration.path(cfg.tracking.results_dir, cfg.scale.name)
+  registration.write(registration.document(planned, experiments, cfg.scale.name, overrides), target)
+  print(f"protocol: {len(planned)} planned runs, their tasks, seeds and verdict rule in {target}; "
+        "commit it before the full run")
+  return 0
+
+
 def load(args, overrides: Sequence[str]) -> int:
   """Loads a finished run in each framework asked for and evaluates it on its test set: the
   metric it logged, again, is the check that the weights are the trained ones."""
@@ -175,7 +202,7 @@ def load(args, overrides: Sequence[str]) -> int:
     for framework in args.into:
       model = finished_runs.model(found, framework)
       data = datasets.make(cfg.data, cfg.seed, model.fields["image_size"], model.fields.get("num_frames", 1))
-      results = train.evaluate(types.SimpleNamespace(predict=model.logits), data, cfg.train.eval_batch_size)
+      results, _ = train.evaluate(types.SimpleNamespace(predict=model.logits), data, cfg.train.eval_batch_size)
       shown = ", ".join(f"{k} {v:.4f} (logged {logged.get(k, float('nan')):.4f})"
                         for k, v in results.items() if k in ("test_top1", "test_map"))
       print(f"  in {framework}: {shown}")

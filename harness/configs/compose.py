@@ -24,7 +24,9 @@ DATA_CHECKS = "data_checks"  # <results_dir>/data_checks/: stamps of datasets wh
 NOT_IDENTITY = ("runtime", "tracking")
 # Keys that came after runs were recorded, left out of the hash at the value that computes what
 # those runs computed, so that they stay finished.
-LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): ""}
+LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): "",
+              ("train", "base"): dict(experiment="", row="", steps=0, learning_rate=0.0, warmup_steps=0,
+                                      framework="torch", keep_own=[])}
 
 class ConfigError(ValueError):
   """A bad run config; its message is one line naming the problem."""
@@ -103,6 +105,15 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   if cfg.train.pretrained and cfg.train.init != "shared":
     raise ConfigError("bad config: train.pretrained is laid over the shared start; it needs "
                       f"train.init=shared, not {cfg.train.init!r}")
+  base = cfg.train.base
+  if base.experiment:
+    if base.experiment not in registry.EXPERIMENTS or base.row not in registry.definition(base.experiment)["rows"]:
+      raise ConfigError(f"bad config: train.base names {base.experiment}/{base.row}, which is not a row")
+    if base.framework not in FRAMEWORKS or base.steps < 1 or not 0 <= base.warmup_steps <= base.steps:
+      raise ConfigError(f"bad config: train.base needs a framework of {FRAMEWORKS}, steps >= 1 and "
+                        f"0 <= warmup_steps <= steps, not {base.framework!r}, {base.steps}, {base.warmup_steps}")
+    if cfg.train.init != "shared":
+      raise ConfigError("bad config: train.base is laid over the shared start; it needs train.init=shared")
   if cfg.train.pretrained and data_files:
     from harness.twins import pretrained
     try:

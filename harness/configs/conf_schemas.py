@@ -86,7 +86,9 @@ class Comparison:
   row: str = MISSING
   other: str = MISSING
   test: Test = MISSING
-  margin: Optional[float] = None  # noninferior: how far below `other` still counts as matching
+  margin: Optional[float] = None  # noninferior: how far below `other` (log-odds) still matches
+  # noninferior: the margin is instead the paper's log-odds gap between these two rows
+  margin_as: Optional[List[str]] = None
   fewer_flops: bool = False  # also requires the row to cost fewer GFLOPs than `other`
 
 
@@ -113,8 +115,7 @@ class TablesFile:
   confidence: float = MISSING  # of every interval; for the claims, family-wise
   judge_frameworks: List[Framework] = dataclasses.field(
       default_factory=lambda: list(Framework))  # whose runs decide the claims
-  bound: float = MISSING  # points: an undecided comparison this precise is 'bounded'
-  power: float = MISSING  # of the claims' minimum detectable differences
+  power: float = MISSING  # at the paper's effect, of the seeds an inconclusive comparison would need
   experiments: Dict[str, ArtifactReport] = MISSING
   claims: List[Claim] = MISSING
 
@@ -125,7 +126,7 @@ class CurvesFile:
   multiples: List[float] = MISSING  # budgets, in units of the recipe's train.steps
   frameworks: List[str] = MISSING
   seeds: List[int] = MISSING
-  plateau_points: float = MISSING  # on a plateau: mean at the budget within this of twice it
+  plateau_error_cut: float = MISSING  # on a plateau: twice the budget cuts the error by less than this share
 
 
 @dataclasses.dataclass

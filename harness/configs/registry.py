@@ -33,6 +33,11 @@ def _load(experiment: str) -> dict:
   return conf_schemas.load(path, conf_schemas.Experiment)
 
 
+def definition(experiment: str) -> dict:
+  """conf/experiment/<experiment>.yaml as a run config's `experiment` holds it."""
+  return _load(experiment)
+
+
 def scales(experiment: str) -> Tuple[str, ...]:
   return tuple(_load(experiment)["scales"])
 

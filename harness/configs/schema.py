@@ -8,7 +8,7 @@ read is refused; a value of the wrong type or a key the schema does not have fai
 config is composed.
 """
 import dataclasses
-from typing import Any
+from typing import Any, List
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -49,6 +49,19 @@ class FashionMNISTData:
 
 
 @dataclasses.dataclass
+class MovingFashionData:
+  """Clips of moving Fashion-MNIST items (harness/data/moving_fashion.py); frames and size are
+  the model's."""
+  source: str = "moving_fashion"
+  root: str = ""  # as FashionMNISTData's
+  validation_size: int = 10000  # as FashionMNISTData's: the validation clips' items
+  eval_split: str = "test"  # validation (protocol choices) or test
+  item_size: int = 14  # side an item is scaled to
+  num_items: int = 2  # per clip
+  test_size: int = 2048  # evaluation clips
+
+
+@dataclasses.dataclass
 class ImageNetData:
   source: str = "imagenet"
   root: str = MISSING  # <root>/train/<class>/*, <root>/val/<class>/*
@@ -64,7 +77,8 @@ class CharadesData:
 # The options of the `data` group: conf/data/<source>.yaml extends <source>_schema, so a key
 # that its source does not read is refused when the config is composed.
 DATA_SOURCES = {"digits": DigitsData, "moving_digits": MovingDigitsData,
-                "fashion_mnist": FashionMNISTData, "imagenet": ImageNetData,
+                "fashion_mnist": FashionMNISTData, "moving_fashion": MovingFashionData,
+                "imagenet": ImageNetData,
                 "charades": CharadesData}
 
 
@@ -73,6 +87,22 @@ DATA_SOURCES = {"digits": DigitsData, "moving_digits": MovingDigitsData,
 OptimSpec = dataclasses.make_dataclass("OptimSpec", [
     (f.name, f.type, dataclasses.field(default=f.default))
     for f in dataclasses.fields(OptimizerConfig) if f.name != "total_steps"])
+
+
+@dataclasses.dataclass
+class BaseSpec:
+  """The base model a run fine-tunes, as the paper fine-tunes a pre-trained ViT with the
+  module inserted (harness/run/base_model.py): `row` of `experiment` trained `steps` steps at
+  `learning_rate` (the run's other optimizer and data settings), once per seed, by
+  `framework`, for every row and both twins. A row takes the base's weights where it has the
+  same ones, except those under `keep_own` (its module), and fine-tunes from there."""
+  experiment: str = ""  # '': no base; the run trains from its initial weights
+  row: str = ""
+  steps: int = 0
+  learning_rate: float = 0.0
+  warmup_steps: int = 0
+  framework: str = "torch"
+  keep_own: List[str] = dataclasses.field(default_factory=list)  # weight-name prefixes
 
 
 @dataclasses.dataclass
@@ -85,6 +115,7 @@ class TrainSpec:
   precision: str = "float32"  # compute dtype (float32, bfloat16); parameters and optimizer state stay float32
   # a ViT / AugReg .npz laid over the shared start (harness/twins/pretrained.py); '': none
   pretrained: str = ""
+  base: BaseSpec = dataclasses.field(default_factory=BaseSpec)
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ from harness.data.base import Batch, Dataset
 SOURCES = {"digits": "harness.data.digits:ClutteredDigits",
            "moving_digits": "harness.data.moving_digits:MovingDigits",
            "fashion_mnist": "harness.data.fashion_mnist:FashionMNIST",
+           "moving_fashion": "harness.data.moving_fashion:MovingFashion",
            "imagenet": "harness.data.imagenet:ImageFolder",
            "charades": "harness.data.charades:Charades"}
 

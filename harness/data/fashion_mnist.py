@@ -101,6 +101,30 @@ def validation_indices(count: int, size: int) -> np.ndarray:
   return np.sort(np.random.default_rng(SPLIT_SEED).permutation(count)[:size])
 
 
+def splits(spec) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]:
+  """(train images, labels) without the validation split, and (images, labels) of
+  `spec.eval_split`: the held-out train images, or the test set."""
+  parts = load(locate(spec.root))
+  images, labels = parts["train"]
+  held_out = validation_indices(len(labels), spec.validation_size)
+  kept = np.setdiff1d(np.arange(len(labels)), held_out)
+  evaluated = (images[held_out], labels[held_out]) if spec.eval_split == "validation" else parts["test"]
+  return (images[kept], labels[kept]), evaluated
+
+
+def check_split(spec) -> None:
+  """Refuses an eval_split that is not one, or a validation split that leaves nothing to train on."""
+  if spec.eval_split not in EVAL_SPLITS:
+    raise ValueError(f"data.eval_split={spec.eval_split!r} is not one of {', '.join(EVAL_SPLITS)}")
+
+
+def check_validation_size(spec) -> None:
+  train = len(load(locate(spec.root))["train"][1])
+  if spec.validation_size >= train:
+    raise ValueError(f"data.validation_size={spec.validation_size} leaves none of the {train} "
+                     "train images to train on")
+
+
 class FashionMNIST(Dataset):
   """Train batches in epochs of the train images the validation split leaves (a fresh order per
   epoch and seed); the evaluation split as the test set."""
@@ -110,23 +134,14 @@ class FashionMNIST(Dataset):
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
     self.spec, self.seed, self.canvas_size = spec, seed, canvas_size
-    parts = load(locate(spec.root))
-    images, labels = parts["train"]
-    held_out = validation_indices(len(labels), spec.validation_size)
-    kept = np.setdiff1d(np.arange(len(labels)), held_out)
-    self.train_images, self.train_labels = images[kept], labels[kept]
-    if spec.eval_split == "validation":
-      self.eval_images, self.eval_labels = images[held_out], labels[held_out]
-    else:
-      self.eval_images, self.eval_labels = parts["test"]
+    (self.train_images, self.train_labels), (self.eval_images, self.eval_labels) = splits(spec)
     if spec.test_size:
       self.eval_images, self.eval_labels = self.eval_images[:spec.test_size], self.eval_labels[:spec.test_size]
 
   @classmethod
   def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
     require_at_least(spec, {"validation_size": 1, "test_size": 0})
-    if spec.eval_split not in EVAL_SPLITS:
-      raise ValueError(f"data.eval_split={spec.eval_split!r} is not one of {', '.join(EVAL_SPLITS)}")
+    check_split(spec)
     if image_size < SIDE:
       raise ValueError(f"a {SIDE}x{SIDE} Fashion-MNIST image does not fit the model's "
                        f"image_size={image_size}")
@@ -134,10 +149,7 @@ class FashionMNIST(Dataset):
   @classmethod
   def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
     """Finds (or downloads) the files and reads them: a bad file fails here, named."""
-    train = len(load(locate(spec.root))["train"][1])
-    if spec.validation_size >= train:
-      raise ValueError(f"data.validation_size={spec.validation_size} leaves none of the {train} "
-                       "train images to train on")
+    check_validation_size(spec)
 
   def _canvas(self, images: np.ndarray) -> np.ndarray:
     """[N, 28, 28] uint8 -> [N, S, S, 1] float32 in [-1, 1], centred on background (-1)."""

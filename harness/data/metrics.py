@@ -36,3 +36,41 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
   """mAP over the classes that have at least one positive (as Charades is scored)."""
   aps = [average_precision(scores[:, k], targets[:, k]) for k in range(scores.shape[1])]
   return float(np.nanmean(aps))
+
+
+REPLICATES = 1000  # Resamples of the test items each run is scored on (item_replicates).
+REPLICATE = "test_replicate"  # Its MLflow metric: the value on resample b at step b.
+REPLICATES_SEED = 7_919  # The same resamples of the test items for every run: rows pair item by item.
+
+
+def item_weights(num_items: int, count: int) -> np.ndarray:
+  """[count, num_items]: how often each test item is drawn in each of `count` resamples of
+  the test set with replacement, the same for every run scored on `num_items` items."""
+  draws = np.random.default_rng(REPLICATES_SEED).integers(0, num_items, (count, num_items))
+  return np.stack([np.bincount(d, minlength=num_items) for d in draws]).astype(np.float32)
+
+
+def weighted_average_precision(scores: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+  """average_precision of one class on each resample [R, N] of the items (an item drawn w times
+  counts w times, its copies ranked together): [R]."""
+  order = np.argsort(-scores, kind="stable")
+  hits = (targets[order] > 0).astype(np.float32)
+  w = weights[:, order]  # [R, N], in rank order
+  drawn_hits = w * hits
+  precision = np.cumsum(drawn_hits, axis=1) / np.maximum(np.cumsum(w, axis=1), 1)
+  positives = drawn_hits.sum(axis=1)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(positives > 0, (drawn_hits * precision).sum(axis=1) / positives, np.nan)
+
+
+def item_replicates(logits: np.ndarray, labels: np.ndarray, multilabel: bool, count: int) -> np.ndarray:
+  """The run's metric (top-1, or mAP over the classes with a positive), in percent, on `count`
+  resamples of its test items (item_weights): [count]. The spread of a comparison over them
+  is the part of its uncertainty that comes from which test items were drawn."""
+  weights = item_weights(len(labels), count)
+  if not multilabel:
+    correct = (np.argmax(logits, axis=-1) == labels).astype(np.float32)
+    return 100 * (weights @ correct) / weights.sum(axis=1)
+  aps = np.stack([weighted_average_precision(logits[:, k], labels[:, k], weights)
+                  for k in range(labels.shape[1])], axis=1)  # [count, K]
+  return 100 * np.nanmean(aps, axis=1)

@@ -1,8 +1,9 @@
 """Proxy video: clips of several handwritten digits moving in straight lines.
 
-Multi-label targets, as Charades has: which of the 10 digits appear and which of
-4 directions (right, left, down, up) something moves in, 14 labels scored by mAP.
-Digits come from the disjoint train/test sources of the image proxy.
+Multi-label targets, as Charades has: which of the 10 digits appear (10 labels) and which
+digit moves in which of 4 directions (right, left, down, up; 40 labels, which need what a
+digit is and where it goes bound together, as Charades' verb-object classes do), scored by
+mAP. Digits come from the disjoint train/test sources of the image proxy.
 """
 import numpy as np
 
@@ -11,6 +12,14 @@ from harness.data.digits import TARGET, RenderedDigits, paste
 
 DIRECTIONS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (dy, dx): right, left, down, up.
 MAX_SPEED = 2  # pixels per frame
+KINDS = 10  # of sprite: digits, or kinds of clothing
+NUM_LABELS = KINDS * (1 + len(DIRECTIONS))
+
+
+def motion_label(kind: int, direction: int) -> int:
+  """Index of the label 'a sprite of `kind` moves in `direction`', after the KINDS labels of
+  which sprites appear."""
+  return KINDS + kind * len(DIRECTIONS) + direction
 
 
 def check_fit(digit_size: int, canvas_size: int, num_frames: int) -> None:
@@ -21,13 +30,13 @@ def check_fit(digit_size: int, canvas_size: int, num_frames: int) -> None:
 
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
            num_frames: int, canvas_size: int, max_digits: int, with_layers: bool = False):
-  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 14]; with_layers,
+  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 50]; with_layers,
   also what each pixel shows [count, T, S, S] (every digit is a target, the rest background)."""
   size = images.shape[1]
   check_fit(size, canvas_size, num_frames)
   clips = np.zeros((count, num_frames, canvas_size, canvas_size), np.float32)
   layers = np.zeros(clips.shape, np.int8) if with_layers else None
-  targets = np.zeros((count, 10 + len(DIRECTIONS)), np.float32)
+  targets = np.zeros((count, NUM_LABELS), np.float32)
   for i in range(count):
     for _ in range(rng.integers(1, max_digits + 1)):
       pick, direction = rng.integers(0, len(labels)), rng.integers(0, len(DIRECTIONS))
@@ -41,17 +50,17 @@ def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, cou
         y, x = start + velocity * t
         paste(clips[i, t], images[pick], y, x, layers[i, t] if with_layers else None, TARGET)
       targets[i, labels[pick]] = 1.0
-      targets[i, 10 + direction] = 1.0
+      targets[i, motion_label(labels[pick], direction)] = 1.0
   batch = clips[..., None] * 2.0 - 1.0, targets
   return (*batch, layers) if with_layers else batch
 
 
 class MovingDigits(RenderedDigits):
-  """Clips of 1 to max_digits digits moving in straight lines; multi-label: which digits, and
-  which of the directions they move in."""
+  """Clips of 1 to max_digits digits moving in straight lines; multi-label: which digits appear,
+  and which digit moves which way."""
   multilabel = True
-  num_classes = 10 + len(DIRECTIONS)
-  label_groups = {"digits": slice(0, 10), "directions": slice(10, 10 + len(DIRECTIONS))}
+  num_classes = NUM_LABELS
+  label_groups = {"digits": slice(0, KINDS), "motions": slice(KINDS, NUM_LABELS)}
 
   @classmethod
   def check_spec(cls, spec, image_size: int, num_frames: int) -> None:

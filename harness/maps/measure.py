@@ -3,7 +3,7 @@ from the finished runs' logged weights (harness/store/finished_runs.py): nothing
 
 For each TokenLearner row of harness/conf/maps.yaml, in its framework, every seed of the
 scale: the maps alpha_i(x) of the module over test examples, and the share of their mass
-on the target digit, clutter and background (harness/maps/token_maps.py), beside fixed pooling
+on the target, clutter and background (harness/maps/token_maps.py), beside fixed pooling
 of the same token budget. Writes results/maps-<scale>.csv (share by row, seed, token and
 layer), and tables/figure2.png, .svg and .md (harness/report/figure2.py).
 """
@@ -168,7 +168,7 @@ def from_finished_runs(overrides: Sequence[str], conf: dict) -> Tuple[int, Optio
                     if not datasets.source(composed.data.source).draws_layers})
   if undrawn:  # ImageNet and Charades do not say where their objects are.
     print(f"maps: skipped; the data of {', '.join(undrawn)} does not say what its pixels show "
-          f"(Figure 2 is drawn on the proxy's and smoke scale's digits)")
+          f"(Figure 2 is drawn on the proxy's and smoke scale's data)")
     return 0, None
   planned = [p for p in run_status.planned(experiments, [framework], seeds, overrides)
              if (p.row.experiment, p.row.key) in wanted]

@@ -1,6 +1,6 @@
 """Where tokens look: the first TokenLearner module's maps alpha_i(x) of a loaded model
 (harness/store/finished_runs.py), the fixed pooling regions of the same token budget, and the
-share of each map's mass on what the pixels show (target digit, clutter, background).
+share of each map's mass on what the pixels show (target, clutter, background).
 
 A map is a weight per position of the module's grid (g x g); a grid cell covers
 (image / g)^2 pixels. A map's mass on a layer is the sum over cells of the map's weight,

@@ -23,70 +23,95 @@ def _number(value: float, digits: int = 2, sign: str = "") -> str:
   return "n/a" if value is None or math.isnan(value) else f"{value:{sign}.{digits}f}"
 
 
-def _difference(c: claims.Comparison) -> str:
-  d = c.difference
-  if d is None:
-    return "n/a"
-  return f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+def _interval(estimate: float, low: float, high: float, digits: int = 3) -> str:
+  if math.isnan(low):
+    return _number(estimate, digits, "+")
+  return f"{estimate:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
-def _test(c: claims.Comparison, test: dict) -> str:
-  if c.test == "superior":
-    return "row > other"
-  return f"row > other - {test['margin']:g}" + (", fewer GFLOPs" if test.get("fewer_flops") else "")
+def _test(test: dict) -> str:
+  if test["test"] == "superior":
+    return "gap > 0"
+  return f"gap > -{test['margin']:.3f}" + (", fewer GFLOPs" if test.get("fewer_flops") else "")
 
 
-def _claims_preamble(verdicts: List[claims.Verdict], settings: dict) -> str:
-  m = claims.family_size(verdicts)
-  judged = ", ".join(FRAMEWORK_NAMES[f] for f in dict.fromkeys(v.framework for v in verdicts))
-  if m == 0:
-    return "No framework judges the claims: `judge_frameworks` names none of the runs' frameworks."
-  alpha, bound, power = 1 - settings["confidence"], settings["bound"], settings["power"]
+def _seeds_needed(c: claims.Comparison) -> str:
+  if c.verdict in (claims.SUPPORTED, claims.CONTRADICTED) or math.isnan(c.seeds_needed):
+    return ""
+  if math.isinf(c.seeds_needed):
+    return f"more than {claims.MAX_SEEDS} (the test items alone)"
+  return f"{c.seeds_needed:.0f}"
+
+
+def _claims_preamble(settings: dict, judged: Sequence[str], m: int) -> str:
+  alpha, power = 1 - settings["confidence"], settings["power"]
+  names = " and ".join(FRAMEWORK_NAMES[f] for f in judged) or "no framework"
   level = stats.simultaneous_confidence(settings["confidence"], m)
   return (
-      f"Each comparison is a two-sided paired t test of the mean difference in the metric, row "
-      f"minus other, in one framework, paired by seed (a seed gives both rows the same training "
-      f"batches and test set), against a threshold: 0 for 'row > other', -k for 'row > other - k' "
-      f"(non-inferiority, margin k points). The family is every comparison of every claim in every "
-      f"judging framework ({judged}): m = {m} (a comparison with fewer than 2 seeds counts, with "
-      f"p = 1). Holm's step-down correction over the family holds the family-wise error rate at "
-      f"{alpha:g} under any dependence; the two frameworks are not independent evidence (a seed "
-      f"gives both the same initial weights and batches). A comparison is **supported** when its "
-      f"Holm-adjusted p is below {alpha:g} and the estimate lies above the threshold, "
-      f"**contradicted** when it lies below (and whenever a 'fewer GFLOPs' row does not cost fewer "
-      f"GFLOPs, measured); one not rejected is **bounded** when its interval has half-width at most "
-      f"{bound:g} points, **inconclusive** otherwise.\n\n"
-      f"The interval shown is the Bonferroni-simultaneous one, each at 1 - {alpha:g}/{m} = "
-      f"{level:.2%}, so that all {m} hold together with probability at least {1 - alpha:.0%}. Holm "
-      f"rejects everything Bonferroni rejects and sometimes more, so a decided comparison's "
-      f"interval can occasionally touch or cross the threshold. A bounded comparison's design "
-      f"rules out every true difference outside its interval, which lies within {2 * bound:g} "
-      f"points (twice the bound) of the threshold. MDD, the minimum detectable difference: the "
-      f"smallest true difference from the threshold that the paired t test at the Bonferroni level "
-      f"{alpha:g}/{m} detects with probability {power:.0%}, given the comparison's n and sd of "
-      f"paired differences; Holm tests only the smallest p at that level and the rest at more "
-      f"lenient ones, so for Holm the MDD is conservative (too large). Seeds for ±{bound:g}: how "
-      f"many seeds would make the comparison's simultaneous interval at most {bound:g} points wide "
-      f"at its measured sd (a planning figure: that sd is itself estimated from n seeds).\n\n"
-      f"A claim is **supported** if every comparison supports it, **contradicted** if one "
-      f"contradicts it, **not shown** if every comparison is supported or bounded (no large "
-      f"effect either way, but the claimed win not shown), **inconclusive** otherwise.")
+      f"Each comparison is measured on the log-odds scale: the gap logit(row) - logit(other) "
+      f"between the two rows' mean metric over every run both finished in {names}, the scale on "
+      f"which the paper's effects keep their size when the error rate changes. The paper's effect "
+      f"is the same gap between the two rows' published numbers; 'at proxy level' gives it in "
+      f"points at the proxy's level of the other row. A seed's runs in the two frameworks start "
+      f"from the same weights and batches, so they are one unit of evidence: the frameworks are a "
+      f"block, and each framework's own estimate is shown beside the pooled one.\n\n"
+      f"Every interval holds two sources of uncertainty, which seeds were run (training noise) "
+      f"and which test items were drawn (the test set is a sample): a paired bootstrap resamples "
+      f"the seeds, each with all its runs, and the test items, the same items for both rows, "
+      f"together; its sd, scaled by sqrt(n/(n-1)) for the n seeds, is the gap's standard error, "
+      f"and the test is a t test with n - 1 degrees of freedom against the threshold (0, or "
+      f"-margin for a match, the margin in log-odds). The family is every comparison of every "
+      f"claim: m = {m}. Holm's correction over it holds the family-wise error rate at {alpha:g}; "
+      f"the intervals are Bonferroni-simultaneous, each at 1 - {alpha:g}/{m} = {level:.2%}.\n\n"
+      f"A comparison is **supported** when Holm rejects the threshold and the estimate lies on "
+      f"the claimed side, **contradicted** when it lies on the other side (or a 'fewer GFLOPs' "
+      f"row does not cost fewer GFLOPs, measured). One not rejected is **{claims.SMALLER}** when "
+      f"its interval ends short of the paper's effect (the paper's effect is ruled out), "
+      f"**{claims.CONSISTENT}** when the interval holds it and its half-width is at most the "
+      f"paper's distance from the threshold (an estimate at the paper's effect would have been "
+      f"rejected), **inconclusive** otherwise. For those three, 'seeds needed' is how many seeds "
+      f"(each in every judging framework) would give the comparison power {power:.0%} at the "
+      f"paper's effect, at the Bonferroni level, given its measured seed noise and test-item "
+      f"variance; the items' share does not shrink with seeds, so it can be out of reach.\n\n"
+      f"A claim is **contradicted** if one comparison is, **supported** if all are, "
+      f"**{claims.SMALLER}** (or **{claims.CONSISTENT}**) if every comparison is supported or "
+      f"that, **inconclusive** otherwise.")
 
 
 def _resolved(verdicts: List[claims.Verdict]) -> str:
   count = collections.Counter(c.verdict for v in verdicts for c in v.comparisons)
-  decided = count[claims.SUPPORTED] + count[claims.CONTRADICTED]
-  return (f"**Resolved:** {decided} of {claims.family_size(verdicts)} comparisons decided "
-          f"({count[claims.SUPPORTED]} supported, {count[claims.CONTRADICTED]} contradicted), "
-          f"{count[claims.BOUNDED]} bounded, {count[claims.INCONCLUSIVE]} inconclusive.")
+  total = sum(count.values())
+  parts = ", ".join(f"{count[v]} {v}" for v in (claims.SUPPORTED, claims.CONTRADICTED, claims.SMALLER,
+                                                 claims.CONSISTENT, claims.INCONCLUSIVE))
+  return f"**Comparisons:** {total}: {parts}."
 
 
-def _comparison_row(c: claims.Comparison, test: dict) -> List[str]:
-  d = c.difference
-  return [FRAMEWORK_NAMES[c.framework], f"{c.row} vs {c.other}", _test(c, test),
-          str(d.n) if d else "<2", _difference(c), _number(d.sd if d else math.nan),
-          claims.format_p(d.p) if d else "n/a", claims.format_p(c.p_holm), _number(c.mdd),
-          _number(c.seeds_for_bound, 0), c.verdict, c.reason]
+def _comparison_row(c: claims.Comparison, test: dict, judged: Sequence[str]) -> List[str]:
+  s = c.spread
+  return [f"{c.row} vs {c.other}", _test(test), str(s.num_seeds) if s else "0",
+          _interval(s.estimate, c.low, c.high) if s else "n/a",
+          *(_number(c.by_framework.get(f, math.nan), 3, "+") for f in judged),
+          f"{c.paper:+.3f} ({_number(c.paper_points, 2, '+')} pts)", claims.format_p(c.p),
+          claims.format_p(c.p_holm), _seeds_needed(c), c.verdict, c.reason]
+
+
+def _shifts(runs: pd.DataFrame, replicates: pd.DataFrame, settings: dict, frameworks: Sequence[str]) -> List[str]:
+  names = [FRAMEWORK_NAMES[f] for f in frameworks]
+  gap, conf = f"{names[0]} - {names[1]}", settings["confidence"]
+  out = ["", f"## {gap}, per claim row", "",
+         f"The twins compute the same function from the same weights and batches; what their "
+         f"runs of a seed still differ by is floating-point order, amplified by training. Per row "
+         f"a claim compares: the mean of {gap} in points over the seeds both ran, with its "
+         f"{conf:.0%} interval from the same paired bootstrap over seeds and test items (t, n - 1 "
+         f"degrees of freedom).", ""]
+  rows = []
+  for experiment, row in claims.claim_rows(settings):
+    s = claims.shift(runs, replicates, experiment, row, frameworks, conf)
+    rows.append([experiment, row, str(s.spread.num_seeds) if s else "<2",
+                 _interval(s.spread.estimate, s.low, s.high, 2) if s else "n/a"])
+  out.append(tabulate(rows, headers=["Artifact", "Row", "Seeds", f"{gap}, points [{conf:.0%} CI]"],
+                      tablefmt="pipe", disable_numparse=True))
+  return out
 
 
 def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
@@ -125,41 +150,37 @@ def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], framework
   return out
 
 
-def claims_markdown(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], frameworks: Sequence[str],
-                    verdicts: List[claims.Verdict], scale: str, source: str) -> str:
+def claims_markdown(runs: pd.DataFrame, replicates: pd.DataFrame, summaries: Dict[str, pd.DataFrame],
+                    frameworks: Sequence[str], verdicts: List[claims.Verdict], scale: str, source: str,
+                    registered: str) -> str:
   settings = tables_conf.load()
-  judged = list(dict.fromkeys(v.framework for v in verdicts))
+  judged = claims.judging_frameworks(settings["judge_frameworks"], frameworks, runs)
+  m = sum(len(v.comparisons) for v in verdicts)
   out = [f"# The paper's claims, judged from the {scale} runs", "",
          render.GENERATOR.format(source=source), "",
-         provenance.markdown(runs, list(summaries), scale), "",
-         _claims_preamble(verdicts, settings), "", "## At a glance", ""]
-  glance = {}
-  for v in verdicts:
-    glance.setdefault(v.claim["text"], {})[v.framework] = v.verdict
-  out.append(tabulate([[text, *(glance[text][f] for f in judged)] for text in glance],
-                      headers=["Claim", *(FRAMEWORK_NAMES[f] for f in judged)], tablefmt="pipe"))
+         provenance.markdown(runs, list(summaries), scale),
+         f"- **Protocol:** {registered}", "",
+         _claims_preamble(settings, judged, m), "", "## At a glance", ""]
+  out.append(tabulate([[v.claim["text"], v.verdict] for v in verdicts], headers=["Claim", "Verdict"],
+                      tablefmt="pipe"))
   out += ["", _resolved(verdicts)]
-  for claim in settings["claims"]:
-    rows = [_comparison_row(c, test) for v in verdicts if v.claim["id"] == claim["id"]
-            for c, test in zip(v.comparisons, claim["comparisons"])]
-    if rows:
-      out += ["", f"## {claim['text']}", "",
-              tabulate(rows, headers=["Framework", "Row vs other", "Test", "n",
-                                      "Difference [simultaneous CI]", "sd", "p", "Holm p", "MDD",
-                                      f"Seeds for ±{settings['bound']:g}", "Verdict", "Why"],
-                       tablefmt="pipe", disable_numparse=True)]
+  for v in verdicts:
+    rows = [_comparison_row(c, test, judged) for c, test in zip(v.comparisons, v.claim["comparisons"])]
+    out += ["", f"## {v.claim['text']}", "",
+            tabulate(rows, headers=["Row vs other", "Test", "Seeds", "Gap, log-odds [simultaneous CI]",
+                                    *(FRAMEWORK_NAMES[f] for f in judged),
+                                    "Paper's gap (at proxy level)", "p", "Holm p", "Seeds needed",
+                                    "Verdict", "Why"],
+                     tablefmt="pipe", disable_numparse=True)]
   if len(frameworks) == 2:
+    out += _shifts(runs, replicates, settings, frameworks)
     out += _agreement(runs, summaries, frameworks, settings["confidence"])
   return "\n".join(out) + "\n"
 
 
 def verdict_lines(verdicts: List[claims.Verdict], experiment: str) -> List[str]:
-  """'Claim: JAX supported, PyTorch inconclusive (claims.md)' for each claim about `experiment`."""
-  by_claim: Dict[str, List[str]] = {}
-  for v in verdicts:
-    if v.claim["experiment"] == experiment:
-      by_claim.setdefault(v.claim["text"], []).append(f"{FRAMEWORK_NAMES[v.framework]} {v.verdict}")
-  return [f"{text}: {', '.join(parts)} (claims.md)" for text, parts in by_claim.items()]
+  """'Claim: supported (claims.md)' for each claim about `experiment`."""
+  return [f"{v.claim['text']}: {v.verdict} (claims.md)" for v in verdicts if v.claim["experiment"] == experiment]
 
 
 def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) -> List[pathlib.Path]:
@@ -169,12 +190,13 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
   if len(scales) != 1:
     raise ValueError(f"{runs_csv}: expected runs of one scale, found {scales or 'none'}")
   scale, source = scales[0], f"`{pathlib.Path(runs_csv).name}`"
+  replicates = run_export.read_replicates(run_export.replicates_csv_path(pathlib.Path(runs_csv).parent, scale))
   frameworks = [f for f in frameworks if f in set(runs.framework)]
   gflops_paper = summary.paper_gflops(flops_csv)
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   written, summaries = [], {}
-  verdicts = claims.judge(runs, frameworks, gflops_paper)
+  verdicts = claims.judge(runs, replicates, frameworks, gflops_paper)
   for experiment in registry.EXPERIMENTS:
     if experiment not in set(runs.experiment):
       continue
@@ -190,6 +212,7 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
           render.latex(frame, runs, experiment, scale, frameworks, source))
       written.append(out / f"{experiment}.tex")
   (out / "claims.md").write_text(
-      claims_markdown(runs, summaries, frameworks, verdicts, scale, source))
+      claims_markdown(runs, replicates, summaries, frameworks, verdicts, scale, source,
+                      provenance.registered(runs, pathlib.Path(runs_csv).parent, scale)))
   written.append(out / "claims.md")
   return written + learning_curves.build(pathlib.Path(runs_csv).parent, scale, out)

@@ -1,28 +1,46 @@
-"""Verdicts on the paper's claims, per judging framework, from the proxy runs (conf/tables.yaml).
+"""Verdicts on the paper's claims, judged against the paper's own effect sizes (conf/tables.yaml).
 
-A comparison is a paired t test of the mean difference in the artifact's metric (row -
-other), paired by seed: a seed gives both rows the same training batches and test set,
-so the seed-to-seed spread they share drops out. It tests against a threshold, 0 for
-'superior' and -margin for 'noninferior'. The family is every comparison of every claim
-in every judging framework (`judge_frameworks`); Holm's correction over it holds the
-family-wise error rate at 1 - confidence. A rejected comparison is supported (estimate
-above the threshold) or contradicted (below); one not rejected is bounded when its
-Bonferroni-simultaneous interval is narrow (half-width <= `bound`), inconclusive
-otherwise. A claim is contradicted if any comparison is, supported if all are, 'not
-shown' if all are supported or bounded, inconclusive otherwise.
+A comparison (row against other) is measured on the log-odds scale: logit of the row's mean
+metric minus logit of the other's, the means taken over every run both rows finished, in
+every judging framework. A seed's runs are one unit of evidence in both frameworks (they
+start from the same weights and batches), so the frameworks are a block: each seed's runs are
+resampled together. The uncertainty comes from a paired two-way bootstrap over seeds and test
+items (harness/report/bootstrap.py); the test is a t test with n - 1 degrees of freedom for the
+n seeds, of the gap against a threshold (0 for 'superior', -margin for 'noninferior'), and
+Holm's correction over every comparison holds the family-wise error rate at 1 - confidence.
+
+The paper's effect is the same log-odds gap between the two rows' published numbers. A
+comparison is
+  supported     Holm rejects the threshold and the estimate lies on the claimed side;
+  contradicted  Holm rejects it and the estimate lies on the other side (and always when a
+                `fewer_flops` row does not cost fewer GFLOPs, measured);
+  smaller than the paper's effect
+                not rejected, and the simultaneous interval ends short of the paper's effect;
+  consistent with the paper's effect
+                not rejected, the interval holds the paper's effect and is no wider than the
+                paper's effect is far from the threshold (an estimate at the paper's effect
+                would have been rejected);
+  inconclusive  otherwise, with the seeds a comparison like it would need for `power` at the
+                paper's effect.
+A claim is contradicted if any comparison is, supported if all are, smaller (or consistent)
+if every comparison is supported or smaller (consistent), inconclusive otherwise.
 """
 import dataclasses
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
+from scipy import special
+from scipy import stats as distributions
 
 from harness.configs import tables_conf
-from harness.report import stats
+from harness.report import bootstrap, stats
 from harness.store import export as run_export
 
-SUPPORTED, CONTRADICTED, BOUNDED, INCONCLUSIVE = "supported", "contradicted", "bounded", "inconclusive"
-NOT_SHOWN = "not shown"  # A claim: every comparison supported or bounded, not all supported.
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+SMALLER, CONSISTENT = "smaller than the paper's effect", "consistent with the paper's effect"
+MAX_SEEDS = 10_000  # Seeds needed beyond this read as 'more than'.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,12 +48,16 @@ class Comparison:
   row: str
   other: str
   test: str
-  framework: str
-  threshold: float
-  difference: Optional[stats.PairedDifference]  # Its interval is the simultaneous one.
+  threshold: float  # log-odds
+  paper: float  # the paper's effect, log-odds
+  paper_points: float  # the paper's effect at the proxy's level of `other`, in metric points
+  spread: Optional[bootstrap.Spread]  # pooled over the judging frameworks; None: no seed in both rows
+  low: float  # the simultaneous interval
+  high: float
+  p: float
   p_holm: float
-  mdd: float  # Minimum detectable difference from the threshold, at the Bonferroni level.
-  seeds_for_bound: float  # Seeds whose simultaneous interval would be <= bound at the measured sd.
+  by_framework: Dict[str, float]  # each judging framework's own estimate
+  seeds_needed: float  # for `power` at the paper's effect; inf when the test items alone forbid it
   verdict: str
   reason: str
 
@@ -43,20 +65,17 @@ class Comparison:
 @dataclasses.dataclass(frozen=True)
 class Verdict:
   claim: dict
-  framework: str
   verdict: str
   comparisons: List[Comparison]
 
 
-def values(runs: pd.DataFrame, experiment: str, row: str, framework: str) -> Dict[int, float]:
-  """seed -> metric of the finished runs of a row in a framework."""
-  done = run_export.finished(runs)
-  pick = done[(done.experiment == experiment) & (done.row == row) & (done.framework == framework)]
-  return dict(zip(pick.seed, pick.value))
-
-
 def threshold(test: dict) -> float:
   return 0.0 if test["test"] == "superior" else -float(test["margin"])
+
+
+def paper_effect(experiment: str, test: dict, metric: str) -> float:
+  """The log-odds gap between the two rows' published numbers."""
+  return tables_conf.paper_gap(experiment, test["row"], test["other"], metric)
 
 
 def judging_frameworks(listed: Sequence[str], frameworks: Sequence[str], runs: pd.DataFrame) -> List[str]:
@@ -65,34 +84,63 @@ def judging_frameworks(listed: Sequence[str], frameworks: Sequence[str], runs: p
   return [f for f in listed if f in frameworks and f in present]
 
 
-def measure(runs: pd.DataFrame, experiment: str, test: dict, framework: str, confidence: float,
-            m: int) -> Optional[stats.PairedDifference]:
-  """The paired test of one comparison over the seeds both rows finished, with its
-  interval simultaneous over a family of m; None for fewer than two such seeds."""
-  a = values(runs, experiment, test["row"], framework)
-  b = values(runs, experiment, test["other"], framework)
-  seeds = sorted(set(a) & set(b))
-  return stats.simultaneous([a[s] for s in seeds], [b[s] for s in seeds], confidence, m, threshold(test))
+def _values(runs: pd.DataFrame, replicates: pd.DataFrame, row: str) -> Dict[Tuple[str, int], tuple]:
+  """(framework, seed) -> (the run's value, its values on the item resamples), as fractions; a
+  run that recorded no resamples has its value on each (no item variance)."""
+  width = max(replicates.shape[1], 1)
+  out = {}
+  for (framework, seed), record in runs[runs.row == row].set_index(["framework", "seed"]).iterrows():
+    value = record.value / 100
+    items = (replicates.loc[record.run_id].to_numpy(float) / 100 if record.run_id in replicates.index
+             else np.full(width, value))
+    out[framework, seed] = value, items
+  return out
 
 
-def format_p(p: float) -> str:
-  return "<0.001" if p < 0.001 else f"{p:.3f}"
+def _paired(a: dict, b: dict, units_a: list, units_b: list, seeds: list, scale: float = 1.0) -> bootstrap.Paired:
+  return bootstrap.Paired(scale * np.array([a[u][0] for u in units_a]), scale * np.array([b[u][0] for u in units_b]),
+                          scale * np.stack([a[u][1] for u in units_a]), scale * np.stack([b[u][1] for u in units_b]),
+                          np.array(seeds))
 
 
-def decide(difference: Optional[stats.PairedDifference], p_holm: float, rejected: bool, alpha: float,
-           bound: float) -> Tuple[str, str]:
-  """A comparison's verdict from its Holm decision, or, when not rejected, its interval's width."""
-  if difference is None:
-    return INCONCLUSIVE, "fewer than 2 seeds finished in both rows"
-  t = difference.threshold
-  if rejected:
-    above = difference.estimate > t
-    return ((SUPPORTED if above else CONTRADICTED),
-            f"Holm p {format_p(p_holm)} < {alpha:g}, estimate {'above' if above else 'below'} {t:g}")
-  width = f"Holm p {format_p(p_holm)}; half-width {difference.half_width:.2f}"
-  if difference.half_width <= bound:
-    return BOUNDED, f"{width} <= {bound:g}"
-  return INCONCLUSIVE, f"{width} > {bound:g}"
+def paired(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, test: dict,
+           frameworks: Sequence[str]) -> Optional[bootstrap.Paired]:
+  """The units (framework, seed) both rows finished, in the judging frameworks."""
+  done = run_export.finished(runs)
+  done = done[(done.experiment == experiment) & done.framework.isin(frameworks)]
+  a, b = _values(done, replicates, test["row"]), _values(done, replicates, test["other"])
+  units = sorted(set(a) & set(b))
+  if not units:
+    return None
+  return _paired(a, b, units, units, [seed for _, seed in units])
+
+
+def seeds_needed(spread: bootstrap.Spread, distance: float, alpha: float, power: float) -> float:
+  """Seeds for which a comparison with this spread's per-seed noise and item variance, at a true
+  gap `distance` from the threshold, is rejected at level alpha with probability `power`
+  (normal power with the t quantile); inf when the test items alone make that impossible."""
+  sigma2 = spread.seed_variance_per_seed
+  for n in range(2, MAX_SEEDS + 1):
+    se = math.sqrt(sigma2 / n + spread.item_variance)
+    if se == 0 or distributions.norm.cdf(abs(distance) / se - distributions.t.ppf(1 - alpha / 2, n - 1)) >= power:
+      return float(n)
+  return math.inf
+
+
+def decide(c: dict, alpha: float) -> Tuple[str, str]:
+  """A comparison's verdict and why, from its Holm decision and its interval (module doc)."""
+  s, t, paper = c["spread"], c["threshold"], c["paper"]
+  held = f"the paper's {paper:+.3f} is {'inside' if c['low'] <= paper <= c['high'] else 'outside'} the interval"
+  if c["p_holm"] < alpha:
+    above = s.estimate > t
+    return (SUPPORTED if above else CONTRADICTED), (
+        f"Holm p {format_p(c['p_holm'])} < {alpha:g}, estimate {'above' if above else 'below'} {t:g}; {held}")
+  why = f"Holm p {format_p(c['p_holm'])}"
+  if paper > t and c["high"] < paper:
+    return SMALLER, f"{why}; upper limit {c['high']:+.3f} < the paper's {paper:+.3f}"
+  if c["low"] <= paper <= c["high"] and (c["high"] - c["low"]) / 2 <= abs(paper - t):
+    return CONSISTENT, f"{why}; {held}, half-width {(c['high'] - c['low']) / 2:.3f} <= {abs(paper - t):.3f}"
+  return INCONCLUSIVE, f"{why}; {held}"
 
 
 def check_flops(test: dict, verdict: str, reason: str, gflops: Dict[str, float]) -> Tuple[str, str]:
@@ -110,50 +158,113 @@ def combine(verdicts: List[str]) -> str:
     return CONTRADICTED
   if verdicts and all(v == SUPPORTED for v in verdicts):
     return SUPPORTED
-  if verdicts and all(v in (SUPPORTED, BOUNDED) for v in verdicts):
-    return NOT_SHOWN
+  for partial in (SMALLER, CONSISTENT):
+    if verdicts and all(v in (SUPPORTED, partial) for v in verdicts):
+      return partial
   return INCONCLUSIVE
 
 
-def family_size(verdicts: List[Verdict]) -> int:
-  return sum(len(v.comparisons) for v in verdicts)
+def format_p(p: float) -> str:
+  return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def family(settings: dict, judged: Sequence[str]) -> List[Tuple[dict, str, dict]]:
-  """Holm's family: (claim, framework, comparison) for every comparison of every claim in every
-  judging framework."""
-  return [(claim, framework, test) for claim in settings["claims"] for framework in judged
-          for test in claim["comparisons"]]
+def family(settings: dict) -> List[Tuple[dict, dict]]:
+  """Holm's family: (claim, comparison) for every comparison of every claim."""
+  return [(claim, test) for claim in settings["claims"] for test in claim["comparisons"]]
 
 
-def judge(runs: pd.DataFrame, frameworks: Sequence[str], gflops: Dict[str, Dict[str, float]],
-          settings: Optional[dict] = None) -> List[Verdict]:
-  """Every claim, per judging framework, with Holm's correction over the whole family.
+def _measure(runs, replicates, claim, test, judged, metric, confidence, m) -> dict:
+  pairs = paired(runs, replicates, claim["experiment"], test, judged)
+  t, paper = threshold(test), paper_effect(claim["experiment"], test, metric)
+  out = dict(threshold=t, paper=paper, spread=None, low=math.nan, high=math.nan, p=1.0,
+             by_framework={}, paper_points=math.nan)
+  if pairs is None:
+    return out
+  s = out["spread"] = bootstrap.spread(pairs)
+  level = 1 - (1 - confidence) / (2 * m)
+  other = pairs.b.mean()
+  out["paper_points"] = 100 * float(special.expit(bootstrap.log_odds(other) + paper) - other)
+  if s.num_seeds >= 2 and s.se > 0:
+    half = float(distributions.t.ppf(level, s.num_seeds - 1) * s.se)
+    out.update(low=s.estimate - half, high=s.estimate + half,
+               p=float(2 * distributions.t.sf(abs(s.estimate - t) / s.se, s.num_seeds - 1)))
+  elif s.num_seeds >= 2:  # Every seed and item gives the same gap: it is known exactly.
+    out.update(low=s.estimate, high=s.estimate, p=float(s.estimate == t))
+  done = run_export.finished(runs)
+  for framework in judged:
+    mine = paired(done[done.framework == framework], replicates, claim["experiment"], test, [framework])
+    if mine is not None:
+      out["by_framework"][framework] = float(bootstrap.log_odds_gap(mine.a.mean(), mine.b.mean()))
+  return out
 
-  `gflops`: experiment -> row -> paper-scale GFLOPs. `settings`: conf/tables.yaml as
-  loaded (the default), or a variant of it. A comparison without a test (fewer than two
-  seeds) stays in the family with p = 1: it was planned, so it counts in m."""
+
+def judge(runs: pd.DataFrame, replicates: pd.DataFrame, frameworks: Sequence[str],
+          gflops: Dict[str, Dict[str, float]], settings: Optional[dict] = None) -> List[Verdict]:
+  """Every claim, with Holm's correction over the whole family (module doc).
+
+  `replicates`: run_id -> the run's metric on each resample of its test items
+  (results/replicates-<scale>.csv). `gflops`: experiment -> row -> paper-scale GFLOPs.
+  `settings`: conf/tables.yaml as loaded (the default), or a variant of it. A comparison with
+  fewer than two seeds stays in the family with p = 1: it was planned, so it counts in m."""
   settings = settings or tables_conf.load()
-  confidence, bound, power = settings["confidence"], settings["bound"], settings["power"]
+  confidence, power = settings["confidence"], settings["power"]
   alpha = 1 - confidence
   judged = judging_frameworks(settings["judge_frameworks"], frameworks, runs)
-  tests = family(settings, judged)
+  tests = family(settings)
   m = len(tests)
-  differences = [measure(runs, claim["experiment"], test, framework, confidence, m)
-                 for claim, framework, test in tests]
-  adjusted, rejected = stats.holm([d.p if d else 1.0 for d in differences], alpha)
+  measured = [_measure(runs, replicates, claim, test, judged,
+                       settings["experiments"][claim["experiment"]]["published_metric"], confidence, m)
+              for claim, test in tests]
+  adjusted, _ = stats.holm([c["p"] for c in measured], alpha)
   comparisons = []
-  for (claim, framework, test), d, p_holm, reject in zip(tests, differences, adjusted, rejected):
-    verdict, reason = decide(d, float(p_holm), bool(reject), alpha, bound)
+  for (claim, test), c, p_holm in zip(tests, measured, adjusted):
+    c["p_holm"] = float(p_holm)
+    if c["spread"] is None or math.isnan(c["low"]):
+      verdict, reason = INCONCLUSIVE, "fewer than 2 seeds finished in both rows"
+      needed = math.nan
+    else:
+      verdict, reason = decide(c, alpha)
+      needed = seeds_needed(c["spread"], c["paper"] - c["threshold"], alpha / m, power)
     verdict, reason = check_flops(test, verdict, reason, gflops.get(claim["experiment"], {}))
-    mdd = stats.minimum_detectable_difference(d.sd, d.n, alpha / m, power) if d else math.nan
-    needed = stats.seeds_for_half_width(d.sd, alpha / m, bound) if d else math.nan
-    comparisons.append(Comparison(test["row"], test["other"], test["test"], framework, threshold(test),
-                                  d, float(p_holm), mdd, needed, verdict, reason))
+    comparisons.append(Comparison(test["row"], test["other"], test["test"], c["threshold"], c["paper"],
+                                  c["paper_points"], c["spread"], c["low"], c["high"], c["p"],
+                                  c["p_holm"], c["by_framework"], needed, verdict, reason))
   out, start = [], 0
   for claim in settings["claims"]:
-    for framework in judged:
-      mine = comparisons[start:start + len(claim["comparisons"])]
-      start += len(mine)
-      out.append(Verdict(claim, framework, combine([c.verdict for c in mine]), mine))
+    mine = comparisons[start:start + len(claim["comparisons"])]
+    start += len(mine)
+    out.append(Verdict(claim, combine([c.verdict for c in mine]), mine))
   return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Shift:
+  """One row's mean metric in one framework minus another's, in points, over the seeds both ran."""
+  experiment: str
+  row: str
+  spread: bootstrap.Spread
+  low: float
+  high: float
+
+
+def shift(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, row: str,
+          frameworks: Sequence[str], confidence: float) -> Optional[Shift]:
+  """frameworks[0] minus frameworks[1] on `row`, paired by seed and test item, with its t
+  interval (n - 1 degrees of freedom) at `confidence`; None without two shared seeds."""
+  done = run_export.finished(runs)
+  done = done[(done.experiment == experiment) & (done.row == row)]
+  first, second = (_values(done[done.framework == f], replicates, row) for f in frameworks)
+  seeds = sorted({s for _, s in first} & {s for _, s in second})
+  if len(seeds) < 2:
+    return None
+  pairs = _paired(first, second, [(frameworks[0], s) for s in seeds], [(frameworks[1], s) for s in seeds],
+                  seeds, scale=100)
+  s = bootstrap.spread(pairs, bootstrap.mean_gap)
+  half = float(distributions.t.ppf(0.5 + confidence / 2, s.num_seeds - 1) * s.se)
+  return Shift(experiment, row, s, s.estimate - half, s.estimate + half)
+
+
+def claim_rows(settings: dict) -> List[Tuple[str, str]]:
+  """(experiment, row) of every row a claim compares, in order of first mention."""
+  rows = [(claim["experiment"], test[k]) for claim, test in family(settings) for k in ("row", "other")]
+  return list(dict.fromkeys(rows))

@@ -5,7 +5,7 @@ tokens over the frames. The figure here shows the same for the proxy's TokenLear
 the test image or clip on top and one token's map per row below it, each map on its own
 colour scale, from its smallest weight (dark) to its largest (bright), except a silent map
 (conf/maps.yaml's silent_below: the token is off), drawn dark. tables/figure2.md says in numbers what the
-picture suggests: the share of each map's mass on the target digit, on clutter and on
+picture suggests: the share of each map's mass on the target, on clutter and on
 background, per token and averaged, beside fixed pooling of the same token budget.
 """
 import textwrap
@@ -26,7 +26,7 @@ from harness.report.summary import FRAMEWORK_NAMES  # noqa: E402
 from harness.store.tracking import short_id  # noqa: E402
 
 TITLE = "Supplementary Figure 2: where the first TokenLearner module looks"
-LAYER_TITLES = {"target": "Target digit", "clutter": "Clutter", "background": "Background"}  # Columns.
+LAYER_TITLES = {"target": "Target", "clutter": "Clutter", "background": "Background"}  # Columns.
 
 
 def _upsampled(maps: np.ndarray, size: int) -> np.ndarray:
@@ -101,7 +101,7 @@ def _pooled_over_tokens(rows: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_lines: str) -> str:
   """Per configured row: the mass shares of its tokens (mean over seeds ± t interval) and of
-  the fixed pooling beside it, and the difference on the target digit. A layer no pixel of
+  the fixed pooling beside it, and the difference on the target. A layer no pixel of
   the data shows (the clips have no clutter) has no column."""
   confidence = tables_conf.load()["confidence"]
   text = [f"# {TITLE}", "",
@@ -109,12 +109,13 @@ def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_line
           "", f"- **Maps of:** {FRAMEWORK_NAMES.get(framework, framework)} runs, the first {measured} "
           "test images or clips", provenance_lines, "",
           "Each cell is the share of a map's mass, in percent, on the pixels that show the target "
-          "digit, clutter (fragments of other digits) or background, with a map's weight on a grid "
+          "(the clothing item; a digit at smoke scale), clutter (fragments of other digits, in the "
+          "smoke scale's images) or background, with a map's weight on a grid "
           "cell spread evenly over the cell's pixels; averaged over those test examples (and a clip's "
           "frames), then over seeds: mean ± the half-width of the "
           f"{confidence:.0%} t interval over seeds. Fixed pooling weighs each region's cells "
           "equally, so, averaged over its tokens, it puts on each layer that layer's share of the "
-          "image: a learned map above it on the target digit looks at the digit. A map whose largest "
+          "image: a learned map above it on the target looks at the target. A map whose largest "
           "weight is below 0.001 is silent (its token is off for that example) and left out of the "
           "shares: the averaged row pools, per seed, every map that is not silent, whatever its token; "
           "a token's row has the seeds where it is ever on (a dash: none). **Silent** is how often a "
@@ -139,7 +140,7 @@ def markdown(frame: pd.DataFrame, framework: str, measured: int, provenance_line
     text += [f"## {experiment}: {row}", "",
              tabulate(table, headers=["Maps", "Seeds", *(LAYER_TITLES[l] for l in layers), "Silent"],
                       tablefmt="pipe", disable_numparse=True), "",
-             f"On the target digit, TokenLearner minus fixed pooling: {_cell(gain, confidence, '+')} "
+             f"On the target, TokenLearner minus fixed pooling: {_cell(gain, confidence, '+')} "
              f"points (seeds {', '.join(map(str, seeds))}).", ""]
   return "\n".join(text)
 

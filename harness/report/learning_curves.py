@@ -2,8 +2,9 @@
 
 Per experiment and budget: the mean metric over seeds with its t interval, the seeds' spread,
 the chance level, and per label group where the data has groups. The plateau test is the one
-the protocol is held to: the mean at the recipe's budget (multiple 1) within
-`plateau_points` (conf/curves.yaml) of the mean at twice it.
+the protocol is held to: twice the recipe's budget (multiple 2 against 1) cuts the error
+(100 - metric) by less than `plateau_error_cut` (conf/curves.yaml) of itself, per seed and on
+average, shown with its interval over seeds.
 """
 import math
 import pathlib
@@ -53,45 +54,55 @@ def points(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
   return pd.DataFrame.from_records(records)
 
 
-def plateau(curve: pd.DataFrame, tolerance: float) -> Dict[str, object]:
-  """Whether the budget's mean is within `tolerance` points of twice the budget's; None where
-  either was not run."""
-  at = {m: row for m, row in zip(curve.multiple, curve.to_dict("records"))}
-  if 1.0 not in at or 2.0 not in at:
-    return dict(gain=None, on_plateau=None)
-  gain = at[2.0]["mean"] - at[1.0]["mean"]
-  return dict(gain=gain, on_plateau=abs(gain) <= tolerance)
+def plateau(frame: pd.DataFrame, framework: str, cut: float, confidence: float) -> Dict[str, object]:
+  """How much twice the budget cuts the error, relative to the error at the budget: the mean
+  over the seeds run at both of 1 - error(2x) / error(1x), with its t interval (nan for one
+  seed), and whether it is below `cut`. None where no seed ran both budgets."""
+  done = frame[(frame.status == "FINISHED") & (frame.framework == framework)]
+  at = {m: done[done.multiple == m].set_index("seed").value for m in (1.0, 2.0)}
+  seeds = sorted(set(at[1.0].index) & set(at[2.0].index))
+  if not seeds:
+    return dict(cut=None)
+  relative = [1 - (100 - at[2.0][s]) / (100 - at[1.0][s]) for s in seeds]
+  e = stats.estimate(relative, confidence)
+  return dict(cut=e.mean, low=e.low, high=e.high, n=e.n, on_plateau=e.mean < cut)
 
 
-PLANNING_SEEDS = (3, 4, 5, 6, 8)  # the seed counts the power analysis is written out for
+def power(seed_sd: float, level: float, experiment: str, settings: dict) -> List[Dict[str, object]]:
+  """The seeds each of the experiment's claim comparisons would need, planned from the base
+  row's seed spread before any rows are compared: the spread of one run's metric, sd points at
+  a level of `level` percent, taken to the log-odds scale (sd / (p (1 - p)), p = level / 100),
+  and a comparison's gap to spread as the difference of two independent runs (sqrt 2 x that),
+  tested at alpha / m, Bonferroni over the claims' m comparisons, against the paper's gap. Test
+  items add variance that seeds do not shrink: the plan is a lower bound."""
+  family = claims.family(settings)
+  alpha = (1 - settings["confidence"]) / len(family)
+  p = level / 100
+  sd = math.sqrt(2) * seed_sd / 100 / (p * (1 - p))
+  out = []
+  for claim, test in family:
+    if claim["experiment"] != experiment:
+      continue
+    metric = settings["experiments"][experiment]["published_metric"]
+    distance = claims.paper_effect(experiment, test, metric) - claims.threshold(test)
+    needed = (stats.seeds_needed(sd, alpha, settings["power"], abs(distance))
+              if distance and not math.isnan(sd) else None)
+    out.append(dict(row=test["row"], other=test["other"], distance=distance, sd=sd, seeds=needed))
+  return out
 
 
-def power(seed_sd: float, settings: dict) -> Dict[str, object]:
-  """The power analysis a budget's seed spread implies, before any rows are compared: a
-  comparison's paired differences taken to spread as the difference of two independent seeds
-  (sd sqrt(2) x the seeds' sd; pairing by seed can only narrow it when rows correlate
-  positively), tested at alpha / m as the first Holm step is. Per seed count: the minimum
-  detectable difference at the configured power; and the seeds a simultaneous interval of
-  half-width `bound` needs."""
-  m = len(claims.family(settings, settings["judge_frameworks"]))
-  alpha = (1 - settings["confidence"]) / m
-  sd = math.sqrt(2) * seed_sd
-  mdd = {n: stats.minimum_detectable_difference(sd, n, alpha, settings["power"]) for n in PLANNING_SEEDS}
-  bound = None if math.isnan(sd) else stats.seeds_for_half_width(sd, alpha, settings["bound"])
-  return dict(sd=sd, m=m, mdd=mdd, seeds_for_bound=bound)
-
-
-def _power_line(framework: str, seed_sd: float, settings: dict) -> str:
-  p = power(seed_sd, settings)
-  if p["seeds_for_bound"] is None:
-    return f"{FRAMEWORK_NAMES[framework]}: fewer than 2 seeds at the budget, no power analysis."
-  mdd = ", ".join(f"{n}: {d:.2f}" for n, d in p["mdd"].items())
-  return (f"{FRAMEWORK_NAMES[framework]}, power at the budget: paired differences with sd "
-          f"sqrt(2) x {seed_sd:.2f} = {p['sd']:.2f}, tested at {1 - settings['confidence']:g} / "
-          f"{p['m']} (Holm's first step over the claims' {p['m']} comparisons). Smallest "
-          f"difference detected with {settings['power']:.0%} power, by seeds: {mdd} points. "
-          f"Seeds for a simultaneous interval of at most ±{settings['bound']:g}: "
-          f"{p['seeds_for_bound']}.")
+def _power_lines(experiment: str, seed_sd: float, level: float, settings: dict) -> List[str]:
+  plan = power(seed_sd, level, experiment, settings)
+  if not plan:
+    return []
+  rows = [[f"{p['row']} vs {p['other']}", f"{p['distance']:+.3f}", f"{p['sd']:.3f}",
+           "n/a" if p["seeds"] is None else str(p["seeds"])] for p in plan]
+  return ["", f"Seeds planned from this spread (sd {seed_sd:.2f} points at {level:.1f}), for power "
+              f"{settings['power']:.0%} at the paper's gap, at alpha {1 - settings['confidence']:g} / "
+              f"{len(claims.family(settings))}:", "",
+          tabulate(rows, headers=["Comparison", "Paper's gap from the threshold, log-odds",
+                                  "sd of a gap, log-odds", "Seeds"], tablefmt="pipe",
+                   disable_numparse=True)]
 
 
 def _title(experiment: str, frame: pd.DataFrame) -> str:
@@ -132,15 +143,16 @@ def draw(curves: Dict[str, pd.DataFrame], confidence: float, caption: str = "") 
   return fig
 
 
-def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, tolerance: float) -> str:
+def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, cut: float) -> str:
   confidence = settings["confidence"]
   sources = ", ".join(f"`{run_export.curves_csv_path('', scale, e).name}`" for e in curves)
   out = [f"# Learning curves at the {scale} scale", "", GENERATOR.format(sources=sources), "",
          f"Each budget is its own run (warm-up, then cosine decay to its last step). Mean over "
          f"seeds ± half-width of the {confidence:.0%} t interval; sd: the seeds' standard "
-         f"deviation. Multiple: the budget over the recipe's. On a plateau: the mean at the "
-         f"recipe's budget within {tolerance:g} point{'' if tolerance == 1 else 's'} of the mean at "
-         f"twice it.", ""]
+         f"deviation. Multiple: the budget over the recipe's. On a plateau: twice the recipe's "
+         f"budget cuts the error (100 - metric) by less than {cut:.0%} of itself, as the mean over "
+         f"seeds of 1 - error at twice the budget / error at the budget, shown with its "
+         f"{confidence:.0%} t interval.", ""]
   for experiment, frame in curves.items():
     curve, groups = points(frame, confidence), run_export.group_names(frame)
     out += [f"## {_title(experiment, frame)}", ""]
@@ -154,14 +166,17 @@ def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, tolera
                *(f"{g} labels" for g in groups), "Chance"]
     out.append(tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True))
     for framework, line in curve.groupby("framework", sort=False):
-      p = plateau(line, tolerance)
-      if p["gain"] is not None:
+      p = plateau(frame, framework, cut, confidence)
+      if p["cut"] is not None:
         verdict = "on a plateau" if p["on_plateau"] else "not on a plateau"
-        out += ["", f"{FRAMEWORK_NAMES[framework]}: twice the budget changes the mean by "
-                    f"{p['gain']:+.2f} points: {verdict}."]
+        interval = "" if math.isnan(p["low"]) else f" [{p['low']:+.1%}, {p['high']:+.1%}]"
+        out += ["", f"{FRAMEWORK_NAMES[framework]}: twice the budget cuts the error by "
+                    f"{p['cut']:+.1%}{interval} of itself ({p['n']} seed{'s' if p['n'] > 1 else ''}): "
+                    f"{verdict}."]
       at_budget = line[line.multiple == 1.0]
       if len(at_budget):
-        out += ["", _power_line(framework, float(at_budget.sd.iloc[0]), settings)]
+        out += _power_lines(experiment, float(at_budget.sd.iloc[0]), float(at_budget["mean"].iloc[0]),
+                            settings)
     out.append("")
   return "\n".join(out)
 
@@ -174,10 +189,10 @@ def build(results_dir, scale: str, out_dir) -> List[pathlib.Path]:
     return []
   tables = tables_conf.load()
   confidence = tables["confidence"]
-  tolerance = conf_schemas.curves()["plateau_points"]
+  cut = conf_schemas.curves()["plateau_error_cut"]
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  (out / "curves.md").write_text(markdown(curves, scale, tables, tolerance))
+  (out / "curves.md").write_text(markdown(curves, scale, tables, cut))
   sources = ", ".join(f"results/{run_export.curves_csv_path('', scale, e).name}" for e in curves)
   caption = ("Sources: " + sources +
              ". Dashed grey: chance (the most frequent class; for mAP the mean label prevalence).")

@@ -1,13 +1,14 @@
 """Where a table's numbers come from, read from the run export itself (so that rebuilding
 from the same export gives the same bytes): scale, runs, seeds, commits, dates,
 package versions, machine, and the deviations from the paper's protocol."""
+import pathlib
+import subprocess
 from typing import List, Sequence, Tuple
 
 import pandas as pd
 
 from harness.configs import conf_schemas, registry, tables_conf
-from harness.store import export as run_export
-
+from harness.store import export as run_export, registration
 
 
 def model_scale(scale: str) -> str:
@@ -48,6 +49,35 @@ def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tu
     label = f"Model ({experiment})" if len(experiments) > 1 else "Model"
     out.append((label, registry.describe_scale(experiment, model_scale(scale))))
   return out
+
+
+def _commit_of(path: pathlib.Path) -> str:
+  """'<commit> (<date>)' of the last commit that changed `path`, and whether it has changed
+  since; 'not committed' outside git or before its first commit."""
+  def git(*args):
+    return subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True).stdout.strip()
+  try:
+    last = git("log", "-1", "--format=%h %cI", "--", path.name)
+    changed = git("status", "--porcelain", "--", path.name)
+  except OSError:
+    return "not committed"
+  if not last:
+    return "not committed"
+  commit, date = last.split(" ", 1)
+  return f"commit {commit} ({date})" + ("; changed since" if changed else "")
+
+
+def registered(runs: pd.DataFrame, results_dir, scale: str) -> str:
+  """Which protocol the runs were judged under: its file, its commit, and how many of the
+  finished runs it registered (by config hash)."""
+  target = registration.path(results_dir, scale)
+  doc = registration.read(target)
+  if not doc:
+    return f"none registered (no {target.name})"
+  done = run_export.finished(runs)
+  known = done.config_hash.isin(set(doc.get("runs", {})))
+  return (f"`{target.name}`, {_commit_of(target.resolve())}; it registered {int(known.sum())} of the "
+          f"{len(done)} finished runs")
 
 
 def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:

@@ -20,8 +20,9 @@ import shutil
 import sys
 import time
 import uuid
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
+from harness.data.metrics import REPLICATE
 from harness.machine.process_group import Group
 from harness.store import leases, tracking
 from harness.testing import killpoints
@@ -255,11 +256,16 @@ class RunRecord:
     log_artifacts(self.tracker, self.run_id)
     killpoints.reached("artifacts", step)
 
-  def finish(self, step: int, results: Dict[str, float]) -> None:
-    if self.logged_through >= 0:  # Resumed: results a dying attempt logged stay, not doubled.
+  def finish(self, step: int, results: Dict[str, float], replicates: Sequence[float] = ()) -> None:
+    """Logs the results, and the replicates (metrics.item_replicates) as the history of
+    REPLICATE, value b at step b; then marks the run FINISHED."""
+    done = set()
+    if self.logged_through >= 0:  # Resumed: what a dying attempt logged stays, not doubled.
       logged = self.tracker.client.get_run(self.run_id).data.metrics
       results = {k: v for k, v in results.items() if k not in logged}
-    self.tracker.log_metrics(self.run_id, [{"step": step, **results}])
+      done = {m.step for m in self.tracker.client.get_metric_history(self.run_id, REPLICATE)}
+    rows = [{"step": b, REPLICATE: float(v)} for b, v in enumerate(replicates) if b not in done]
+    self.tracker.log_metrics(self.run_id, [{"step": step, **results}, *rows])
     self.tracker.end(self.run_id, tracking.FINISHED)
     self.checkpoints.remove()
     self.release(tracking.FINISHED)

@@ -12,7 +12,7 @@ import dataclasses
 import math
 import os
 import pathlib
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -21,11 +21,11 @@ from harness.configs import compose, run_spec
 from harness.data import metrics, pipeline
 from harness.flops import analytic
 from harness.machine import core_locks, host, process_group, xla_flags
-from harness.run import initial_weights
+from harness.run import base_model, initial_weights
 from harness.run.phases import Phases
 from harness.run.progress import Progress
 from harness.run.record import flatten, Follower, RunRecord
-from harness.store import artifacts, leases, tracking
+from harness.store import artifacts, finished_runs, leases, tracking
 from harness.testing import killpoints
 from harness.twins import backends, pretrained
 
@@ -61,22 +61,32 @@ def configure_runtime(runtime, framework: str) -> None:
     xla_flags.set_flags(flags)
 
 
-def evaluate(runner, data, batch_size: int) -> Dict[str, float]:
+def evaluate(runner, data, batch_size: int) -> Tuple[Dict[str, float], np.ndarray]:
+  """The run's test metrics, and its metric on each of metrics.REPLICATES resamples of the
+  test items (the same resamples for every run, so that comparisons pair item by item)."""
   logits, labels = [], []
   for x, y in data.test_batches(batch_size):
     logits.append(runner.predict(x))
     labels.append(y)
   logits, labels = np.concatenate(logits), np.concatenate(labels)
+  replicates = metrics.item_replicates(logits, labels, data.multilabel, metrics.REPLICATES)
   if not data.multilabel:
     return {"test_top1": 100 * metrics.top1(logits, labels),
-            metrics.CHANCE: 100 * metrics.chance_top1(labels, logits.shape[-1])}
+            metrics.CHANCE: 100 * metrics.chance_top1(labels, logits.shape[-1])}, replicates
   results = {"test_map": 100 * metrics.mean_average_precision(logits, labels),
              metrics.CHANCE: 100 * metrics.chance_map(labels)}
   for group, of_group in data.label_groups.items():
     results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(logits[:, of_group],
                                                                         labels[:, of_group])
     results[f"{metrics.CHANCE}_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
-  return results
+  return results, replicates
+
+
+def base_weights(cfg) -> Dict[str, np.ndarray]:
+  """The final weights of the base the run `cfg` fine-tunes (harness/run/base_model.py), which
+  is trained here first unless it is finished."""
+  outcome = run(run_spec.of(base_model.config(cfg)))
+  return finished_runs.weights(outcome.run_id, tracking.Tracker(cfg.tracking))
 
 
 def run(spec: run_spec.RunSpec) -> Outcome:
@@ -114,6 +124,10 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     done = record.finished_run()  # Before claiming: a rerun of finished work writes nothing.
   if done is not None:
     return skip(done)
+  base = None
+  if cfg.train.base.experiment:
+    with clock("base"):
+      base = base_weights(cfg)
   with clock("bookkeeping"):
     record.claim_run(waiting)
     done = record.finished_run()  # Finished while this process waited for the claim.
@@ -131,6 +145,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
                if cfg.train.init == "shared" else None)
       if cfg.train.pretrained:
         start = pretrained.apply(start, cfg.train.pretrained, kind, fields)
+      if base is not None:
+        start = base_model.lay_over(start, base, cfg.train.base.keep_own)
       runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
                             cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache",
                             precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches)
@@ -167,7 +183,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     step = None
     train_seconds = record.seconds() - record.prior_seconds
     with clock("eval"):
-      results = evaluate(runner, data, cfg.train.eval_batch_size)
+      results, replicates = evaluate(runner, data, cfg.train.eval_batch_size)
     if cfg.tracking.artifacts:
       with clock("bookkeeping"):
         record.keep(lambda tracker, run_id: artifacts.log(tracker, run_id, cfg, kind, fields,
@@ -175,7 +191,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     results.update(wall_time_s=record.seconds(),
                    train_examples_per_s=(cfg.train.steps - first) * cfg.train.batch_size /
                    max(train_seconds, 1e-9), time_startup_s=startup, **clock.metrics())
-    record.finish(cfg.train.steps, results)
+    record.finish(cfg.train.steps, results, replicates)
   except leases.ClaimLost:
     raise  # The run is another process's now: nothing of it is this one's to mark.
   except KeyboardInterrupt as error:

@@ -1,8 +1,10 @@
-"""The runs behind the tables: exported from MLflow to results/runs-<scale>.csv.
+"""The runs behind the tables: exported from MLflow to results/runs-<scale>.csv, and each
+finished run's metric on the shared resamples of its test items to
+results/replicates-<scale>.csv (harness/data/metrics.py: item_replicates).
 
 One record per planned run (row x framework x seed at a scale), finished or not, so
-that a table can say how many of the planned runs it rests on. The CSV is the only
-input of the tables besides results/flops.csv.
+that a table can say how many of the planned runs it rests on. The two CSVs are the only
+inputs of the tables besides results/flops.csv.
 """
 import datetime
 import pathlib
@@ -10,6 +12,7 @@ from typing import Callable, Iterable, List
 
 import pandas as pd
 
+from harness.data.metrics import REPLICATE
 from harness.store import run_status, tracking
 
 COLUMNS = ["experiment", "row", "framework", "seed", "scale", "status", "metric", "value",
@@ -23,6 +26,10 @@ VERSION_PREFIX = "version."
 
 def csv_path(results_dir, scale: str) -> pathlib.Path:
   return pathlib.Path(results_dir) / f"runs-{scale}.csv"
+
+
+def replicates_csv_path(results_dir, scale: str) -> pathlib.Path:
+  return pathlib.Path(results_dir) / f"replicates-{scale}.csv"
 
 
 def curves_csv_path(results_dir, scale: str, experiment: str) -> pathlib.Path:
@@ -85,10 +92,38 @@ def export(planned_runs: Iterable[run_status.Planned]) -> pd.DataFrame:
   return frame.reindex(columns=COLUMNS + groups + versions)
 
 
+def replicates(tracker: tracking.Tracker, frame: pd.DataFrame) -> pd.DataFrame:
+  """run_id -> its metric on each resample of the test items (columns r0, r1, ...), for the
+  finished runs of an export that logged them."""
+  rows = {}
+  for run_id in finished(frame).run_id:
+    history = sorted(tracking.retry(tracker.client.get_metric_history, run_id, REPLICATE),
+                     key=lambda m: m.step)
+    if history:
+      rows[run_id] = [m.value for m in history]
+  table = pd.DataFrame.from_dict(rows, orient="index")
+  table.columns = [f"r{b}" for b in table.columns]
+  return table.rename_axis("run_id").sort_index()
+
+
+def read_replicates(path) -> pd.DataFrame:
+  """run_id -> replicates [R] (results/replicates-<scale>.csv); empty where there is no file."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    return pd.DataFrame()
+  return pd.read_csv(path, index_col="run_id")
+
+
 def write(frame: pd.DataFrame, path) -> None:
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def write_replicates(table: pd.DataFrame, path) -> None:
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  table.to_csv(path, float_format="%.6g", lineterminator="\n")
 
 
 def read(path) -> pd.DataFrame:
@@ -123,5 +158,8 @@ def refresh(cfg, plan: Callable[[], Iterable[run_status.Planned]], force: bool =
           f"keeping {path} (--force-export replaces it)")
     return path
   write(fresh, path)
-  print(f"tables: exported {now} finished of {len(fresh)} planned runs to {path}")
+  replicated = replicates(tracking.Tracker(cfg.tracking), fresh)
+  write_replicates(replicated, replicates_csv_path(cfg.tracking.results_dir, cfg.scale.name))
+  print(f"tables: exported {now} finished of {len(fresh)} planned runs to {path}, the resamples "
+        f"of {len(replicated)} of them beside it")
   return path

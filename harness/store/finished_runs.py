@@ -12,7 +12,7 @@ the config's hash, as `reproduce` finds it); either way it must be FINISHED.
 import dataclasses
 import pathlib
 import tempfile
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -108,6 +108,13 @@ def _checked(template, restored):
                        f"{np.shape(got[path]) if path in got else 'missing'}, model wants "
                        f"{tuple(want[path].shape) if path in want else 'none'}")
   return restored
+
+
+def weights(run_id: str, tracker: tracking.Tracker) -> Dict[str, np.ndarray]:
+  """A finished run's final weights in the converter's layout (its PyTorch weight file)."""
+  from safetensors.numpy import load_file
+  with tempfile.TemporaryDirectory() as scratch:
+    return load_file(_download(run_id, tracker, artifacts.TORCH_WEIGHTS, pathlib.Path(scratch)))
 
 
 def model(run: Run, framework: str) -> Model:

@@ -25,7 +25,7 @@ BAD = {
     "a key no data source reads": (["data.train_size=100"], "train_size"),
     "negative runtime option": (["runtime.log_every=-1"], "runtime.log_every=-1"),
     "data classes differ from the model's": (
-        ["experiment.scales.proxy.num_classes=12"], "data digits has 10 classes"),
+        ["experiment.scales.proxy.num_classes=12"], "data fashion_mnist has 10 classes"),
     "empty dataset root": (["data=imagenet"], "data.root is empty"),
 }
 
@@ -47,7 +47,8 @@ def test_cli_reports_a_bad_config_in_one_line(capsys):
 
 
 @pytest.mark.parametrize("experiment,scale,source", [
-    ("table1", "proxy", "digits"), ("figure1", "smoke", "digits"), ("table2", "proxy", "moving_digits"),
+    ("table1", "proxy", "fashion_mnist"), ("figure1", "smoke", "digits"), ("table2", "proxy", "moving_fashion"),
+    ("table2", "smoke", "moving_digits"),
     ("table1", "paper", "imagenet"), ("table2", "paper", "charades")])
 def test_recipe_follows_experiment_and_scale(experiment, scale, source):
   row = "mhsa" if experiment == "table2" else ("base" if experiment == "table1" else "unpool_tl8")
@@ -64,7 +65,7 @@ def test_config_hash_ignores_execution_details_but_not_the_recipe():
                   "progress_index=4", "progress_total=9"):
     assert compose.config_hash(compose.load([f"runtime.{runtime}"])) == base, runtime
   assert compose.config_hash(compose.load(["tracking.experiment_prefix=x_"])) == base
-  assert compose.config_hash(compose.load(["data.clutter=5"])) != base
+  assert compose.config_hash(compose.load(["data.validation_size=9000"])) != base
   assert compose.config_hash(compose.load(["train.eval_batch_size=128"])) != base
   assert compose.config_hash(compose.load(["seed=1"])) != base
   assert compose.config_hash(compose.load(["optim.learning_rate=0.1"])) != base

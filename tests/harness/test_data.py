@@ -109,14 +109,15 @@ def test_moving_digit_labels_name_the_digit_and_its_direction():
   images, labels = fake_sources(4)
   x, y = moving_digits.render(np.random.default_rng(1), images, labels, 64, num_frames=4,
                               canvas_size=16, max_digits=1)
-  assert y.shape == (64, 14) and (y.sum(1) == 2).all()
+  assert y.shape == (64, 50) and (y.sum(1) == 2).all()
   for clip, target in zip(x[..., 0], y):
     mass = [np.argwhere(frame > -1).mean(0) for frame in clip]
     motion = np.sign(mass[-1] - mass[0])  # (dy, dx)
-    direction = moving_digits.DIRECTIONS[np.argmax(target[10:])]
-    np.testing.assert_array_equal(motion, direction)
     value = (clip.max() + 1) / 2
-    assert target[int(round(value * 10)) - 1] == 1
+    digit = int(round(value * 10)) - 1
+    assert target[digit] == 1
+    direction = next(d for d in range(4) if target[moving_digits.motion_label(digit, d)] == 1)
+    np.testing.assert_array_equal(motion, moving_digits.DIRECTIONS[direction])
 
 
 def test_every_digit_in_a_clip_is_labelled():
@@ -127,6 +128,8 @@ def test_every_digit_in_a_clip_is_labelled():
     present = {int(round((v + 1) / 2 * 10)) - 1 for v in np.unique(clip) if v > -1}
     assert present <= set(np.flatnonzero(target[:10]))
     assert 1 <= target[10:].sum() <= 3
+    moving = {(label - 10) // 4 for label in np.flatnonzero(target[10:]) + 10}
+    assert moving == set(np.flatnonzero(target[:10]))  # Each digit present moves one way.
 
 
 def test_geometry_that_does_not_fit_is_refused():

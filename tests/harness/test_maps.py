@@ -40,7 +40,8 @@ def test_mass_shares_on_a_fixture_known_by_construction():
 
 @pytest.mark.parametrize("experiment,row", [("table1", "base"), ("table2", "mhsa")])
 def test_test_layers_mark_what_the_test_pixels_show(experiment, row):
-  cfg = compose.load(["scale=proxy", f"experiment={experiment}", f"row={row}"])
+  """On the digits (the smoke scale's data, the one with clutter)."""
+  cfg = compose.load(["scale=smoke", f"experiment={experiment}", f"row={row}"])
   frames = 6 if experiment == "table2" else 1
   data = datasets.make(cfg.data, 0, 32, frames)
   x, _ = data.test_set
@@ -113,7 +114,7 @@ def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(t
     assert f"| TokenLearner ({row}), 4 tokens pooled | 1 " in table
   assert "| fixed pooling (pool_4x4_at_12), 4 regions | – " in table
   assert "| fixed pooling (vectt_tokenfuser), 4 regions | – " in table
-  assert table.count("On the target digit, TokenLearner minus fixed pooling: ") == 3
+  assert table.count("On the target, TokenLearner minus fixed pooling: ") == 3
   assert verbs.maps(common, str(tmp_path / "tables")) == 0
   assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in written] == first
 

@@ -40,10 +40,12 @@ def make(source: str, roots, seed: int = 0):
             "moving_digits": dict(digit_size=6, test_size=4),
             "imagenet": dict(root=str(roots.get("imagenet"))),
             "charades": dict(root=str(roots.get("charades")), fps_stride=2),
-            "fashion_mnist": dict(root=str(roots.get("fashion_mnist")), validation_size=8)}[source]
+            "fashion_mnist": dict(root=str(roots.get("fashion_mnist")), validation_size=8),
+            "moving_fashion": dict(root=str(roots.get("fashion_mnist")), validation_size=8, test_size=4,
+                                   item_size=8)}[source]
   spec = OmegaConf.structured(DATA_SOURCES[source](**fields))
   size = 28 if source == "fashion_mnist" else SIZE  # Its images are 28 x 28.
-  return datasets.make(spec, seed, size, FRAMES if source in ("moving_digits", "charades") else 1)
+  return datasets.make(spec, seed, size, FRAMES if source in ("moving_digits", "moving_fashion", "charades") else 1)
 
 
 def assert_same(got, expected):
