@@ -9,7 +9,7 @@ average, shown with its interval over seeds.
 import math
 import pathlib
 import textwrap
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import matplotlib
 
@@ -34,6 +34,17 @@ def read(results_dir, scale: str) -> Dict[str, pd.DataFrame]:
     path = run_export.curves_csv_path(results_dir, scale, experiment)
     if path.exists():
       out[experiment] = pd.read_csv(path, keep_default_na=False, na_values=[""])
+  return out
+
+
+def studies(curves: Dict[str, pd.DataFrame]) -> List[Tuple[str, pd.DataFrame]]:
+  """(experiment, the records of one study): a row under one set of task overrides, in the
+  order the CSV holds them."""
+  out = []
+  for experiment, frame in curves.items():
+    overrides = frame.overrides.fillna("") if "overrides" in frame else pd.Series("", index=frame.index)
+    for _, study in frame.groupby([frame.row, overrides], sort=False):
+      out.append((experiment, study))
   return out
 
 
@@ -113,9 +124,10 @@ def _title(experiment: str, frame: pd.DataFrame) -> str:
 
 
 def draw(curves: Dict[str, pd.DataFrame], confidence: float, caption: str = "") -> plt.Figure:
-  fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.4), squeeze=False)
+  panels = studies(curves)
+  fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
   fig.subplots_adjust(left=0.06, right=0.98, top=0.84, bottom=0.28, wspace=0.28)
-  for ax, (experiment, frame) in zip(axes[0], curves.items()):
+  for ax, (experiment, frame) in zip(axes[0], panels):
     curve = points(frame, confidence)
     for framework, line in curve.groupby("framework", sort=False):
       style = STYLE.get(framework, {})
@@ -153,7 +165,7 @@ def markdown(curves: Dict[str, pd.DataFrame], scale: str, settings: dict, cut: f
          f"budget cuts the error (100 - metric) by less than {cut:.0%} of itself, as the mean over "
          f"seeds of 1 - error at twice the budget / error at the budget, shown with its "
          f"{confidence:.0%} t interval.", ""]
-  for experiment, frame in curves.items():
+  for experiment, frame in studies(curves):
     curve, groups = points(frame, confidence), run_export.group_names(frame)
     out += [f"## {_title(experiment, frame)}", ""]
     rows = []

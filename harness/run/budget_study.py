@@ -85,6 +85,16 @@ def collect(s: Study, overrides: Sequence[str]) -> pd.DataFrame:
   return pd.DataFrame.from_records(records)
 
 
+def merged(frame: pd.DataFrame, path) -> pd.DataFrame:
+  """The study's records in place of the earlier records of the same study (row and task
+  overrides) in the experiment's curve CSV, whose other studies stay."""
+  if not path.exists():
+    return frame
+  old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+  same = (old.row == frame.row.iloc[0]) & (old.overrides.fillna("") == frame.overrides.fillna("").iloc[0])
+  return pd.concat([old[~same], frame], ignore_index=True)
+
+
 def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, frameworks=None, seeds=None,
         multiples=None) -> int:
   """Trains what is missing of each experiment's curve, then writes its CSV; returns how many of
@@ -100,7 +110,7 @@ def run(experiments: Sequence[str], overrides: Sequence[str], jobs: int, framewo
     train(s, jobs, overrides)
     frame = collect(s, overrides)
     path = run_export.curves_csv_path(cfg.tracking.results_dir, cfg.scale.name, experiment)
-    run_export.write(frame, path)
+    run_export.write(merged(frame, path), path)
     left = int((frame.status != tracking.FINISHED).sum())
     unfinished += left
     print(f"curves: wrote {path} ({len(frame) - left} of {len(frame)} runs finished)")

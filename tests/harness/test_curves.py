@@ -99,3 +99,19 @@ def test_the_seed_plan_aims_at_the_paper_gap_of_each_comparison():
     assert p["sd"] == pytest.approx(sd)
     assert p["seeds"] == stats.seeds_needed(sd, 0.05 / m, 0.8, abs(p["distance"]))
   assert plan[0]["seeds"] < plan[1]["seeds"]  # The paper's larger gap needs fewer seeds.
+
+
+def test_a_study_replaces_its_own_records_and_keeps_the_others(tmp_path):
+  from harness.run import budget_study
+  path = tmp_path / "curves-proxy-table1.csv"
+  base = _records({1.0: 60.0, 2.0: 61.0}).assign(overrides="")
+  other = _records({1.0: 50.0}).assign(row="tl16_at_12", overrides="")
+  run_export.write(pd.concat([base, other]), path)
+  again = _records({1.0: 62.0, 2.0: 63.0}).assign(overrides="")
+  merged = budget_study.merged(again, path)
+  assert sorted(set(merged.row)) == ["base", "tl16_at_12"] and len(merged) == len(again) + len(other)
+  assert merged[merged.row == "base"].value.tolist() == again.value.tolist()
+  elsewhere = _records({1.0: 70.0})  # The same row under other task overrides: another study.
+  assert len(budget_study.merged(elsewhere, path)) == len(base) + len(other) + len(elsewhere)
+  studies = curve_report.studies({"table1": merged})
+  assert [(e, s.row.iloc[0]) for e, s in studies] == [("table1", "tl16_at_12"), ("table1", "base")]
