@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from tokenlearner_spec import FRAMEWORKS, PRECISIONS, OptimizerConfig
 
 from harness.configs import conf_schemas, registry
-from harness.configs.schema import INITS
+from harness.configs.schema import INITS, BaseSpec
 
 CONF_DIR = conf_schemas.CONF_DIR
 DATA_CHECKS = "data_checks"  # <results_dir>/data_checks/: stamps of datasets whose images all open
@@ -24,9 +24,7 @@ DATA_CHECKS = "data_checks"  # <results_dir>/data_checks/: stamps of datasets wh
 NOT_IDENTITY = ("runtime", "tracking")
 # Keys that came after runs were recorded, left out of the hash at the value that computes what
 # those runs computed, so that they stay finished.
-LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): "",
-              ("train", "base"): dict(experiment="", row="", steps=0, learning_rate=0.0, warmup_steps=0,
-                                      framework="torch", keep_own=[])}
+LATER_KEYS = {("train", "precision"): "float32", ("train", "pretrained"): ""}
 
 class ConfigError(ValueError):
   """A bad run config; its message is one line naming the problem."""
@@ -109,9 +107,11 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   if base.experiment:
     if base.experiment not in registry.EXPERIMENTS or base.row not in registry.definition(base.experiment)["rows"]:
       raise ConfigError(f"bad config: train.base names {base.experiment}/{base.row}, which is not a row")
-    if base.framework not in FRAMEWORKS or base.steps < 1 or not 0 <= base.warmup_steps <= base.steps:
-      raise ConfigError(f"bad config: train.base needs a framework of {FRAMEWORKS}, steps >= 1 and "
-                        f"0 <= warmup_steps <= steps, not {base.framework!r}, {base.steps}, {base.warmup_steps}")
+    if (base.framework not in FRAMEWORKS or base.steps < 1 or not 0 <= base.warmup_steps <= base.steps
+        or not base.learning_rate > 0):
+      raise ConfigError(f"bad config: train.base needs a framework of {FRAMEWORKS}, steps >= 1, "
+                        f"0 <= warmup_steps <= steps and learning_rate > 0, not {base.framework!r}, "
+                        f"{base.steps}, {base.warmup_steps}, {base.learning_rate}")
     if cfg.train.init != "shared":
       raise ConfigError("bad config: train.base is laid over the shared start; it needs train.init=shared")
   if cfg.train.pretrained and data_files:
@@ -131,6 +131,24 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     raise ConfigError(f"bad config: data {cfg.data.source} has {classes} classes but the {row_id} "
                       f"model at {cfg.scale.name} scale has {model.num_classes}")
   return cfg
+
+
+def base_config(cfg: DictConfig, data_files: bool = True) -> DictConfig:
+  """The validated config of the base the run `cfg` fine-tunes (train.base,
+  harness/run/base_model.py): its row trained `base.steps` steps at its own learning rate by
+  `base.framework`, with the run's other settings, scored on the validation split."""
+  base = cfg.train.base
+  out = cfg.copy()
+  out.experiment = OmegaConf.merge(OmegaConf.structured(conf_schemas.Experiment),
+                                   registry.definition(base.experiment))
+  out.row, out.framework = base.row, base.framework
+  out.train.steps = base.steps
+  out.optim.learning_rate, out.optim.warmup_steps = base.learning_rate, base.warmup_steps
+  out.train.base = OmegaConf.structured(BaseSpec)
+  out.tracking.artifacts = True  # Its rows start from its kept weights.
+  if "eval_split" in out.data:
+    out.data.eval_split = "validation"
+  return validate(out, data_files)
 
 
 def check_seed(seed: int) -> None:
@@ -180,6 +198,10 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   for (part, key), neutral in LATER_KEYS.items():
     if tree[part].get(key) == neutral:
       tree[part].pop(key)
+  if not cfg.train.base.experiment:  # No base (as before runs could have one): nothing to key.
+    tree["train"].pop("base")
+  else:  # The base's identity, whatever defines it (say, its row's model in its experiment file).
+    tree["train"]["base"]["config_hash"] = config_hash(base_config(cfg, data_files=False))
   return tree
 
 

@@ -19,7 +19,13 @@ def load() -> dict:
         raise conf_schemas.SchemaError(f"{PATH.name}: claim {claim['id']}: a noninferior test needs "
                                        "a margin or a margin_as, not both")
       if c["margin_as"] is not None:
+        if len(c["margin_as"]) != 2:
+          raise conf_schemas.SchemaError(f"{PATH.name}: claim {claim['id']}: margin_as names two rows, "
+                                         f"not {c['margin_as']}")
         c["margin"] = paper_gap(claim["experiment"], *c["margin_as"], metric)
+      if not c["margin"] > 0:
+        raise conf_schemas.SchemaError(f"{PATH.name}: claim {claim['id']}: the margin must be positive, "
+                                       f"not {c['margin']:g}")
   return spec
 
 

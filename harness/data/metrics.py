@@ -1,5 +1,6 @@
 """Evaluation metrics in numpy, so that both frameworks are scored by the same code."""
 import numpy as np
+from scipy import special
 
 CHANCE = "test_chance"  # What a model that ignores its input scores; every evaluation logs it.
 
@@ -51,16 +52,19 @@ def item_weights(num_items: int, count: int) -> np.ndarray:
 
 
 def weighted_average_precision(scores: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
-  """average_precision of one class on each resample [R, N] of the items (an item drawn w times
-  counts w times, its copies ranked together): [R]."""
+  """average_precision of one class on each resample [R, N] of the items: an item drawn w times
+  counts as w adjacent copies, the j-th of a positive's copies at precision (H + j) / (C + j),
+  H and C the positives and items ranked before them; [R]."""
   order = np.argsort(-scores, kind="stable")
-  hits = (targets[order] > 0).astype(np.float32)
+  hits = targets[order] > 0
   w = weights[:, order]  # [R, N], in rank order
-  drawn_hits = w * hits
-  precision = np.cumsum(drawn_hits, axis=1) / np.maximum(np.cumsum(w, axis=1), 1)
-  positives = drawn_hits.sum(axis=1)
+  before = np.cumsum(w, axis=1) - w  # C: items ranked before each item's copies
+  hits_before = np.cumsum(w * hits, axis=1) - w * hits  # H
+  # sum over j = 1..w of (H + j) / (C + j) = w - (C - H) (psi(C + w + 1) - psi(C + 1)).
+  summed = w - (before - hits_before) * (special.digamma(before + w + 1) - special.digamma(before + 1))
+  positives = (w * hits).sum(axis=1)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return np.where(positives > 0, (drawn_hits * precision).sum(axis=1) / positives, np.nan)
+    return np.where(positives > 0, (summed * hits).sum(axis=1) / positives, np.nan)
 
 
 def item_replicates(logits: np.ndarray, labels: np.ndarray, multilabel: bool, count: int) -> np.ndarray:

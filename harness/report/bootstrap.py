@@ -29,6 +29,7 @@ class Paired:
   a_items: np.ndarray
   b_items: np.ndarray
   seeds: np.ndarray
+  unresampled: int = 0  # units whose runs recorded no item resamples: their items count as fixed
 
   @property
   def num_seeds(self) -> int:
@@ -37,16 +38,33 @@ class Paired:
 
 @dataclasses.dataclass(frozen=True)
 class Spread:
-  """A statistic of a Paired set, with what its uncertainty is made of."""
+  """A statistic of a Paired set, with what its uncertainty is made of: se^2 = seed_variance +
+  item_variance, the first shrinking as 1 / n with the n seeds, the second not."""
   estimate: float
-  se: float  # Over seeds and items, scaled by sqrt(n / (n - 1)) for the n seeds.
-  item_variance: float  # The part that more seeds do not shrink: the test items' alone.
+  se: float  # nan for fewer than 2 seeds, or where a value was missing
+  item_variance: float  # the test items' part, from the item resamples at the seeds run
   num_seeds: int
 
   @property
+  def seed_variance(self) -> float:
+    return max(self.se ** 2 - self.item_variance, 0.0)
+
+  @property
   def seed_variance_per_seed(self) -> float:
-    """sigma^2 with variance = sigma^2 / n + item_variance: one seed's training noise."""
-    return max(self.se ** 2 - self.item_variance, 0.0) * self.num_seeds
+    """sigma^2 in seed_variance = sigma^2 / n: one seed's training noise."""
+    return self.seed_variance * self.num_seeds
+
+  @property
+  def dof(self) -> float:
+    """Welch-Satterthwaite degrees of freedom: n - 1 for the seeds' part, the item part taken as
+    known (1000 resamples measure it well); inf when the seeds add nothing."""
+    return satterthwaite(self.seed_variance, self.item_variance, self.num_seeds)
+
+
+def satterthwaite(seed_variance: float, item_variance: float, n: int) -> float:
+  if seed_variance <= 0:
+    return math.inf
+  return (seed_variance + item_variance) ** 2 / (seed_variance ** 2 / (n - 1))
 
 
 def log_odds(p):
@@ -66,8 +84,9 @@ def mean_gap(a_mean, b_mean):
 
 def spread(pairs: Paired, statistic: Callable = log_odds_gap) -> Spread:
   """statistic(mean of a, mean of b) over the units, and its bootstrap spread (module doc).
-  The bootstrap sd of a mean over n seeds is sqrt((n - 1) / n) times the usual standard
-  error; it is scaled back."""
+  Over seeds and items together the bootstrap variance is (n - 1) / n of the seeds' part plus
+  the items' part; the items alone (every seed once) give the items' part, and the seeds' part
+  is scaled back by n / (n - 1). A value missing anywhere gives se nan."""
   estimate = float(statistic(pairs.a.mean(), pairs.b.mean()))
   seeds, index = np.unique(pairs.seeds, return_inverse=True)
   n = len(seeds)
@@ -83,7 +102,10 @@ def spread(pairs: Paired, statistic: Callable = log_odds_gap) -> Spread:
   def over(w):
     return statistic((w * a_items).sum(1) / w.sum(1), (w * b_items).sum(1) / w.sum(1))
 
-  both = over(weights)
-  items = over(np.ones_like(weights))
-  se = float(np.std(both, ddof=1) * math.sqrt(n / (n - 1)))
-  return Spread(estimate, se, float(np.var(items, ddof=1)), n)
+  both, items = over(weights), over(np.ones_like(weights))
+  if not (np.isfinite(both).all() and np.isfinite(items).all()):
+    return Spread(estimate, math.nan, math.nan, n)
+  item_variance = float(np.var(items, ddof=1))
+  # The bootstrap's seed part is (n - 1) / n of the usual one; the item part is not scaled.
+  seed_variance = max(float(np.var(both, ddof=1)) - item_variance, 0.0) * n / (n - 1)
+  return Spread(estimate, math.sqrt(seed_variance + item_variance), item_variance, n)

@@ -39,7 +39,9 @@ def _seeds_needed(c: claims.Comparison) -> str:
   if c.verdict in (claims.SUPPORTED, claims.CONTRADICTED) or math.isnan(c.seeds_needed):
     return ""
   if math.isinf(c.seeds_needed):
-    return f"more than {claims.MAX_SEEDS} (the test items alone)"
+    return "out of reach: the test items alone are too few"
+  if c.seeds_needed > claims.MAX_SEEDS:
+    return f"more than {claims.MAX_SEEDS}"
   return f"{c.seeds_needed:.0f}"
 
 
@@ -58,8 +60,10 @@ def _claims_preamble(settings: dict, judged: Sequence[str], m: int) -> str:
       f"Every interval holds two sources of uncertainty, which seeds were run (training noise) "
       f"and which test items were drawn (the test set is a sample): a paired bootstrap resamples "
       f"the seeds, each with all its runs, and the test items, the same items for both rows, "
-      f"together; its sd, scaled by sqrt(n/(n-1)) for the n seeds, is the gap's standard error, "
-      f"and the test is a t test with n - 1 degrees of freedom against the threshold (0, or "
+      f"together, and the items alone at the seeds run give the items' part; the seeds' part is "
+      f"scaled by n/(n-1) for the n seeds, and the test is a t test with the Welch-Satterthwaite "
+      f"degrees of freedom (n - 1 for the seeds' part, the items' taken as known) against the "
+      f"threshold (0, or "
       f"-margin for a match, the margin in log-odds). The family is every comparison of every "
       f"claim: m = {m}. Holm's correction over it holds the family-wise error rate at {alpha:g}; "
       f"the intervals are Bonferroni-simultaneous, each at 1 - {alpha:g}/{m} = {level:.2%}.\n\n"
@@ -152,13 +156,13 @@ def _agreement(runs: pd.DataFrame, summaries: Dict[str, pd.DataFrame], framework
 
 def claims_markdown(runs: pd.DataFrame, replicates: pd.DataFrame, summaries: Dict[str, pd.DataFrame],
                     frameworks: Sequence[str], verdicts: List[claims.Verdict], scale: str, source: str,
-                    registered: str) -> str:
+                    registered: str, stale: bool = False) -> str:
   settings = tables_conf.load()
   judged = claims.judging_frameworks(settings["judge_frameworks"], frameworks, runs)
   m = sum(len(v.comparisons) for v in verdicts)
   out = [f"# The paper's claims, judged from the {scale} runs", "",
          render.GENERATOR.format(source=source), "",
-         provenance.markdown(runs, list(summaries), scale),
+         provenance.markdown(runs, list(summaries), scale, stale),
          f"- **Protocol:** {registered}", "",
          _claims_preamble(settings, judged, m), "", "## At a glance", ""]
   out.append(tabulate([[v.claim["text"], v.verdict] for v in verdicts], headers=["Claim", "Verdict"],
@@ -197,22 +201,23 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
   out.mkdir(parents=True, exist_ok=True)
   written, summaries = [], {}
   verdicts = claims.judge(runs, replicates, frameworks, gflops_paper)
+  stale = provenance.predates(runs, pathlib.Path(runs_csv).parent, scale)
   for experiment in registry.EXPERIMENTS:
     if experiment not in set(runs.experiment):
       continue
     frame = summaries[experiment] = summary.build(runs, experiment, frameworks, gflops_paper)
     (out / f"{experiment}.md").write_text(render.markdown(
-        frame, runs, experiment, scale, frameworks, source, verdict_lines(verdicts, experiment)))
+        frame, runs, experiment, scale, frameworks, source, verdict_lines(verdicts, experiment), stale))
     written.append(out / f"{experiment}.md")
     if experiment == "figure1":
-      fig = figure1.draw(frame, frameworks, scale, provenance.caption(runs, [experiment], scale))
+      fig = figure1.draw(frame, frameworks, scale, provenance.caption(runs, [experiment], scale, stale))
       written += [pathlib.Path(p) for p in figure1.save(fig, out / "figure1")]
     else:
       (out / f"{experiment}.tex").write_text(
-          render.latex(frame, runs, experiment, scale, frameworks, source))
+          render.latex(frame, runs, experiment, scale, frameworks, source, stale))
       written.append(out / f"{experiment}.tex")
   (out / "claims.md").write_text(
       claims_markdown(runs, replicates, summaries, frameworks, verdicts, scale, source,
-                      provenance.registered(runs, pathlib.Path(runs_csv).parent, scale)))
+                      provenance.registered(runs, pathlib.Path(runs_csv).parent, scale), stale))
   written.append(out / "claims.md")
   return written + learning_curves.build(pathlib.Path(runs_csv).parent, scale, out)

@@ -5,9 +5,9 @@ metric minus logit of the other's, the means taken over every run both rows fini
 every judging framework. A seed's runs are one unit of evidence in both frameworks (they
 start from the same weights and batches), so the frameworks are a block: each seed's runs are
 resampled together. The uncertainty comes from a paired two-way bootstrap over seeds and test
-items (harness/report/bootstrap.py); the test is a t test with n - 1 degrees of freedom for the
-n seeds, of the gap against a threshold (0 for 'superior', -margin for 'noninferior'), and
-Holm's correction over every comparison holds the family-wise error rate at 1 - confidence.
+items (harness/report/bootstrap.py); the test is a t test of the gap against a threshold (0 for
+'superior', -margin for 'noninferior'), with the Welch-Satterthwaite degrees of freedom of the
+seeds' part (n - 1 for n seeds) and the items' part (taken as known), and Holm's correction over every comparison holds the family-wise error rate at 1 - confidence.
 
 The paper's effect is the same log-odds gap between the two rows' published numbers. A
 comparison is
@@ -85,22 +85,23 @@ def judging_frameworks(listed: Sequence[str], frameworks: Sequence[str], runs: p
 
 
 def _values(runs: pd.DataFrame, replicates: pd.DataFrame, row: str) -> Dict[Tuple[str, int], tuple]:
-  """(framework, seed) -> (the run's value, its values on the item resamples), as fractions; a
-  run that recorded no resamples has its value on each (no item variance)."""
+  """(framework, seed) -> (the run's value, its values on the item resamples, whether it recorded
+  them), as fractions; a run that recorded none has its value on each (no item variance)."""
   width = max(replicates.shape[1], 1)
   out = {}
   for (framework, seed), record in runs[runs.row == row].set_index(["framework", "seed"]).iterrows():
     value = record.value / 100
-    items = (replicates.loc[record.run_id].to_numpy(float) / 100 if record.run_id in replicates.index
-             else np.full(width, value))
-    out[framework, seed] = value, items
+    recorded = record.run_id in replicates.index
+    items = replicates.loc[record.run_id].to_numpy(float) / 100 if recorded else np.full(width, value)
+    out[framework, seed] = value, items, recorded
   return out
 
 
 def _paired(a: dict, b: dict, units_a: list, units_b: list, seeds: list, scale: float = 1.0) -> bootstrap.Paired:
+  unresampled = sum(not (a[ua][2] and b[ub][2]) for ua, ub in zip(units_a, units_b))
   return bootstrap.Paired(scale * np.array([a[u][0] for u in units_a]), scale * np.array([b[u][0] for u in units_b]),
                           scale * np.stack([a[u][1] for u in units_a]), scale * np.stack([b[u][1] for u in units_b]),
-                          np.array(seeds))
+                          np.array(seeds), unresampled)
 
 
 def paired(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, test: dict,
@@ -118,13 +119,18 @@ def paired(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, test: 
 def seeds_needed(spread: bootstrap.Spread, distance: float, alpha: float, power: float) -> float:
   """Seeds for which a comparison with this spread's per-seed noise and item variance, at a true
   gap `distance` from the threshold, is rejected at level alpha with probability `power`
-  (normal power with the t quantile); inf when the test items alone make that impossible."""
-  sigma2 = spread.seed_variance_per_seed
+  (normal power with the t quantile at the Welch-Satterthwaite degrees of freedom); inf when the
+  test items alone make that impossible, MAX_SEEDS + 1 when it takes more than MAX_SEEDS."""
+  sigma2, items = spread.seed_variance_per_seed, spread.item_variance
+  z = distributions.norm.ppf
+  if items > 0 and abs(distance) / math.sqrt(items) - z(1 - alpha / 2) < z(power):
+    return math.inf
   for n in range(2, MAX_SEEDS + 1):
-    se = math.sqrt(sigma2 / n + spread.item_variance)
-    if se == 0 or distributions.norm.cdf(abs(distance) / se - distributions.t.ppf(1 - alpha / 2, n - 1)) >= power:
+    se = math.sqrt(sigma2 / n + items)
+    dof = bootstrap.satterthwaite(sigma2 / n, items, n)
+    if se == 0 or distributions.norm.cdf(abs(distance) / se - distributions.t.ppf(1 - alpha / 2, dof)) >= power:
       return float(n)
-  return math.inf
+  return float(MAX_SEEDS + 1)
 
 
 def decide(c: dict, alpha: float) -> Tuple[str, str]:
@@ -177,18 +183,19 @@ def _measure(runs, replicates, claim, test, judged, metric, confidence, m) -> di
   pairs = paired(runs, replicates, claim["experiment"], test, judged)
   t, paper = threshold(test), paper_effect(claim["experiment"], test, metric)
   out = dict(threshold=t, paper=paper, spread=None, low=math.nan, high=math.nan, p=1.0,
-             by_framework={}, paper_points=math.nan)
+             by_framework={}, paper_points=math.nan, unresampled=0, units=0)
   if pairs is None:
     return out
+  out.update(unresampled=pairs.unresampled, units=len(pairs.a))
   s = out["spread"] = bootstrap.spread(pairs)
   level = 1 - (1 - confidence) / (2 * m)
   other = pairs.b.mean()
   out["paper_points"] = 100 * float(special.expit(bootstrap.log_odds(other) + paper) - other)
   if s.num_seeds >= 2 and s.se > 0:
-    half = float(distributions.t.ppf(level, s.num_seeds - 1) * s.se)
+    half = float(distributions.t.ppf(level, s.dof) * s.se)
     out.update(low=s.estimate - half, high=s.estimate + half,
-               p=float(2 * distributions.t.sf(abs(s.estimate - t) / s.se, s.num_seeds - 1)))
-  elif s.num_seeds >= 2:  # Every seed and item gives the same gap: it is known exactly.
+               p=float(2 * distributions.t.sf(abs(s.estimate - t) / s.se, s.dof)))
+  elif s.num_seeds >= 2 and s.se == 0:  # Every seed and item gives the same gap: known exactly.
     out.update(low=s.estimate, high=s.estimate, p=float(s.estimate == t))
   done = run_export.finished(runs)
   for framework in judged:
@@ -219,12 +226,16 @@ def judge(runs: pd.DataFrame, replicates: pd.DataFrame, frameworks: Sequence[str
   comparisons = []
   for (claim, test), c, p_holm in zip(tests, measured, adjusted):
     c["p_holm"] = float(p_holm)
-    if c["spread"] is None or math.isnan(c["low"]):
-      verdict, reason = INCONCLUSIVE, "fewer than 2 seeds finished in both rows"
-      needed = math.nan
+    if c["spread"] is None or c["spread"].num_seeds < 2:
+      verdict, reason, needed = INCONCLUSIVE, "fewer than 2 seeds finished in both rows", math.nan
+    elif math.isnan(c["low"]):
+      verdict, reason, needed = INCONCLUSIVE, "a run's value or item resamples are missing", math.nan
     else:
       verdict, reason = decide(c, alpha)
       needed = seeds_needed(c["spread"], c["paper"] - c["threshold"], alpha / m, power)
+    if c["unresampled"]:
+      reason += (f"; {c['unresampled']} of {c['units']} seed-framework pairs recorded no item "
+                 "resamples (their test items count as fixed)")
     verdict, reason = check_flops(test, verdict, reason, gflops.get(claim["experiment"], {}))
     comparisons.append(Comparison(test["row"], test["other"], test["test"], c["threshold"], c["paper"],
                                   c["paper_points"], c["spread"], c["low"], c["high"], c["p"],
@@ -250,7 +261,7 @@ class Shift:
 def shift(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, row: str,
           frameworks: Sequence[str], confidence: float) -> Optional[Shift]:
   """frameworks[0] minus frameworks[1] on `row`, paired by seed and test item, with its t
-  interval (n - 1 degrees of freedom) at `confidence`; None without two shared seeds."""
+  interval (Welch-Satterthwaite degrees of freedom) at `confidence`; None without two shared seeds."""
   done = run_export.finished(runs)
   done = done[(done.experiment == experiment) & (done.row == row)]
   first, second = (_values(done[done.framework == f], replicates, row) for f in frameworks)
@@ -260,7 +271,7 @@ def shift(runs: pd.DataFrame, replicates: pd.DataFrame, experiment: str, row: st
   pairs = _paired(first, second, [(frameworks[0], s) for s in seeds], [(frameworks[1], s) for s in seeds],
                   seeds, scale=100)
   s = bootstrap.spread(pairs, bootstrap.mean_gap)
-  half = float(distributions.t.ppf(0.5 + confidence / 2, s.num_seeds - 1) * s.se)
+  half = float(distributions.t.ppf(0.5 + confidence / 2, s.dof) * s.se)
   return Shift(experiment, row, s, s.estimate - half, s.estimate + half)
 
 

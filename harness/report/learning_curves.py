@@ -3,8 +3,8 @@
 Per experiment and budget: the mean metric over seeds with its t interval, the seeds' spread,
 the chance level, and per label group where the data has groups. The plateau test is the one
 the protocol is held to: twice the recipe's budget (multiple 2 against 1) cuts the error
-(100 - metric) by less than `plateau_error_cut` (conf/curves.yaml) of itself, per seed and on
-average, shown with its interval over seeds.
+(100 - metric) by less than `plateau_error_cut` (conf/curves.yaml) of itself, the mean over
+seeds of the per-seed cut, shown with its interval over seeds.
 """
 import math
 import pathlib

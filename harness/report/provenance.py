@@ -1,6 +1,7 @@
-"""Where a table's numbers come from, read from the run export itself (so that rebuilding
-from the same export gives the same bytes): scale, runs, seeds, commits, dates,
-package versions, machine, and the deviations from the paper's protocol."""
+"""Where a table's numbers come from: scale, runs, seeds, commits, dates, package versions and
+machine, read from the run export itself (so that rebuilding from the same export gives the same
+bytes); the models and the deviations from the paper's protocol, from the configs; and the
+registered protocol the runs were judged under, with its commit in git."""
 import pathlib
 import subprocess
 from typing import List, Sequence, Tuple
@@ -29,8 +30,14 @@ def _versions(runs: pd.DataFrame) -> str:
   return "; ".join(parts) or "unknown"
 
 
-def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tuple[str, str]]:
-  """(field, value) pairs for the runs of `experiments` at `scale`."""
+PREDATES = ("these runs predate the registered protocol: the models and deviations of today's "
+            "configs are not theirs, and are not shown")
+
+
+def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str,
+          stale: bool = False) -> List[Tuple[str, str]]:
+  """(field, value) pairs for the runs of `experiments` at `scale`; `stale`: the runs are of an
+  earlier protocol (predates), so the configs' models are not described as theirs."""
   mine = runs[runs.experiment.isin(experiments)]
   done = run_export.finished(mine)
   seeds = ", ".join(str(s) for s in sorted(set(mine.seed)))
@@ -45,6 +52,8 @@ def lines(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> List[Tu
             ("Packages", _versions(done)),
             ("Machine", _distinct(done.machine)),
             ("Devices", _distinct(done.device))]
+  if stale:
+    return out + [("Configs", PREDATES)]
   for experiment in experiments:
     label = f"Model ({experiment})" if len(experiments) > 1 else "Model"
     out.append((label, registry.describe_scale(experiment, model_scale(scale))))
@@ -67,22 +76,30 @@ def _commit_of(path: pathlib.Path) -> str:
   return f"commit {commit} ({date})" + ("; changed since" if changed else "")
 
 
+def predates(runs: pd.DataFrame, results_dir, scale: str) -> bool:
+  """Whether a protocol is registered and none of the finished runs is one it planned."""
+  planned = set(registration.read(registration.path(results_dir, scale)).get("runs", {}))
+  return bool(planned) and not run_export.finished(runs).config_hash.isin(planned).any()
+
+
 def registered(runs: pd.DataFrame, results_dir, scale: str) -> str:
-  """Which protocol the runs were judged under: its file, its commit, and how many of the
-  finished runs it registered (by config hash)."""
+  """Which protocol the runs were judged under: its file, its commit, how many of the finished
+  runs it registered (by config hash), and whether its verdict rule is conf/tables.yaml's."""
   target = registration.path(results_dir, scale)
   doc = registration.read(target)
   if not doc:
     return f"none registered (no {target.name})"
   done = run_export.finished(runs)
   known = done.config_hash.isin(set(doc.get("runs", {})))
+  rule = ("its verdict rule is conf/tables.yaml's" if doc.get("verdicts") == registration.verdict_rule(tables_conf.load())
+          else "**its verdict rule differs from conf/tables.yaml's**")
   return (f"`{target.name}`, {_commit_of(target.resolve())}; it registered {int(known.sum())} of the "
-          f"{len(done)} finished runs")
+          f"{len(done)} finished runs; {rule}")
 
 
-def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
+def caption(runs: pd.DataFrame, experiments: Sequence[str], scale: str, stale: bool = False) -> str:
   """One paragraph for a figure: the provenance fields without the model."""
-  return "; ".join(f"{k}: {v}" for k, v in lines(runs, experiments, scale) if not k.startswith("Model"))
+  return "; ".join(f"{k}: {v}" for k, v in lines(runs, experiments, scale, stale) if not k.startswith("Model"))
 
 
 def deviations(experiment: str, scale: str) -> List[str]:
@@ -90,17 +107,17 @@ def deviations(experiment: str, scale: str) -> List[str]:
   return list(conf.get(model_scale(scale), []))
 
 
-def markdown(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
-  text = [f"- **{k}:** {v}" for k, v in lines(runs, experiments, scale)]
+def markdown(runs: pd.DataFrame, experiments: Sequence[str], scale: str, stale: bool = False) -> str:
+  text = [f"- **{k}:** {v}" for k, v in lines(runs, experiments, scale, stale)]
   tag = (lambda e: f"{e}: ") if len(experiments) > 1 else (lambda e: "")
-  devs = [tag(e) + d for e in experiments for d in deviations(e, scale)]
+  devs = [] if stale else [tag(e) + d for e in experiments for d in deviations(e, scale)]
   if devs:
     text.append("- **Deviations from the paper's protocol:**")
     text += [f"  - {d}" for d in devs]
   return "\n".join(text)
 
 
-def latex_comment(runs: pd.DataFrame, experiments: Sequence[str], scale: str) -> str:
-  text = [f"% {k}: {v}" for k, v in lines(runs, experiments, scale)]
-  text += [f"% Deviation: {d}" for e in experiments for d in deviations(e, scale)]
+def latex_comment(runs: pd.DataFrame, experiments: Sequence[str], scale: str, stale: bool = False) -> str:
+  text = [f"% {k}: {v}" for k, v in lines(runs, experiments, scale, stale)]
+  text += [] if stale else [f"% Deviation: {d}" for e in experiments for d in deviations(e, scale)]
   return "\n".join(text)

@@ -92,14 +92,15 @@ def groups_table(groups: pd.DataFrame, frameworks: Sequence[str]) -> str:
 
 
 def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: str,
-             frameworks: Sequence[str], source: str, verdicts: Sequence[str] = ()) -> str:
-  """`verdicts`: one line per claim about this artifact, shown first."""
+             frameworks: Sequence[str], source: str, verdicts: Sequence[str] = (), stale: bool = False) -> str:
+  """`verdicts`: one line per claim about this artifact, shown first; `stale`: the runs predate
+  the registered protocol (provenance.predates)."""
   cols = columns(experiment, scale, frameworks)
   conf = tables_conf.load()["confidence"]
   parts = [f"# {registry.title(experiment)}", "", GENERATOR.format(source=source), ""]
   if verdicts:
     parts += [*(f"**{line}**  " for line in verdicts), ""]
-  parts += [provenance.markdown(runs, [experiment], scale), "",
+  parts += [provenance.markdown(runs, [experiment], scale, stale), "",
            tabulate(_rows(frame, cols), headers=list(cols), tablefmt="pipe", disable_numparse=True),
            "", NOTE.format(pm="±", conf=conf)]
   if experiment == "table2":
@@ -114,14 +115,14 @@ def markdown(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: st
 
 
 def latex(frame: pd.DataFrame, runs: pd.DataFrame, experiment: str, scale: str,
-          frameworks: Sequence[str], source: str) -> str:
+          frameworks: Sequence[str], source: str, stale: bool = False) -> str:
   cols = columns(experiment, scale, frameworks, pm="$\\pm$")
   conf = tables_conf.load()["confidence"]
   body = tabulate(_rows(frame, cols), headers=list(cols), tablefmt="latex_booktabs",
                   disable_numparse=True)
   body = body.replace("\\$\\textbackslash{}pm\\$", "$\\pm$")
   parts = [f"% {registry.title(experiment)}", "% " + GENERATOR.format(source=source),
-           provenance.latex_comment(runs, [experiment], scale),
+           provenance.latex_comment(runs, [experiment], scale, stale),
            f"% {NOTE.format(pm='+-', conf=conf)}", body]
   if experiment == "table2":
     parts += [f"% {tables_conf.experiment(experiment)['wiring_note']}",

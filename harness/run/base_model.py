@@ -6,31 +6,12 @@ The base is a run of its own: `train.base.row` of `train.base.experiment`, train
 the fine-tuning run's (data, batch, optimizer) and scored on the validation split (it is never
 reported, and so is the same run whichever split its rows are scored on). Every row of every
 experiment that names the same base, in either framework, starts from that one run's final
-weights: it is trained once per seed and skipped thereafter, like any run.
+weights: it is trained once per seed and skipped thereafter, like any run. Its config is
+compose.base_config's; its hash is part of each fine-tuning run's.
 """
 from typing import Dict, Mapping, Sequence
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-
-from harness.configs import compose, conf_schemas, registry
-from harness.configs.schema import BaseSpec
-
-
-def config(cfg: DictConfig) -> DictConfig:
-  """The validated config of the base that the run `cfg` fine-tunes."""
-  base = cfg.train.base
-  out = cfg.copy()
-  out.experiment = OmegaConf.merge(OmegaConf.structured(conf_schemas.Experiment),
-                                   registry.definition(base.experiment))
-  out.row, out.framework = base.row, base.framework
-  out.train.steps = base.steps
-  out.optim.learning_rate, out.optim.warmup_steps = base.learning_rate, base.warmup_steps
-  out.train.base = OmegaConf.structured(BaseSpec)
-  out.tracking.artifacts = True  # Its rows start from its kept weights.
-  if "eval_split" in out.data:
-    out.data.eval_split = "validation"
-  return compose.validate(out)
 
 
 def lay_over(start: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray],

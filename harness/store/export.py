@@ -94,13 +94,12 @@ def export(planned_runs: Iterable[run_status.Planned]) -> pd.DataFrame:
 
 def replicates(tracker: tracking.Tracker, frame: pd.DataFrame) -> pd.DataFrame:
   """run_id -> its metric on each resample of the test items (columns r0, r1, ...), for the
-  finished runs of an export that logged them."""
+  finished runs of an export that logged them whole (one value at each step 0..R-1)."""
   rows = {}
   for run_id in finished(frame).run_id:
-    history = sorted(tracking.retry(tracker.client.get_metric_history, run_id, REPLICATE),
-                     key=lambda m: m.step)
-    if history:
-      rows[run_id] = [m.value for m in history]
+    by_step = {m.step: m.value for m in tracking.retry(tracker.client.get_metric_history, run_id, REPLICATE)}
+    if by_step and sorted(by_step) == list(range(len(by_step))):  # Whole, each resample once.
+      rows[run_id] = [by_step[b] for b in range(len(by_step))]
   table = pd.DataFrame.from_dict(rows, orient="index")
   table.columns = [f"r{b}" for b in table.columns]
   return table.rename_axis("run_id").sort_index()

@@ -33,7 +33,7 @@ def _task(experiment: str, overrides) -> Dict:
   return {key: tree[key] for key in TASK_KEYS}
 
 
-def _verdict_rule(settings: dict) -> Dict:
+def verdict_rule(settings: dict) -> Dict:
   comparisons = []
   for claim in settings["claims"]:
     metric = settings["experiments"][claim["experiment"]]["published_metric"]
@@ -58,7 +58,7 @@ def document(planned: Iterable[run_status.Planned], experiments: List[str], scal
     seeds.setdefault(p.row.experiment, {}).setdefault(p.row.key, {}).setdefault(p.framework, []).append(p.seed)
   return dict(scale=scale,
               experiments={e: dict(task=_task(e, overrides), seeds=seeds.get(e, {})) for e in experiments},
-              verdicts=_verdict_rule(tables_conf.load()),
+              verdicts=verdict_rule(tables_conf.load()),
               runs={p.config_hash: f"{p.row.id} {p.framework} seed {p.seed}" for p in planned})
 
 

@@ -27,11 +27,22 @@ def test_rows_of_either_experiment_and_framework_name_one_base_scored_on_validat
                                             ("table1", "base", "torch", "test")]:
     cfg = compose.load([f"experiment={experiment}", f"row={row}", f"framework={framework}", "scale=proxy",
                         f"data.eval_split={split}", *BASE])
-    base = base_model.config(cfg)
+    base = compose.base_config(cfg)
     assert (base.experiment.name, base.row, base.framework, base.train.steps) == ("table1", "base", "torch", 4)
     assert base.data.eval_split == "validation" and base.tracking.artifacts and not base.train.base.experiment
     hashes.add(compose.config_hash(base))
   assert len(hashes) == 1
+
+
+def test_the_base_is_part_of_a_fine_tuning_run_s_identity():
+  """Another base (here, one trained longer) is another run; no base leaves the hash as it was
+  before runs could have one."""
+  row = ["experiment=table1", "row=tl16_at_12", "scale=proxy"]
+  tuned = compose.config_hash(compose.load([*row, *BASE]))
+  longer = compose.config_hash(compose.load([*row, *BASE, "train.base.steps=8"]))
+  assert tuned != longer
+  plain = compose.load([*row, "train.base.experiment="])
+  assert "base" not in compose.resolved(plain)["train"]
 
 
 def test_a_bad_base_is_refused_in_one_line():

@@ -168,3 +168,24 @@ def test_the_framework_shift_pairs_seeds_and_items():
                     _export({"tl16_at_12": SEED_EFFECT}, ("torch",))])
   s = claims.shift(runs, NO_ITEMS, "table1", "tl16_at_12", ("jax", "torch"), 0.95)
   assert s.spread.estimate == pytest.approx(0.3) and s.low == pytest.approx(0.3) == s.high
+
+
+def test_with_no_seed_noise_the_spread_is_the_items_alone():
+  """Three seeds that agree exactly: the seeds' part is nil, so se^2 is the items' variance (not
+  inflated by the n / (n - 1) that the seeds' part takes) and the t test is a z test."""
+  rng = np.random.default_rng(2)
+  items = rng.normal(0, 0.01, 300)
+  a_items = np.stack([0.80 + items] * 3)
+  b_items = np.stack([0.78 + 0 * items] * 3)
+  pairs = bootstrap.Paired(np.full(3, 0.8), np.full(3, 0.78), a_items, b_items, np.arange(3))
+  s = bootstrap.spread(pairs)
+  assert s.seed_variance == pytest.approx(0, abs=1e-12) and s.se ** 2 == pytest.approx(s.item_variance)
+  assert math.isinf(s.dof)
+
+
+def test_a_missing_item_value_makes_a_comparison_inconclusive_not_exact():
+  values = {"pool_4x4_at_12": SEED_EFFECT, "tl16_at_12": SEED_EFFECT + [5.0, -4.0, 6.0, -5.0, 2.0]}
+  replicates = pd.DataFrame({f"{row}-torch-{s}": np.full(10, values[row][s]) for row in values for s in range(5)}).T
+  replicates.iloc[0, 3] = np.nan
+  c = _one(values, {"row": "tl16_at_12", "other": "pool_4x4_at_12", "test": "superior"}, replicates)
+  assert c.verdict == claims.INCONCLUSIVE and "missing" in c.reason and c.p_holm == 1.0
