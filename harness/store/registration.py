@@ -47,8 +47,8 @@ def verdict_rule(settings: dict) -> Dict:
       comparisons.append(entry)
   return dict(scale="log-odds", confidence=settings["confidence"], power=settings["power"],
               judge_frameworks=list(settings["judge_frameworks"]), correction="holm",
-              interval="paired bootstrap over seeds and test items; t, n - 1 degrees of freedom, "
-                       "Bonferroni-simultaneous", comparisons=comparisons)
+              interval="paired bootstrap over seeds and test items; t with Welch-Satterthwaite "
+                       "degrees of freedom; Bonferroni-simultaneous", comparisons=comparisons)
 
 
 def document(planned: Iterable[run_status.Planned], experiments: List[str], scale: str, overrides) -> Dict:
