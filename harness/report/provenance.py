@@ -66,14 +66,14 @@ def _commit_of(path: pathlib.Path) -> str:
   def git(*args):
     return subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True).stdout.strip()
   try:
-    last = git("log", "-1", "--format=%h %cI", "--", path.name)
+    last = git("log", "-1", "--format=%H %cI", "--", path.name)
     changed = git("status", "--porcelain", "--", path.name)
   except OSError:
     return "not committed"
   if not last:
     return "not committed"
   commit, date = last.split(" ", 1)
-  return f"commit {commit} ({date})" + ("; changed since" if changed else "")
+  return f"commit {commit[:12]} ({date})" + ("; changed since" if changed else "")
 
 
 def predates(runs: pd.DataFrame, results_dir, scale: str) -> bool:
