@@ -5,6 +5,7 @@ the batches an uninterrupted one would; the test set does not depend on the seed
 A data-parallel process takes its part of each batch (a contiguous block), and the
 parts of all processes together are the batch one process would take whole.
 """
+import functools
 import pathlib
 from typing import Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -103,6 +104,39 @@ class Dataset:
     x, y = self.test_set
     for start in range(0, len(x), batch_size):
       yield x[start:start + batch_size], y[start:start + batch_size]
+
+
+class Rendered(Dataset):
+  """A task rendered from sprites in memory: train batches drawn afresh for each (seed, step),
+  a fixed test set (drawn with `test_seed`, whatever the run's seed), and what each test pixel
+  shows. Subclasses set `train_sources` and `test_sources` and say how a batch is rendered
+  (_render)."""
+  draws_layers = True
+  test_seed: int
+  spec: object
+  seed: int
+  train_sources: tuple
+  test_sources: tuple
+
+  def _render(self, rng, sources, count: int, with_layers: bool = False):
+    """(inputs, labels), plus the layers of each pixel if asked, of `count` examples."""
+    raise NotImplementedError
+
+  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
+    """The whole batch from one generator, whatever the part, and this part sliced from it:
+    rendering costs little, and a batch is the same however many processes share it."""
+    start, stop = part_bounds(batch_size, part)
+    x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
+    return x[start:stop], y[start:stop]
+
+  @functools.cached_property
+  def test_set(self) -> Batch:
+    return self._render(np.random.default_rng(self.test_seed), self.test_sources, self.spec.test_size)
+
+  def test_layers(self, count: int) -> np.ndarray:
+    """What each pixel of the first `count` test examples shows [count, (T,) S, S]."""
+    rng = np.random.default_rng(self.test_seed)
+    return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]
 
 
 class Examples(Dataset):

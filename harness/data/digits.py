@@ -10,8 +10,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from harness.data.base import (CLUTTER, TARGET, WHOLE, Batch, Dataset, Part, batch_rng,
-                                part_bounds, require_at_least)
+from harness.data.base import CLUTTER, TARGET, Rendered, require_at_least
 
 SOURCE_SPLIT_SEED = 0  # Fixes which source digits are train and which are test, for every run.
 TEST_FRACTION = 0.3
@@ -119,37 +118,16 @@ def _paste_all(canvases: np.ndarray, pieces: np.ndarray, y: np.ndarray, x: np.nd
   canvases[index] = np.maximum(under, pieces)
 
 
-class RenderedDigits(Dataset):
-  """A task rendered from the handwritten digits: train batches drawn afresh for each (seed,
-  step), a fixed test set, and what each test pixel shows. Subclasses say how a batch is
-  rendered (_render)."""
-  draws_layers = True
+class RenderedDigits(Rendered):
+  """A task rendered from the handwritten digits (base.Rendered): the train and test source
+  digits scaled to digit_size."""
+  test_seed = TEST_SET_SEED
 
   def __init__(self, spec, seed: int, canvas_size: int, num_frames: int = 1):
     self.spec, self.seed = spec, seed
     self.canvas_size, self.num_frames = canvas_size, num_frames
     self.train_sources = source_digits("train", spec.digit_size)
     self.test_sources = source_digits("test", spec.digit_size)
-
-  def _render(self, rng, sources, count: int, with_layers: bool = False):
-    """(inputs, labels), plus the layers of each pixel if asked, of `count` examples."""
-    raise NotImplementedError
-
-  def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
-    """The whole batch from one generator, whatever the part, and this part sliced from it:
-    rendering costs little, and a batch is the same however many processes share it."""
-    start, stop = part_bounds(batch_size, part)
-    x, y = self._render(batch_rng(self.seed, step), self.train_sources, batch_size)
-    return x[start:stop], y[start:stop]
-
-  @functools.cached_property
-  def test_set(self) -> Batch:
-    return self._render(np.random.default_rng(TEST_SET_SEED), self.test_sources, self.spec.test_size)
-
-  def test_layers(self, count: int) -> np.ndarray:
-    """What each pixel of the first `count` test examples shows [count, (T,) S, S]."""
-    rng = np.random.default_rng(TEST_SET_SEED)
-    return self._render(rng, self.test_sources, self.spec.test_size, with_layers=True)[2][:count]
 
 
 class ClutteredDigits(RenderedDigits):

@@ -22,23 +22,27 @@ def motion_label(kind: int, direction: int) -> int:
   return KINDS + kind * len(DIRECTIONS) + direction
 
 
-def check_fit(digit_size: int, canvas_size: int, num_frames: int) -> None:
+def check_fit(size: int, canvas_size: int, num_frames: int, size_name: str = "digit_size",
+              canvas_name: str = "canvas_size") -> None:
   travel = MAX_SPEED * (num_frames - 1)
-  if digit_size + travel > canvas_size:
-    raise ValueError(f"digit_size={digit_size} moving up to {travel} px does not fit canvas_size={canvas_size}")
+  if size + travel > canvas_size:
+    raise ValueError(f"{size_name}={size} moving up to {travel} px does not fit {canvas_name}={canvas_size}")
 
 
 def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, count: int,
-           num_frames: int, canvas_size: int, max_digits: int, with_layers: bool = False):
-  """`count` clips [count, T, S, S, 1] in [-1, 1] and multi-hot targets [count, 50]; with_layers,
-  also what each pixel shows [count, T, S, S] (every digit is a target, the rest background)."""
+           num_frames: int, canvas_size: int, max_sprites: int, with_layers: bool = False,
+           fixed: bool = False):
+  """`count` clips [count, T, S, S, 1] in [-1, 1] of 1 to max_sprites sprites (images [N, s, s]
+  in [0, 1]; `fixed`: max_sprites in every clip, no count drawn), each moving in a straight line,
+  and multi-hot targets [count, 50]; with_layers, also what each pixel shows [count, T, S, S]
+  (TARGET where a sprite's ink shows, the rest background)."""
   size = images.shape[1]
   check_fit(size, canvas_size, num_frames)
   clips = np.zeros((count, num_frames, canvas_size, canvas_size), np.float32)
   layers = np.zeros(clips.shape, np.int8) if with_layers else None
   targets = np.zeros((count, NUM_LABELS), np.float32)
   for i in range(count):
-    for _ in range(rng.integers(1, max_digits + 1)):
+    for _ in range(max_sprites if fixed else rng.integers(1, max_sprites + 1)):
       pick, direction = rng.integers(0, len(labels)), rng.integers(0, len(DIRECTIONS))
       speed = rng.integers(1, MAX_SPEED + 1)
       velocity = DIRECTIONS[direction] * speed
@@ -51,7 +55,7 @@ def render(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, cou
         paste(clips[i, t], images[pick], y, x, layers[i, t] if with_layers else None, TARGET)
       targets[i, labels[pick]] = 1.0
       targets[i, motion_label(labels[pick], direction)] = 1.0
-  batch = clips[..., None] * 2.0 - 1.0, targets
+  batch = clips[..., None] * 2.0 - 1.0, targets  # Shape: [count, T, S, S] -> [count, T, S, S, 1].
   return (*batch, layers) if with_layers else batch
 
 

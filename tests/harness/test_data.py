@@ -108,7 +108,7 @@ def test_batched_render_draws_what_one_draw_at_a_time_draws(split, digit_size, c
 def test_moving_digit_labels_name_the_digit_and_its_direction():
   images, labels = fake_sources(4)
   x, y = moving_digits.render(np.random.default_rng(1), images, labels, 64, num_frames=4,
-                              canvas_size=16, max_digits=1)
+                              canvas_size=16, max_sprites=1)
   assert y.shape == (64, 50) and (y.sum(1) == 2).all()
   for clip, target in zip(x[..., 0], y):
     mass = [np.argwhere(frame > -1).mean(0) for frame in clip]
@@ -123,7 +123,7 @@ def test_moving_digit_labels_name_the_digit_and_its_direction():
 def test_every_digit_in_a_clip_is_labelled():
   images, labels = fake_sources(4)
   x, y = moving_digits.render(np.random.default_rng(2), images, labels, 64, num_frames=4,
-                              canvas_size=16, max_digits=3)
+                              canvas_size=16, max_sprites=3)
   for clip, target in zip(x[..., 0], y):
     present = {int(round((v + 1) / 2 * 10)) - 1 for v in np.unique(clip) if v > -1}
     assert present <= set(np.flatnonzero(target[:10]))
