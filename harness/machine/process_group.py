@@ -8,6 +8,10 @@ address, so one launcher serves both twins. Each process feeds its own part of t
 batch (a contiguous block, in process order), and process 0 keeps the run's bookkeeping:
 claim, MLflow, checkpoints. One process per host is JAX's usual layout (its devices are all
 its own), so a single-host JAX run needs no launcher at all.
+
+A PyTorch process binds its accelerator (torchrun's LOCAL_RANK) before it joins the group, and
+its collectives carry tensors on that device: NCCL refuses two ranks that share one GPU, which
+is what every rank would be on an unbound cuda:0.
 """
 import dataclasses
 import os
@@ -22,6 +26,7 @@ class Group:
   index: int = 0
   count: int = 1
   framework: str = ""
+  device: Any = None  # A PyTorch process's torch.device; None in JAX.
 
   @property
   def main(self) -> bool:
@@ -39,7 +44,7 @@ class Group:
     if self.framework == "torch":
       import torch.distributed as dist
       box = [value]
-      dist.broadcast_object_list(box, src=0)
+      dist.broadcast_object_list(box, src=0, device=self.device)
       return box[0]
     from jax.experimental import multihost_utils
     data = np.frombuffer(pickle.dumps(value), np.uint8) if self.main else np.zeros(0, np.uint8)
@@ -66,11 +71,14 @@ def join(framework: str) -> Group:
     return Group(framework=framework)
   rank, world = launched
   if framework == "torch":
-    import torch
     import torch.distributed as dist
+    device = bind_torch_device()
     if not dist.is_initialized():
-      dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Group(dist.get_rank(), dist.get_world_size(), framework)
+      if device.type == "cuda":  # device_id: NCCL's communicator is made for this GPU, eagerly.
+        dist.init_process_group("nccl", device_id=device)
+      else:
+        dist.init_process_group("gloo")
+    return Group(dist.get_rank(), dist.get_world_size(), framework, device)
   import jax
   if not jax.distributed.is_initialized():
     address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
@@ -78,6 +86,12 @@ def join(framework: str) -> Group:
   return Group(jax.process_index(), jax.process_count(), framework)
 
 
-def local_device_index() -> int:
-  """Which of its host's accelerators a PyTorch process drives (torchrun's LOCAL_RANK)."""
-  return int(os.environ.get("LOCAL_RANK", "0"))
+def bind_torch_device():
+  """The torch.device this process drives, made CUDA's current device: its host's GPU number
+  LOCAL_RANK (0 outside torchrun), or the CPU on a host without CUDA."""
+  import torch
+  if not torch.cuda.is_available():
+    return torch.device("cpu")
+  device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+  torch.cuda.set_device(device)
+  return device

@@ -48,3 +48,34 @@ def test_two_devices_train_as_one_and_their_checkpoint_resumes_on_one(tmp_path, 
   run, trajectory = losses(tmp_path / "two")
   assert run.info.status == "FINISHED" and len(trajectory) == len(reference) == 6
   assert trajectory == pytest.approx(reference, rel=TRAIN_LOSS_RTOL)
+
+
+def test_a_torch_process_binds_its_gpu_before_it_joins_and_its_collectives_use_it(monkeypatch):
+  """On a GPU host each rank drives the GPU torchrun numbers LOCAL_RANK: made current before
+  the NCCL group is made (for that device), and carried by the first collective, which the
+  bookkeeping reaches before the model exists. CUDA and the collectives are faked here."""
+  import torch
+  import torch.distributed as dist
+
+  from harness.machine import process_group
+
+  calls = []
+  monkeypatch.setenv("WORLD_SIZE", "4")
+  monkeypatch.setenv("RANK", "3")
+  monkeypatch.setenv("LOCAL_RANK", "1")  # Rank 3 is the second process of the second host.
+  monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+  monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("bind", device)))
+  monkeypatch.setattr(dist, "is_initialized", lambda: bool(calls) and calls[-1][0] == "join")
+  monkeypatch.setattr(dist, "init_process_group",
+                      lambda backend, **kw: calls.append(("join", backend, kw.get("device_id"))))
+  monkeypatch.setattr(dist, "get_rank", lambda: 3)
+  monkeypatch.setattr(dist, "get_world_size", lambda: 4)
+  monkeypatch.setattr(dist, "broadcast_object_list",
+                      lambda box, src, device=None: calls.append(("broadcast", device)))
+
+  group = process_group.join("torch")
+  group.broadcast({"claim": "run"})
+
+  gpu = torch.device("cuda", 1)
+  assert calls == [("bind", gpu), ("join", "nccl", gpu), ("broadcast", gpu)]
+  assert (group.index, group.count, group.device) == (3, 4, gpu)

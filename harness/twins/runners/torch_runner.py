@@ -24,8 +24,7 @@ class TorchRunner:
                start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1):
     torch.manual_seed(seed)
     self.parallel = dist.is_initialized() and dist.get_world_size() > 1
-    self.target = (torch.device("cuda", process_group.local_device_index() if self.parallel else 0)
-                   if torch.cuda.is_available() else torch.device("cpu"))
+    self.target = process_group.bind_torch_device()
     self.model = backends.build("torch", kind, fields)
     if start is not None:
       self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
