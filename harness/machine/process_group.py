@@ -53,6 +53,19 @@ class Group:
     padded[:data.size] = data
     return pickle.loads(np.asarray(multihost_utils.broadcast_one_to_all(padded)).tobytes())
 
+  def largest(self, value: int) -> int:
+    """The largest of the processes' `value`s, in every process."""
+    if self.count == 1:
+      return value
+    if self.framework == "torch":
+      import torch
+      import torch.distributed as dist
+      box = torch.tensor([value], dtype=torch.int64, device=self.device)
+      dist.all_reduce(box, op=dist.ReduceOp.MAX)
+      return int(box.item())
+    from jax.experimental import multihost_utils
+    return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
 
 def _launched() -> Optional[Tuple[int, int]]:
   """(rank, world size) from torchrun's variables, or from a SLURM step of several tasks

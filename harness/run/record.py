@@ -6,7 +6,8 @@ newest good checkpoint into its MLflow run, or starts over in the MLflow run of 
 process that died before a usable checkpoint, or starts a new MLflow run; `step_done` buffers the step's
 metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every`;
 `finish` logs the results, marks the run FINISHED and deletes the checkpoints; `end`
-marks it FAILED or KILLED with the reason as tags.
+marks it FAILED or KILLED with the reason as tags; `preempt` checkpoints where the run stands
+and marks it preempted (harness/run/preemption.py).
 
 In a data-parallel run over several processes (harness/machine/process_group.py) process 0 keeps the
 record and tells the others what they need of it: whether the run is finished, and the
@@ -166,6 +167,9 @@ class Follower:
   def end(self, *args) -> None:
     pass
 
+  def preempt(self, *args) -> None:
+    pass
+
   def release(self, *args) -> None:
     pass
 
@@ -269,6 +273,21 @@ class RunRecord:
     self.tracker.end(self.run_id, tracking.FINISHED)
     self.checkpoints.remove()
     self.release(tracking.FINISHED)
+
+  def preempt(self, runner, step: int, signal_name: str) -> None:
+    """Logs the metrics not yet logged and checkpoints `step` (the next step to train, unless
+    its checkpoint was just written), then marks the run KILLED, preempted by `signal_name`,
+    and releases the claim: a rerun resumes at `step`."""
+    if self._pending:
+      self.tracker.log_metrics(self.run_id, self._pending)
+      self._pending = []
+    if step not in self.checkpoints._steps():
+      self.checkpoints.save(runner, {"step": step, "run_id": self.run_id, "seconds": self.seconds()})
+    self.tracker.set_tags(self.run_id, {
+        tracking.PREEMPTED_TAG: signal_name, tracking.FAILURE_STEP_TAG: str(step),
+        tracking.FAILURE_TAG: f"preempted by {signal_name}; checkpointed, resumes at step {step}"})
+    self.tracker.end(self.run_id, tracking.KILLED)
+    self.release("preempted")
 
   def end(self, status: str, error: Optional[BaseException] = None, step: Optional[int] = None) -> None:
     """Marks an opened run KILLED or FAILED, with why and at which step as tags. Never raises:

@@ -21,7 +21,7 @@ from harness.configs import compose, run_spec
 from harness.data import metrics, pipeline
 from harness.flops import analytic
 from harness.machine import core_locks, host, process_group, xla_flags
-from harness.run import base_model, initial_weights
+from harness.run import base_model, initial_weights, preemption
 from harness.run.phases import Phases
 from harness.run.progress import Progress
 from harness.run.record import flatten, Follower, RunRecord
@@ -165,8 +165,10 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     progress.start(first)
     # This process's part of each step's batch, decoded ahead by data_workers processes, which
     # stop with the loop however it ends.
+    # A preemption signal stops the loop at a step boundary (harness/run/preemption.py).
     with contextlib.closing(pipeline.train_batches(data, first, cfg.train.steps, cfg.train.batch_size,
-                                                   group.part, cfg.runtime.data_workers)) as batches:
+                                                   group.part, cfg.runtime.data_workers)) as batches, \
+         preemption.Notice() as notice:
       for step in range(first, cfg.train.steps):
         with clock("data"):
           x, y = next(batches)
@@ -179,6 +181,14 @@ def run(spec: run_spec.RunSpec) -> Outcome:
           record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
         progress.update(step + 1, loss)
         killpoints.reached("step", step, group.main)
+        killpoints.signal_after(step, group.main)
+        signum = notice.due(group, step + 1, cfg.runtime.log_every)
+        if signum:
+          with clock("bookkeeping"):
+            record.preempt(runner, step + 1, preemption.name(signum))
+          progress.note(f"preempted by {preemption.name(signum)}: checkpointed at step {step + 1}; "
+                        "a rerun resumes there")
+          raise preemption.Preempted(signum, step + 1)
     killpoints.reached("eval", cfg.train.steps - 1, group.main)
     step = None
     train_seconds = record.seconds() - record.prior_seconds
@@ -194,6 +204,9 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     record.finish(cfg.train.steps, results, replicates)
   except leases.ClaimLost:
     raise  # The run is another process's now: nothing of it is this one's to mark.
+  except preemption.Preempted as stop:  # Marked already; the launcher decides what comes next.
+    notice.pass_on(stop.signum)
+    raise
   except KeyboardInterrupt as error:
     record.end(tracking.KILLED, error, step)
     raise

@@ -16,6 +16,7 @@ from harness.store import leases, tracking
 
 NOT_RUN = "not run"
 DEAD = "DEAD"  # RUNNING in MLflow, but its process died (no live claim): rerun to resume it.
+PREEMPTED = "PREEMPTED"  # KILLED at a cluster's signal, checkpointed: rerun (or requeue) to resume it.
 
 
 @dataclasses.dataclass
@@ -30,11 +31,14 @@ class Planned:
 
   @property
   def status(self) -> str:
-    """MLflow's status, except that a RUNNING run nobody trains any more is DEAD."""
+    """MLflow's status, except that a RUNNING run nobody trains any more is DEAD and a KILLED
+    one that a cluster's signal stopped is PREEMPTED."""
     if self.run is None:
       return NOT_RUN
     if self.run.info.status == tracking.RUNNING and not self.trainer_alive:
       return DEAD
+    if self.run.info.status == tracking.KILLED and tracking.PREEMPTED_TAG in self.run.data.tags:
+      return PREEMPTED
     return self.run.info.status
 
 
@@ -99,7 +103,7 @@ def metric_name(row: registry.Row) -> str:
 
 
 def runs_table(planned_runs: Iterable[Planned]) -> pd.DataFrame:
-  """Each planned run's status (FINISHED, RUNNING, DEAD, FAILED, KILLED or 'not run'), its
+  """Each planned run's status (FINISHED, RUNNING, DEAD, PREEMPTED, FAILED, KILLED or 'not run'), its
   metric, and why it failed where it did."""
   records: List[dict] = []
   for p in planned_runs:

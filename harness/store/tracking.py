@@ -24,6 +24,7 @@ from filelock import FileLock
 FINISHED, RUNNING, FAILED, KILLED = "FINISHED", "RUNNING", "FAILED", "KILLED"
 # Tags of a run that ended FAILED or KILLED: why (the error's one line) and at which step.
 FAILURE_TAG, FAILURE_STEP_TAG = "failure", "failure_step"
+PREEMPTED_TAG = "preempted"  # A KILLED run that stopped for a cluster's signal: which one.
 RETRY_SECONDS = 120
 
 

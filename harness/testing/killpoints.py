@@ -9,10 +9,15 @@ run's artifacts logged, the run not yet marked finished; step: the last step).
 
 HARNESS_NAN_AT=<row>:<step> makes that row's training loss NaN at that step, as a
 diverging run's would be, to follow a divergence through a sweep.
+
+HARNESS_SIGNAL_AT=<signal>:<step> (SIGTERM, SIGUSR1) makes the process that keeps the run's
+record send itself that signal once the step's update is done, as a cluster would while the
+step runs.
 """
 import os
+import signal
 
-KILL_ENV, NAN_ENV = "HARNESS_KILL_AT", "HARNESS_NAN_AT"
+KILL_ENV, NAN_ENV, SIGNAL_ENV = "HARNESS_KILL_AT", "HARNESS_NAN_AT", "HARNESS_SIGNAL_AT"
 POINTS = ("start", "step", "checkpoint", "log", "eval", "artifacts")
 
 
@@ -32,6 +37,12 @@ def reached(point: str, step: int, keeps_record: bool = True) -> None:
   what the run leaves behind is that point's, not a race between the processes."""
   if keeps_record and _target(KILL_ENV) == (point, step):
     os._exit(137)
+
+
+def signal_after(step: int, keeps_record: bool = True) -> None:
+  target = _target(SIGNAL_ENV)
+  if keeps_record and target is not None and target[1] == step:
+    os.kill(os.getpid(), signal.Signals[target[0]])
 
 
 def loss(row: str, step: int, value: float) -> float:

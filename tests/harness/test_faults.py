@@ -357,3 +357,38 @@ class TestClaims:
     again = leases.acquire(tracker, "abc", on_wait=waits.append)
     assert again.number == 1 and not waits
     again.release("FINISHED")
+
+
+PREEMPTIONS = [(f, s) for f in FRAMEWORKS for s in ("SIGTERM", "SIGUSR1")]
+
+
+@pytest.mark.parametrize("framework,signal_name", share(
+    PREEMPTIONS, [("torch", "SIGTERM"), ("jax", "SIGUSR1")]))
+def test_a_preempted_run_checkpoints_at_the_step_and_resumes_to_the_same_metrics(
+    tmp_path, fault, references, framework, signal_name):
+  fault.done(f"{framework} run (6 steps, checkpoints every 2) sent {signal_name} during step 2, as "
+             "SLURM preempts or nears the time limit; `list`, then rerun")
+  stopped = run_cli(tmp_path, *RESUMABLE, f"framework={framework}",
+                    env={killpoints.SIGNAL_ENV: f"{signal_name}:2"})
+  signum = int(getattr(__import__("signal"), signal_name))
+  assert stopped.returncode == 128 + signum, stopped.stderr[-2000:]
+  assert f"preempted by {signal_name}: checkpointed at step 3" in stopped.stderr
+  assert "Traceback" not in stopped.stderr
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == tracking.KILLED and run.data.tags[tracking.PREEMPTED_TAG] == signal_name
+  assert run.data.tags[tracking.FAILURE_STEP_TAG] == "3"  # Off the 2-step checkpoint schedule.
+  (folder,) = (tmp_path / "checkpoints").iterdir()
+  assert sorted(p.name for p in folder.iterdir()) == ["step-2", "step-3"]
+  ledger = leases.Ledger(tracking.Tracker(compose.compose_config(overrides(tmp_path)).tracking))
+  assert not ledger.state(run.data.tags["config_hash"]).alive()  # Released: a requeue needn't wait.
+  listed = harness("list", "--experiments", "table1", "--frameworks", framework, "--seeds", "0",
+                   *overrides(tmp_path, "train.steps=6"))
+  assert "PREEMPTED" in listed.stdout, listed.stdout
+
+  resumed = resume(tmp_path, framework)
+  assert "resuming at step 3" in resumed.stderr
+  assert_same_as_uninterrupted(tmp_path, references(framework))
+  assert len(all_runs(tmp_path)) == 1
+  fault.happened("stopped at the step boundary with a step-3 checkpoint, marked preempted, claim "
+                 f"released, exit {128 + signum}; listed PREEMPTED; resumed at step 3 to every loss "
+                 "and test top-1 of an uninterrupted run")
