@@ -30,6 +30,25 @@ class ConfigError(ValueError):
   """A bad run config; its message is one line naming the problem."""
 
 
+def _checkpoint_in(folder: str, name: str) -> str:
+  """${checkpoint_in:${train.pretrained_dir},<file>}: a paper recipe's pretrained checkpoint."""
+  if not folder:
+    raise ValueError(f"this recipe fine-tunes {name}: set train.pretrained_dir to the folder that "
+                     "holds it (or train.pretrained='' to train from scratch)")
+  return str(pathlib.Path(folder) / name)
+
+
+def _tasks_per_node(framework: str, gpus_per_node) -> int:
+  """${tasks_per_node:${framework},<GPUs>}: a SLURM task per GPU for PyTorch (a process each),
+  one for JAX (its process drives the node's GPUs)."""
+  return (gpus_per_node or 1) if framework == "torch" else 1
+
+
+OmegaConf.register_new_resolver("checkpoint_in", _checkpoint_in, replace=True)
+OmegaConf.register_new_resolver("tasks_per_node", _tasks_per_node, replace=True)
+OmegaConf.register_new_resolver("sum", lambda *terms: sum(terms), replace=True)
+
+
 def _one_line(error: Exception) -> str:
   """The first line of an error and of each cause (not of a context raise ... from None hid),
   plus Hydra's list of available options."""
@@ -65,6 +84,10 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   <results_dir>/data_checks/, so it runs once per dataset."""
   from harness import data
   from harness.twins import backends
+  try:
+    OmegaConf.to_container(cfg, resolve=True)  # A resolver's refusal, say ${checkpoint_in:...}'s.
+  except Exception as error:
+    raise ConfigError(f"bad config: {_one_line(error)}") from None
   missing = sorted(OmegaConf.missing_keys(cfg))
   if missing:
     raise ConfigError(f"bad config: no value for {', '.join(missing)}")
@@ -198,6 +221,7 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
   for (part, key), neutral in LATER_KEYS.items():
     if tree[part].get(key) == neutral:
       tree[part].pop(key)
+  tree["train"].pop("pretrained_dir")  # A means to name train.pretrained, which is keyed.
   if not cfg.train.base.experiment:  # No base (as before runs could have one): nothing to key.
     tree["train"].pop("base")
   else:  # The base's identity, whatever defines it (say, its row's model in its experiment file).

@@ -115,6 +115,8 @@ class TrainSpec:
   precision: str = "float32"  # compute dtype (float32, bfloat16); parameters and optimizer state stay float32
   # a ViT / AugReg .npz laid over the shared start (harness/twins/pretrained.py); '': none
   pretrained: str = ""
+  # the folder of the public ViT checkpoints, set once: a paper recipe names its file in it
+  pretrained_dir: str = ""
   base: BaseSpec = dataclasses.field(default_factory=BaseSpec)
 
 

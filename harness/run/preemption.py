@@ -1,6 +1,6 @@
 """A cluster's notice that a run must stop: SLURM sends SIGTERM when it preempts a job, and the
-signal a job asks for with --signal before its time limit (submitit asks for SIGUSR1, 90 s
-ahead). While a run trains, either signal only raises a flag. At the next step boundary the
+signal a job asks for with --signal before its time limit (Hydra's submitit launcher asks for
+SIGUSR1, 120 s ahead). While a run trains, either signal only raises a flag. At the next step boundary the
 run writes a checkpoint of where it stands, is marked preempted (KILLED, with a `preempted`
 tag), releases its claim and stops; a rerun or requeue resumes it there, with the metrics of
 an uninterrupted run.

@@ -156,6 +156,9 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
   already is skipped inside each run. A multirun sweeps a product of rows, frameworks and seeds,
   so the rows and frameworks that run the same seeds share one."""
   compose.load(list(overrides))  # A bad override fails here, once, before anything starts.
+  # A cluster launcher's jobs take the task layout of their framework (hydra/launcher/slurm.yaml):
+  # a multirun per framework there.
+  apart = launcher(overrides) != JOBLIB
   sweeps = []
   for e in experiments:
     frameworks_by_axes: Dict[tuple, list] = {}  # (rows, seeds) -> the frameworks that run them
@@ -166,8 +169,8 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
         if its:
           rows_by_seeds.setdefault(its, []).append(row.key)
       for its, rows in rows_by_seeds.items():
-        frameworks_by_axes.setdefault((tuple(rows), its), []).append(framework)
-    sweeps += [(e, list(rows), fws, list(its)) for (rows, its), fws in frameworks_by_axes.items()]
+        frameworks_by_axes.setdefault((tuple(rows), its, framework if apart else ""), []).append(framework)
+    sweeps += [(e, list(rows), fws, list(its)) for (rows, its, _), fws in frameworks_by_axes.items()]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
   offset = 0
   for experiment, rows, frameworks, its_seeds in sweeps:

@@ -53,7 +53,8 @@ def test_cli_reports_a_bad_config_in_one_line(capsys):
 def test_recipe_follows_experiment_and_scale(experiment, scale, source):
   row = "mhsa" if experiment == "table2" else ("base" if experiment == "table1" else "unpool_tl8")
   cfg = compose.validate(compose.compose_config([f"experiment={experiment}", f"scale={scale}",
-                                               f"row={row}"]), data_files=False)
+                                               f"row={row}", "train.pretrained_dir=/data/vit"]),
+                         data_files=False)
   assert cfg.data.source == source
   assert compose.model_fields(cfg)["image_size"] == (32 if scale != "paper" else
                                                      {"table1": 512, "table2": 224}[experiment])
@@ -139,3 +140,14 @@ def test_the_tables_state_the_proxy_recipe_the_runs_train_with(experiment):
   assert stated, training
   assert (float(stated[1]), int(stated[2]), int(stated[3]), int(stated[4])) == (
       cfg.optim.learning_rate, cfg.optim.warmup_steps, cfg.train.steps, cfg.train.batch_size)
+
+
+def test_a_paper_fine_tune_names_its_checkpoint_in_the_folder_set_once():
+  from harness.configs import compose
+  for experiment, file in (("table1", "ViT-L_16.npz"), ("figure1", "ViT-B_16.npz")):
+    base = ["scale=paper", f"experiment={experiment}", "data.root=/nowhere"]
+    cfg = compose.compose_config([*base, "train.pretrained_dir=/data/vit"])
+    assert cfg.train.pretrained == f"/data/vit/{file}"
+    with pytest.raises(compose.ConfigError, match=f"fine-tunes {file}: set train.pretrained_dir"):
+      compose.validate(compose.compose_config(base), data_files=False)
+    assert compose.compose_config([*base, "train.pretrained="]).train.pretrained == ""

@@ -66,8 +66,9 @@ def test_a_failed_run_in_a_submitit_job_is_reported_here_and_fails_the_sweep(tmp
 
 # sbatch, srun, sacct, scancel and scontrol of a one-machine SLURM, one script under five names:
 # sbatch keeps the batch script, starts a runner (a process group of its own) that runs the
-# array's tasks one after another with SLURM's variables set and returns; sacct reports the
-# tasks' states. $FAKE_SLURM_STATE makes every task end in that state without running.
+# array's tasks one after another with SLURM's variables set and returns; srun starts the
+# script's --ntasks-per-node processes, each with its SLURM_PROCID; sacct reports the tasks'
+# states. $FAKE_SLURM_STATE makes every task end in that state without running.
 FAKE_SLURM = r'''
 import os, pathlib, re, subprocess, sys
 home, command = pathlib.Path(os.environ["FAKE_SLURM_DIR"]), pathlib.Path(sys.argv[0]).name
@@ -84,6 +85,8 @@ if command == "sbatch" and sys.argv[1] != "--run":
   job = str(100 + len(list(home.glob("*.sh"))))
   (home / f"{job}.sh").write_text(text)
   array = re.search(r"^#SBATCH --array=0-(\d+)", text, re.M)
+  ntasks = re.search(r"^#SBATCH --ntasks-per-node=(\d+)", text, re.M)
+  (home / f"{job}.ntasks").write_text(ntasks.group(1) if ntasks else "1")
   tasks = [f"{job}_{i}" for i in range(int(array.group(1)) + 1)] if array else [job]
   for task in tasks:
     set_state(task, "PENDING")
@@ -95,7 +98,9 @@ if command == "sbatch" and sys.argv[1] != "--run":
 elif command == "sbatch":
   job, tasks = sys.argv[2], sys.argv[3:]
   for task in tasks:
-    env = {**os.environ, "SLURM_JOB_ID": task.replace("_", ""), "SLURM_NTASKS": "1",
+    ntasks = (home / f"{job}.ntasks").read_text()
+    env = {**os.environ, "SLURM_JOB_ID": task.replace("_", ""), "SLURM_NTASKS": ntasks,
+           "SLURM_NTASKS_PER_NODE": ntasks, "SLURM_STEP_NUM_TASKS": ntasks,
            "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
            "SLURM_JOB_NODELIST": "localhost"}
     if "_" in task:
@@ -107,17 +112,23 @@ elif command == "sbatch":
     done = subprocess.run(["bash", str(home / f"{job}.sh")], env=env)
     set_state(task, "COMPLETED" if done.returncode == 0 else "FAILED")
 elif command == "srun":
-  args, files = sys.argv[1:], {}
+  args, names = sys.argv[1:], {}
   while args[0].startswith("--"):
     flag = args.pop(0)
     if flag in ("--output", "--error"):
-      name = args.pop(0)
+      names[flag] = args.pop(0)
+  tasks = []
+  for rank in range(int(os.environ["SLURM_NTASKS"])):
+    files = {}
+    for flag, name in names.items():
       for key, value in (("%A", os.environ.get("SLURM_ARRAY_JOB_ID", "")), ("%a", os.environ.get("SLURM_ARRAY_TASK_ID", "")),
-                         ("%j", os.environ["SLURM_JOB_ID"]), ("%t", "0")):
+                         ("%j", os.environ["SLURM_JOB_ID"]), ("%t", str(rank))):
         name = name.replace(key, value)
       pathlib.Path(name).parent.mkdir(parents=True, exist_ok=True)  # Before submitit makes it.
       files[flag] = open(name, "a")
-  sys.exit(subprocess.run(args, stdout=files.get("--output"), stderr=files.get("--error")).returncode)
+    env = {**os.environ, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)}
+    tasks.append(subprocess.Popen(args, stdout=files.get("--output"), stderr=files.get("--error"), env=env))
+  sys.exit(max(task.wait() for task in tasks))
 elif command == "sacct":
   print("JobID|State|NodeList")
   for task, state in states().items():
@@ -150,20 +161,26 @@ def fake_slurm(tmp_path, monkeypatch):
       pass
 
 
-def test_the_slurm_launcher_submits_an_array_with_its_settings_and_records_its_runs(
+def test_the_slurm_launcher_submits_an_array_per_framework_with_its_layout_and_records_its_runs(
     tmp_path, one_row, fake_slurm, capsys):
-  argv = [*submitit_argv(tmp_path, "--seeds", "0,1", "hydra.launcher.partition=debug")]
+  """PyTorch asks for a task per GPU, JAX for one; both for 4 cores plus one per data worker.
+  The fake starts the tasks as SLURM does: PyTorch's two train one run together (gloo here)."""
+  argv = [*submitit_argv(tmp_path, "--seeds", "0", "hydra.launcher.partition=debug",
+                         "hydra.launcher.gpus_per_node=2", "runtime.data_workers=1")]
   argv[argv.index("hydra/launcher=submitit_local")] = "hydra/launcher=slurm"
+  argv[argv.index("--frameworks") + 1] = "jax,torch"
   assert main(argv) == 0
-  (script,) = [p.read_text() for p in fake_slurm.glob("*.sh")]
-  for flag in ("--partition=debug", "--cpus-per-task=4", "--time=240", "--mem=16GB",
-               "--job-name=tokenlearner", "--array=0-1%2"):  # %2: both runs of the array at once.
-    assert f"#SBATCH {flag}\n" in script, flag
-  assert "gpus" not in script
-  runs = all_runs(tmp_path)
-  assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
-  assert {r.info.status for r in runs} == {"FINISHED"}
-  assert "2 of 2 runs finished" in capsys.readouterr().out
+  scripts = [p.read_text() for p in sorted(fake_slurm.glob("*.sh"))]  # In job order: jax, torch.
+  assert len(scripts) == 2
+  for script, tasks in zip(scripts, (1, 2)):
+    for flag in ("--partition=debug", f"--ntasks-per-node={tasks}", "--gpus-per-node=2",
+                 "--cpus-per-task=5", "--time=240", "--mem-per-cpu=4G", "--job-name=tokenlearner"):
+      assert f"#SBATCH {flag}\n" in script, (tasks, flag)
+  runs = {r.data.tags["framework"]: r for r in all_runs(tmp_path)}
+  assert sorted(runs) == ["jax", "torch"] and {r.info.status for r in runs.values()} == {"FINISHED"}
+  assert runs["torch"].data.tags["device"].endswith(" x2")
+  output = capsys.readouterr()
+  assert "2 of 2 runs finished" in output.out and "RUN FAILED" not in output.err
 
 
 def test_a_slurm_job_that_ends_without_its_result_is_reported_and_fails_the_sweep(
