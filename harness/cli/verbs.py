@@ -79,6 +79,9 @@ def maps(overrides: Sequence[str], out_root: str) -> int:
 def run(args, overrides: Sequence[str]) -> int:
   from harness.run import preflight, train
   cfg = compose.compose_config(overrides)
+  if cfg.runtime.gpus_per_run:
+    raise compose.ConfigError("bad config: runtime.gpus_per_run is reproduce's; start one run on n "
+                              "GPUs with torchrun --nproc-per-node n (PyTorch) or as it is (JAX)")
   preflight.check(cfg)
   train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   try:

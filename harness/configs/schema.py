@@ -130,6 +130,9 @@ class RuntimeSpec:
   fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates
   micro_batches: int = 1  # gradient accumulation: a step's batch in this many parts, for memory
   data_workers: int = 0  # processes decoding train batches ahead of the step (harness/data/pipeline.py); 0: in the run's
+  # `reproduce` on one machine: each run in processes of its own on this many GPUs (PyTorch: a
+  # torchrun process per GPU; JAX: one process), one run at a time; 0: runs in the sweep's workers
+  gpus_per_run: int = 0
   progress_index: int = 0  # where this run stands in a `reproduce` sweep, for the progress line
   progress_total: int = 0
 

@@ -50,6 +50,25 @@ def _keep_worker() -> None:
     process_executor._MAX_MEMORY_LEAK_SIZE = WORKER_GROWTH_LIMIT_BYTES
 
 
+def _in_own_processes(cfg: DictConfig) -> str:
+  """The job's run as `python -m harness run` on runtime.gpus_per_run GPUs: under torchrun, a
+  process per GPU, for PyTorch; one process, which drives them all, for JAX. A process of its
+  own also hands the GPUs' memory back when the run ends. 'finished' or 'failed'."""
+  import subprocess
+  fixed = ("runtime.gpus_per_run", "runtime.progress_index")
+  overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].lstrip("+") not in fixed]
+  overrides += ["runtime.gpus_per_run=0", f"runtime.progress_index={cfg.runtime.progress_index}"]
+  launcher = ["-m", "harness"]
+  if cfg.framework == "torch":
+    launcher = ["-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={cfg.runtime.gpus_per_run}", "-m", "harness"]
+  done = subprocess.run([sys.executable, *launcher, "run", *overrides])
+  if done.returncode:
+    print(f"{_FAILED_MARK} {cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}: its "
+          f"processes exited with status {done.returncode}", file=sys.stderr, flush=True)
+  return "failed" if done.returncode else "finished"
+
+
 @hydra.main(config_path=str(compose.CONF_DIR), config_name="config", version_base=None)
 def _job(cfg: DictConfig) -> str:
   """One run of a multirun; returns 'finished', 'skipped', 'taken over' or 'failed' (never
@@ -58,6 +77,8 @@ def _job(cfg: DictConfig) -> str:
   from harness.store import leases
   _keep_worker()
   cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
+  if cfg.runtime.gpus_per_run:
+    return _in_own_processes(cfg)
   train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
   try:

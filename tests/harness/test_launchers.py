@@ -202,3 +202,28 @@ def test_jobs_is_refused_with_another_launcher(capsys):
   assert exit.value.code == 2
   (line,) = capsys.readouterr().err.strip().splitlines()
   assert "--jobs is for the joblib launcher" in line and "array_parallelism" in line
+
+
+def test_gpus_per_run_starts_each_torch_run_under_torchrun_in_turn(tmp_path, one_row, capsys):
+  """runtime.gpus_per_run=2: the run trains in two processes of its own (gloo on this CPU
+  machine, NCCL on one GPU each where there are GPUs), recorded as under the joblib launcher."""
+  argv = reproduce_argv(tmp_path)
+  at = argv.index("--jobs")
+  argv = [*argv[:at], *argv[at + 2:], "--seeds", "0", "runtime.gpus_per_run=2"]
+  assert main(argv) == 0
+  (run,) = all_runs(tmp_path)
+  assert run.info.status == "FINISHED" and run.data.tags["device"].endswith(" x2")
+  assert "1 of 1 runs finished" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["reproduce", "--jobs", "2", "runtime.gpus_per_run=8"],
+                                  ["reproduce", "hydra/launcher=slurm", "runtime.gpus_per_run=8"],
+                                  ["run", "runtime.gpus_per_run=8"]])
+def test_gpus_per_run_is_refused_where_it_cannot_hold(argv, capsys):
+  try:
+    status = main(argv)
+  except SystemExit as exit:  # Refused by the argument parser.
+    status = exit.code
+  assert status == 2
+  (line,) = capsys.readouterr().err.strip().splitlines()
+  assert "gpus_per_run" in line
