@@ -65,6 +65,12 @@ class MovingFashionData:
 class ImageNetData:
   source: str = "imagenet"
   root: str = MISSING  # <root>/train/<class>/*, <root>/val/<class>/*
+  # inception: a random 5-100% of the area at aspect 3/4-4/3, resized (ViT fine-tuning's);
+  # resize_crop: the shorter side resized to 8/7 of the size, then a random crop
+  train_crop: str = "inception"
+  # resize: the whole image resized to the size, no crop (ViT fine-tuning's); center_crop: the
+  # shorter side resized to the size, then the centre
+  eval_crop: str = "resize"
 
 
 @dataclasses.dataclass
@@ -72,6 +78,9 @@ class CharadesData:
   source: str = "charades"
   root: str = MISSING  # annotations and frames extracted at 24 fps
   fps_stride: int = 4  # keep every n-th extracted frame (24 fps / 4 = 6 fps)
+  # segments: the clips that cover each test video end to end, their outputs merged (max per
+  # label: an action the video holds anywhere); centre: the video's centre clip
+  eval_clips: str = "segments"
 
 
 # The options of the `data` group: conf/data/<source>.yaml extends <source>_schema, so a key

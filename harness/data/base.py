@@ -105,6 +105,11 @@ class Dataset:
     for start in range(0, len(x), batch_size):
       yield x[start:start + batch_size], y[start:start + batch_size]
 
+  def merge_test(self, logits: np.ndarray, labels: np.ndarray) -> Batch:
+    """The test examples' outputs and labels from those of everything test_batches yielded:
+    the same, unless a source evaluates an example as several inputs (a video's clips)."""
+    return logits, labels
+
 
 class Rendered(Dataset):
   """A task rendered from sprites in memory: train batches drawn afresh for each (seed, step),

@@ -4,9 +4,12 @@
 `actions` = "c092 11.90 21.20;c147 0.00 12.60" and `length` in seconds) and
 <root>/Charades_v1_rgb/<id>/<id>-000001.jpg, ... A train clip is `num_frames`
 frames every `fps_stride`-th frame (24 / 4 = the paper's 6 fps setting) from a
-random start, labelled with the actions that overlap it; the test clip of a
-video is its centre clip, labelled with all of the video's actions (Charades'
-video-level mAP).
+random start, labelled with the actions that overlap it. A test video is
+labelled with all of its actions (Charades' video-level mAP) and evaluated, as
+in the paper, on the clips that cover it end to end (the last one flush with its
+end), their outputs merged by the maximum per label: an action the video holds
+in any of its segments (`eval_clips: segments`); or on its centre clip alone
+(`eval_clips: centre`).
 """
 import csv
 import dataclasses
@@ -22,6 +25,7 @@ NUM_CLASSES = 157
 FPS = 24
 SPLITS = ("train", "test")
 FRAMES_FOLDER = "Charades_v1_rgb"
+EVAL_CLIPS = ("segments", "centre")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Charades(Examples):
   @classmethod
   def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
     require_at_least(spec, {"fps_stride": 1})
+    if spec.eval_clips not in EVAL_CLIPS:
+      raise ValueError(f"data.eval_clips={spec.eval_clips!r} is not one of {EVAL_CLIPS}")
 
   @classmethod
   def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
@@ -118,9 +124,27 @@ class Charades(Examples):
     clip = self._clip(video, start, crop=int(rng.integers(2**63)))
     return clip, self._labels(video, start / FPS, (start + length - 1) / FPS)
 
-  def test_batches(self, batch_size: int) -> Iterator[Batch]:
+  def test_clips(self) -> List[Tuple[int, int]]:
+    """(video index, first frame) of every test clip, a video's clips in a row."""
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
-    for begin in range(0, len(self.test), batch_size):
-      videos = self.test[begin:begin + batch_size]
-      clips = [self._clip(v, max(len(v.frames) - length, 0) // 2) for v in videos]
-      yield np.stack(clips), np.stack([self._labels(v) for v in videos])
+    clips = []
+    for index, video in enumerate(self.test):
+      last = max(len(video.frames) - length, 0)  # The first frame of a clip flush with the end.
+      starts = [last // 2] if self.spec.eval_clips == "centre" else list(range(0, last + 1, length))
+      if starts[-1] != last and self.spec.eval_clips == "segments":
+        starts.append(last)
+      clips += [(index, start) for start in starts]
+    return clips
+
+  def test_batches(self, batch_size: int) -> Iterator[Batch]:
+    clips = self.test_clips()
+    for begin in range(0, len(clips), batch_size):
+      picks = clips[begin:begin + batch_size]
+      yield (np.stack([self._clip(self.test[v], start) for v, start in picks]),
+             np.stack([self._labels(self.test[v]) for v, _ in picks]))
+
+  def merge_test(self, logits: np.ndarray, labels: np.ndarray) -> Batch:
+    """A video's output: the maximum over its clips, per label."""
+    owners = np.array([v for v, _ in self.test_clips()])
+    firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])  # Each video's first clip.
+    return np.maximum.reduceat(logits, firsts, axis=0), labels[firsts]

@@ -60,27 +60,68 @@ def _check_image(path: pathlib.Path) -> None:
     raise ValueError(f"image {path} does not open: {detail}") from None
 
 
+# ViT fine-tuning's inception crop: the share of the image's area and the aspect ratio drawn,
+# and how many draws may miss the image before the whole image is taken.
+INCEPTION_AREA, INCEPTION_ASPECT, INCEPTION_TRIES = (0.05, 1.0), (3 / 4, 4 / 3), 10
+CROPS = {"train": ("inception", "resize_crop"), "eval": ("resize", "center_crop")}
+
+
+def _decoded(path):
+  """The image at `path` in RGB, decoded; a file check_images let through (a truncated
+  JPEG) named when it fails."""
+  from PIL import Image
+  try:
+    with Image.open(path) as image:
+      return image.convert("RGB")
+  except OSError as error:
+    raise OSError(f"image {path} does not decode: {error}") from None
+
+
+def _scaled(array: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray:
+  """float32 in [-1, 1], flipped left to right half of the time in training."""
+  if rng is not None and rng.random() < 0.5:
+    array = array[:, ::-1]
+  return np.asarray(array, np.float32) / 127.5 - 1.0
+
+
 def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
   """Decodes an image to [size, size, 3] float32 in [-1, 1]: the shorter side resized to
   size (train: to 8/7 of it, then a random crop and flip), then a center crop."""
   from PIL import Image
-  try:
-    with Image.open(path) as image:
-      image = image.convert("RGB")
-      scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
-      w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-      image = image.resize((w, h), Image.BILINEAR)
-      array = np.asarray(image, np.float32)
-  except OSError as error:  # What check_images lets through (a truncated JPEG), named.
-    raise OSError(f"image {path} does not decode: {error}") from None
+  image = _decoded(path)
+  scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
+  w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+  array = np.asarray(image.resize((w, h), Image.BILINEAR))
   if rng is None:
     top, left = (h - size) // 2, (w - size) // 2
   else:
     top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-  array = array[top:top + size, left:left + size]
-  if rng is not None and rng.random() < 0.5:
-    array = array[:, ::-1]
-  return array / 127.5 - 1.0
+  return _scaled(array[top:top + size, left:left + size], rng)
+
+
+def inception_crop(path, size: int, rng: np.random.Generator) -> np.ndarray:
+  """A random box of INCEPTION_AREA of the image's area at an aspect in INCEPTION_ASPECT (log-
+  uniform), resized to [size, size, 3], flipped half of the time; the whole image when
+  INCEPTION_TRIES draws do not fit. Float32 in [-1, 1]."""
+  from PIL import Image
+  image = _decoded(path)
+  width, height = image.size
+  box = (0, 0, width, height)
+  for _ in range(INCEPTION_TRIES):
+    area = rng.uniform(*INCEPTION_AREA) * width * height
+    aspect = np.exp(rng.uniform(*np.log(INCEPTION_ASPECT)))
+    w, h = round(np.sqrt(area * aspect)), round(np.sqrt(area / aspect))
+    if 0 < w <= width and 0 < h <= height:
+      left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+      box = (left, top, left + w, top + h)
+      break
+  return _scaled(np.asarray(image.resize((size, size), Image.BILINEAR, box=box)), rng)
+
+
+def resize_whole(path, size: int) -> np.ndarray:
+  """The whole image resized to [size, size, 3] (its aspect not kept), float32 in [-1, 1]."""
+  from PIL import Image
+  return _scaled(np.asarray(_decoded(path).resize((size, size), Image.BILINEAR)), None)
 
 
 def epoch_index(seed: int, position: int, n: int) -> int:

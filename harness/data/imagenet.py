@@ -7,7 +7,8 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from harness.data.base import Batch, Examples, example_rng
-from harness.data.files import IMAGE_SUFFIXES, check_images, epoch_index, load_image, require_root
+from harness.data.files import (CROPS, IMAGE_SUFFIXES, check_images, epoch_index, inception_crop,
+                                load_image, require_root, resize_whole)
 
 Labelled = List[Tuple[pathlib.Path, int]]
 
@@ -53,7 +54,13 @@ class ImageFolder(Examples):
   def __init__(self, spec, seed: int, image_size: int, num_frames: int = 1):
     self.classes, self.train, self.val = read_splits(spec.root)
     self.num_classes = len(self.classes)
-    self.seed, self.image_size = seed, image_size
+    self.spec, self.seed, self.image_size = spec, seed, image_size
+
+  @classmethod
+  def check_spec(cls, spec, image_size: int, num_frames: int) -> None:
+    for split in ("train", "eval"):
+      if spec[f"{split}_crop"] not in CROPS[split]:
+        raise ValueError(f"data.{split}_crop={spec[f'{split}_crop']!r} is not one of {CROPS[split]}")
 
   @classmethod
   def count_classes(cls, spec) -> int:
@@ -66,10 +73,12 @@ class ImageFolder(Examples):
 
   def train_example(self, step: int, batch_size: int, index: int) -> Tuple[np.ndarray, np.ndarray]:
     path, label = self.train[epoch_index(self.seed, step * batch_size + index, len(self.train))]
-    return load_image(path, self.image_size, example_rng(self.seed, step, index)), np.int32(label)
+    crop = inception_crop if self.spec.train_crop == "inception" else load_image
+    return crop(path, self.image_size, example_rng(self.seed, step, index)), np.int32(label)
 
   def test_batches(self, batch_size: int) -> Iterator[Batch]:
+    load = resize_whole if self.spec.eval_crop == "resize" else load_image
     for start in range(0, len(self.val), batch_size):
       picks = self.val[start:start + batch_size]
-      images = np.stack([load_image(path, self.image_size) for path, _ in picks])
+      images = np.stack([load(path, self.image_size) for path, _ in picks])
       yield images, np.array([label for _, label in picks], np.int32)

@@ -68,7 +68,7 @@ def evaluate(runner, data, batch_size: int) -> Tuple[Dict[str, float], np.ndarra
   for x, y in data.test_batches(batch_size):
     logits.append(runner.predict(x))
     labels.append(y)
-  logits, labels = np.concatenate(logits), np.concatenate(labels)
+  logits, labels = data.merge_test(np.concatenate(logits), np.concatenate(labels))
   replicates = metrics.item_replicates(logits, labels, data.multilabel, metrics.REPLICATES)
   if not data.multilabel:
     return {"test_top1": 100 * metrics.top1(logits, labels),

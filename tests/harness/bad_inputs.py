@@ -18,7 +18,7 @@ from harness.testing import tiny_datasets
 
 ROOT = "{root}"
 RUN = ("run", "scale=smoke")
-IMAGENET_RUN = ("run", "experiment=table1", "scale=paper", "data.root={root}/imagenet")
+IMAGENET_RUN = ("run", "experiment=table1", "scale=paper", "train.pretrained=", "data.root={root}/imagenet")
 CHARADES_RUN = ("run", "experiment=table2", "row=mhsa", "scale=paper", "data.root={root}/charades")
 TL_ROW = ("run", "experiment=table1", "row=tl16_at_12", "scale=smoke")  # 64 positions at proxy
 VIDEO_TL_ROW = ("run", "experiment=table2", "row=tl_vectt_tokenfuser", "scale=smoke")  # a 4x4 grid
@@ -172,7 +172,10 @@ CASES = [
     BadInput("video-digits-zero", ("run", "experiment=table2", "row=mhsa", "scale=smoke",
                                    "data.max_digits=0"), "data.max_digits=0"),
     # Datasets on disk.
-    BadInput("imagenet-root-empty", ("run", "experiment=table1", "scale=paper"), "data.root is empty"),
+    BadInput("imagenet-root-empty", ("run", "experiment=table1", "scale=paper", "train.pretrained="),
+             "data.root is empty"),
+    BadInput("paper-checkpoint-folder-unset", ("run", "experiment=figure1", "scale=paper"),
+             "this recipe fine-tunes ViT-B_16.npz: set train.pretrained_dir"),
     BadInput("imagenet-root-missing", IMAGENET_RUN, "data.root='{root}/imagenet' is not a directory"),
     BadInput("imagenet-without-val", IMAGENET_RUN, "has no val/ folder", _imagenet_without_val),
     BadInput("imagenet-class-without-images", IMAGENET_RUN,

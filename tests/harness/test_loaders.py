@@ -61,8 +61,59 @@ def test_charades_clips_have_the_actions_they_overlap(charades):
       assert labels.sum() == 1
     else:
       assert labels[1] == (start <= 0.5) and labels[10] == (end >= 1.5)
-  (xt, yt), = list(data.test_batches(4))
+  centre = datasets.make(OmegaConf.structured(CharadesData(root=str(charades), eval_clips="centre")), 0, 8, 4)
+  (xt, yt), = list(centre.test_batches(4))
   assert xt.shape == (1, 4, 8, 8, 3) and np.flatnonzero(yt[0]).tolist() == [2]
+  assert _frame_number(xt[0, 0]) == 1 + 35 // 2  # Of the 36 first frames a 13-frame clip can have.
+
+
+def _frame_number(frame) -> int:
+  return int(round((frame.mean() + 1) * 127.5 / 5))  # tiny_datasets.charades: frame f's pixels are 5 f.
+
+
+def test_charades_test_videos_are_covered_by_segments_whose_outputs_are_merged(charades):
+  """The paper's evaluation: a 48-frame video in 13-frame clips (4 frames, every 4th) from
+  frames 1, 14 and 27, and one flush with its end (36); a video's output is the maximum of
+  its clips', per label."""
+  data = datasets.make(charades_spec(charades), 0, 8, 4)
+  (x, y), = list(data.test_batches(8))
+  assert [_frame_number(clip[0]) for clip in x] == [1, 14, 27, 36]
+  assert [_frame_number(clip[-1]) for clip in x] == [13, 26, 39, 48]
+  assert (y == y[0]).all() and np.flatnonzero(y[0]).tolist() == [2]
+
+  data.test = data.test * 2  # Two videos: clips 0-3 are the first's, 4-7 the second's.
+  logits = np.random.default_rng(0).normal(size=(8, 157))
+  merged, labels = data.merge_test(logits, np.repeat(y[:1], 8, axis=0))
+  np.testing.assert_array_equal(merged, np.stack([logits[:4].max(0), logits[4:].max(0)]))
+  assert labels.shape == (2, 157)
+  with pytest.raises(ValueError, match="data.eval_clips='all'"):
+    datasets.check(OmegaConf.structured(CharadesData(root=str(charades), eval_clips="all")), 8, 4, files=False)
+
+
+def test_imagenet_trains_on_inception_crops_and_evaluates_whole_images(tmp_path):
+  """A 200x100 image whose red channel is its column and green its row: a crop shows a
+  range of each. Training sees 5-100% of the area at aspect 3/4-4/3 (ViT fine-tuning's
+  inception crop); evaluation sees every column and row (resized, not cropped)."""
+  from PIL import Image
+
+  from harness.data import files
+  columns, rows = np.meshgrid(np.linspace(0, 255, 200), np.linspace(0, 255, 100))
+  path = tmp_path / "gradient.png"
+  Image.fromarray(np.stack([columns, rows, 0 * rows], -1).astype(np.uint8)).save(path)
+  spans = []
+  for seed in range(30):
+    crop = (files.inception_crop(path, 32, np.random.default_rng(seed)) + 1) * 127.5
+    width = np.ptp(crop[..., 0]) / 255 * 200
+    height = np.ptp(crop[..., 1]) / 255 * 100
+    spans.append((width, height))
+    assert 0.04 <= width * height / 20000 <= 1.0
+  assert len(set(spans)) > 20  # Drawn afresh for each example.
+  whole = (files.resize_whole(path, 32) + 1) * 127.5
+  assert np.ptp(whole[..., 0]) > 240 and np.ptp(whole[..., 1]) > 240
+  centre = (files.load_image(path, 32) + 1) * 127.5  # The other choice: the middle square.
+  assert np.ptp(centre[..., 0]) < 140
+  with pytest.raises(ValueError, match="data.train_crop='random'"):
+    datasets.check(OmegaConf.structured(ImageNetData(root=str(tmp_path), train_crop="random")), 8, files=False)
 
 
 def test_charades_errors_name_the_problem(charades):

@@ -120,7 +120,8 @@ def test_maps_builds_figure2_from_logged_weights_and_rebuilds_it_byte_for_byte(t
 
 
 def test_maps_skips_data_that_does_not_say_what_its_pixels_show(tmp_path, capsys):
-  assert verbs.maps(["scale=paper", f"tracking.results_dir={tmp_path}"], str(tmp_path / "tables")) == 0
+  assert verbs.maps(["scale=paper", "train.pretrained_dir=/data/vit", f"tracking.results_dir={tmp_path}"],
+                    str(tmp_path / "tables")) == 0
   assert capsys.readouterr().out.startswith("maps: skipped; the data of table1 (imagenet), table2 (charades)")
   assert not any(tmp_path.iterdir())  # No store opened, nothing written.
 

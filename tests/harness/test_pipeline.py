@@ -78,7 +78,7 @@ def test_a_part_that_does_not_exist_or_split_evenly_is_refused(roots):
 
 def test_a_process_decodes_only_its_part(roots, monkeypatch):
   data, decoded = make("imagenet", roots), []
-  monkeypatch.setattr(imagenet, "load_image",
+  monkeypatch.setattr(imagenet, "inception_crop",
                       lambda path, *args: decoded.append(path) or np.zeros((SIZE, SIZE, 3)))
   data.train_batch(0, 8, (3, 4))
   assert len(decoded) == 2
