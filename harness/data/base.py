@@ -11,7 +11,20 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-Batch = Tuple[np.ndarray, np.ndarray]  # inputs (channels last, float32), labels
+# Inputs are channels last: float32 in [-1, 1] (the drawn proxy sources), or the decoded uint8
+# pixels of the file sources, which travel as bytes (a quarter of float32's) and are mapped to
+# [-1, 1] on the runner's device by looking each up in PIXEL_VALUES: a table, so that both
+# frameworks get the same bits (XLA turns a division by a constant into a multiplication).
+Batch = Tuple[np.ndarray, np.ndarray]  # inputs, labels
+
+
+def unit_range(pixels: np.ndarray) -> np.ndarray:
+  """uint8 pixels in [-1, 1] (float32): p / 127.5 - 1."""
+  return pixels.astype(np.float32) / np.float32(127.5) - np.float32(1)
+
+
+PIXEL_VALUES = unit_range(np.arange(256, dtype=np.uint8))  # [256] float32
+PIXEL_VALUES.flags.writeable = False
 
 
 # What a test pixel shows, for measuring where a model looks (harness/maps/token_maps.py).

@@ -19,7 +19,8 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from harness.data import download, idx
-from harness.data.base import BACKGROUND, TARGET, WHOLE, Batch, Dataset, Part, part_bounds, require_at_least
+from harness.data.base import (BACKGROUND, TARGET, WHOLE, Batch, Dataset, Part, part_bounds,
+                               require_at_least, unit_range)
 from harness.data.files import epoch_index
 
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -156,7 +157,7 @@ class FashionMNIST(Dataset):
     pad = self.canvas_size - SIDE
     before = pad // 2
     canvas = np.pad(images, ((0, 0), (before, pad - before), (before, pad - before)))
-    return (canvas.astype(np.float32) / 127.5 - 1.0)[..., None]  # Shape: [N, S, S, 1].
+    return unit_range(canvas)[..., None]  # Shape: [N, S, S, 1].
 
   def train_batch(self, step: int, batch_size: int, part: Part = WHOLE) -> Batch:
     start, stop = part_bounds(batch_size, part)

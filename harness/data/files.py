@@ -77,16 +77,16 @@ def _decoded(path):
     raise OSError(f"image {path} does not decode: {error}") from None
 
 
-def _scaled(array: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray:
-  """float32 in [-1, 1], flipped left to right half of the time in training."""
+def _flipped(array: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarray:
+  """The pixels, flipped left to right half of the time in training; contiguous uint8."""
   if rng is not None and rng.random() < 0.5:
     array = array[:, ::-1]
-  return np.asarray(array, np.float32) / 127.5 - 1.0
+  return np.ascontiguousarray(array, np.uint8)
 
 
 def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-  """Decodes an image to [size, size, 3] float32 in [-1, 1]: the shorter side resized to
-  size (train: to 8/7 of it, then a random crop and flip), then a center crop."""
+  """Decodes an image to [size, size, 3] uint8: the shorter side resized to size (train: to
+  8/7 of it, then a random crop and flip), then a center crop."""
   from PIL import Image
   image = _decoded(path)
   scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
@@ -96,13 +96,13 @@ def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np
     top, left = (h - size) // 2, (w - size) // 2
   else:
     top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-  return _scaled(array[top:top + size, left:left + size], rng)
+  return _flipped(array[top:top + size, left:left + size], rng)
 
 
 def inception_crop(path, size: int, rng: np.random.Generator) -> np.ndarray:
   """A random box of INCEPTION_AREA of the image's area at an aspect in INCEPTION_ASPECT (log-
   uniform), resized to [size, size, 3], flipped half of the time; the whole image when
-  INCEPTION_TRIES draws do not fit. Float32 in [-1, 1]."""
+  INCEPTION_TRIES draws do not fit. Uint8."""
   from PIL import Image
   image = _decoded(path)
   width, height = image.size
@@ -115,13 +115,13 @@ def inception_crop(path, size: int, rng: np.random.Generator) -> np.ndarray:
       left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
       box = (left, top, left + w, top + h)
       break
-  return _scaled(np.asarray(image.resize((size, size), Image.BILINEAR, box=box)), rng)
+  return _flipped(np.asarray(image.resize((size, size), Image.BILINEAR, box=box)), rng)
 
 
 def resize_whole(path, size: int) -> np.ndarray:
-  """The whole image resized to [size, size, 3] (its aspect not kept), float32 in [-1, 1]."""
+  """The whole image resized to [size, size, 3] (its aspect not kept), uint8."""
   from PIL import Image
-  return _scaled(np.asarray(_decoded(path).resize((size, size), Image.BILINEAR)), None)
+  return _flipped(np.asarray(_decoded(path).resize((size, size), Image.BILINEAR)), None)
 
 
 def epoch_index(seed: int, position: int, n: int) -> int:

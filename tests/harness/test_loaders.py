@@ -19,8 +19,8 @@ def test_imagenet_folders_give_labelled_resized_images(imagenet):
   data = datasets.make(OmegaConf.structured(ImageNetData(root=str(imagenet))), 0, 8)
   assert data.num_classes == 3 and not data.multilabel
   x, y = data.train_batch(0, 5)
-  assert x.shape == (5, 8, 8, 3) and x.dtype == np.float32
-  np.testing.assert_allclose((x.mean(axis=(1, 2, 3)) + 1) * 127.5, 40 * (y + 1), atol=2)
+  assert x.shape == (5, 8, 8, 3) and x.dtype == np.uint8  # Mapped to [-1, 1] on the device.
+  np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 40 * (y + 1), atol=2)
   again = datasets.make(OmegaConf.structured(ImageNetData(root=str(imagenet))), 0, 8)
   np.testing.assert_array_equal(again.train_batch(0, 5)[1], y)
   # Steps 0 and 1 of batch 5 cover epoch 0's 9 images once, then epoch 1 begins.
@@ -53,8 +53,8 @@ def test_charades_clips_have_the_actions_they_overlap(charades):
   x, y = data.train_batch(0, 2)
   assert x.shape == (2, 4, 8, 8, 3) and y.shape == (2, 157)
   for clip, labels in zip(x, y):
-    first = int(round((clip[0].mean() + 1) * 127.5 / 5))  # Frame numbers are encoded in pixels.
-    last = int(round((clip[-1].mean() + 1) * 127.5 / 5))
+    first = _frame_number(clip[0])
+    last = _frame_number(clip[-1])
     assert last - first == 12  # 4 frames every 4th.
     start, end = (first - 1) / 24, (last - 1) / 24
     if labels[156]:  # Video BBBBB: one action over the whole video.
@@ -68,7 +68,7 @@ def test_charades_clips_have_the_actions_they_overlap(charades):
 
 
 def _frame_number(frame) -> int:
-  return int(round((frame.mean() + 1) * 127.5 / 5))  # tiny_datasets.charades: frame f's pixels are 5 f.
+  return int(round(frame.mean() / 5))  # tiny_datasets.charades: frame f's pixels are 5 f.
 
 
 def test_charades_test_videos_are_covered_by_segments_whose_outputs_are_merged(charades):
@@ -102,15 +102,15 @@ def test_imagenet_trains_on_inception_crops_and_evaluates_whole_images(tmp_path)
   Image.fromarray(np.stack([columns, rows, 0 * rows], -1).astype(np.uint8)).save(path)
   spans = []
   for seed in range(30):
-    crop = (files.inception_crop(path, 32, np.random.default_rng(seed)) + 1) * 127.5
+    crop = files.inception_crop(path, 32, np.random.default_rng(seed)).astype(float)
     width = np.ptp(crop[..., 0]) / 255 * 200
     height = np.ptp(crop[..., 1]) / 255 * 100
     spans.append((width, height))
     assert 0.04 <= width * height / 20000 <= 1.0
   assert len(set(spans)) > 20  # Drawn afresh for each example.
-  whole = (files.resize_whole(path, 32) + 1) * 127.5
+  whole = files.resize_whole(path, 32).astype(float)
   assert np.ptp(whole[..., 0]) > 240 and np.ptp(whole[..., 1]) > 240
-  centre = (files.load_image(path, 32) + 1) * 127.5  # The other choice: the middle square.
+  centre = files.load_image(path, 32).astype(float)  # The other choice: the middle square.
   assert np.ptp(centre[..., 0]) < 140
   with pytest.raises(ValueError, match="data.train_crop='random'"):
     datasets.check(OmegaConf.structured(ImageNetData(root=str(tmp_path), train_crop="random")), 8, files=False)

@@ -85,3 +85,16 @@ def test_training_with_dropout_is_a_function_of_seed_and_step(framework, tmp_pat
     losses.append([runner.train_step(step, x, y) for step in steps])
   assert losses[0][2] == losses[1][0]
   assert losses[0][0] != losses[0][1]  # Other steps, other masks (the weights do not move).
+
+
+def test_pixels_become_on_the_device_the_floats_the_data_would_give(tmp_path):
+  """The file sources ship uint8 pixels; each runner maps them to [-1, 1] where the model runs,
+  to the bits data.base.unit_range gives, so that both frameworks see the same input."""
+  from harness.data.base import unit_range
+  kind, fields = row_fields()
+  start = initial_weights.ensure(tmp_path, kind, fields, seed=0)
+  size, channels = fields["image_size"], fields["in_channels"]
+  pixels = np.random.default_rng(0).integers(0, 256, (2, size, size, channels), np.uint8)
+  for framework in ("jax", "torch"):
+    runner = runners.make(framework, kind, fields, OptimizerConfig(), False, 0, start)
+    np.testing.assert_array_equal(runner.predict(pixels), runner.predict(unit_range(pixels)))

@@ -19,6 +19,7 @@ import numpy as np
 from flax import serialization
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from harness.data.base import PIXEL_VALUES
 from harness.twins import backends, convert
 from harness.twins.runners.protocol import Weights
 from tokenlearner_jax import train_step
@@ -76,6 +77,17 @@ class DataParallel:
     return jax.device_put(array, self.replicated)
 
 
+@jax.jit
+def _unit_range(pixels):
+  return jnp.asarray(PIXEL_VALUES)[pixels]
+
+
+def _inputs(x):
+  """uint8 pixels (the file sources') mapped to [-1, 1] on the devices that hold them
+  (data.base.PIXEL_VALUES); float inputs as they are."""
+  return _unit_range(x) if x.dtype == np.uint8 else x
+
+
 class JaxRunner:
   def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
                start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1):
@@ -95,11 +107,11 @@ class JaxRunner:
     key = jax.random.fold_in(self._dropout_key, step)  # A function of (seed, step): resumable.
     if self._parallel:
       x, y = self._parallel.batch(x, self._micro_batches), self._parallel.batch(y, self._micro_batches)
-    self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y, key)
+    self.params, self.opt_state, loss = self._step(self.params, self.opt_state, _inputs(x), y, key)
     return float(loss)
 
   def predict(self, x: np.ndarray) -> np.ndarray:
-    return np.asarray(self._logits(self.params, self._parallel.whole(x) if self._parallel else x))
+    return np.asarray(self._logits(self.params, _inputs(self._parallel.whole(x) if self._parallel else x)))
 
   def save(self, path: pathlib.Path) -> None:
     path.write_bytes(serialization.to_bytes({"params": self.params, "opt_state": self.opt_state}))

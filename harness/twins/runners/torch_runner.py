@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from harness.data.base import PIXEL_VALUES
 from harness.machine import process_group
 from harness.twins import backends
 from harness.twins.runners.protocol import Weights
@@ -25,6 +26,7 @@ class TorchRunner:
     torch.manual_seed(seed)
     self.parallel = dist.is_initialized() and dist.get_world_size() > 1
     self.target = process_group.bind_torch_device()
+    self._pixel_values = None  # data.base.PIXEL_VALUES on the device, once a batch of pixels comes
     self.model = backends.build("torch", kind, fields)
     if start is not None:
       self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
@@ -40,17 +42,30 @@ class TorchRunner:
   def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
     torch.manual_seed(int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0]))  # Dropout's.
     labels = torch.from_numpy(y) if self.multilabel else torch.from_numpy(y).long()
-    loss = self._step(torch.from_numpy(x).to(self.target), labels.to(self.target))
+    loss = self._step(self._inputs(x), labels.to(self.target))
     if self.parallel:  # The mean over the processes' equal parts: the global batch's loss.
       dist.all_reduce(loss)
       loss = loss / dist.get_world_size()
     return float(loss)
 
+  def _inputs(self, x: np.ndarray) -> torch.Tensor:
+    """A batch on the device, from pinned memory where that is a GPU (an asynchronous copy);
+    uint8 pixels (the file sources') mapped to [-1, 1] there (data.base.PIXEL_VALUES)."""
+    inputs = torch.from_numpy(x)
+    if self.target.type == "cuda":
+      inputs = inputs.pin_memory()
+    inputs = inputs.to(self.target, non_blocking=True)
+    if inputs.dtype == torch.uint8:
+      if self._pixel_values is None:
+        self._pixel_values = torch.from_numpy(PIXEL_VALUES.copy()).to(self.target)
+      inputs = self._pixel_values[inputs.int()]
+    return inputs
+
   @torch.no_grad()
   def predict(self, x: np.ndarray) -> np.ndarray:
     self.model.eval()
     with train_step.in_precision(self.target.type, self.precision):
-      logits = self.model(torch.from_numpy(x).to(self.target))[0]
+      logits = self.model(self._inputs(x))[0]
     return logits.float().cpu().numpy()
 
   def save(self, path: pathlib.Path) -> None:
