@@ -1,4 +1,4 @@
-"""python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...] [--only data]
+"""python -m harness.bench [--steps N] [--repeats N] [--experiments table1,...] [--only data|decode]
 
 Measures, one process at a time: each framework's float32 matmul roof on one core
 and on all; every proxy row's training throughput in JAX and in PyTorch on one
@@ -6,11 +6,12 @@ thread; the Table 1 proxy base built from each framework's stock blocks; and the
 vector attention at the paper's Table 2 size, naive and chunked; where one proxy
 run's time goes; the forward latency of three paper-scale models; and how fast the
 file loaders decode train examples at the paper's input sizes, in 0, 1 and 2 worker
-processes. Writes results/bench.csv (a row per proxy row) and bench-<part>.csv beside
+processes, and on one core beside a plain PIL loop making the same crops (with the cores per GPU
+each experiment needs). Writes results/bench.csv (a row per proxy row) and bench-<part>.csv beside
 it for the others, and renders tables/bench.md and the generated summary in
 docs/performance.md (--doc) from them. --report-only renders both again from the CSVs,
-measuring nothing; --only data measures that part alone, writes its CSV and renders
-tables/bench.md again if results/bench.csv is there.
+measuring nothing; --only data (or decode) measures that part alone, writes its CSV and
+renders tables/bench.md again if results/bench.csv is there.
 """
 import argparse
 import datetime
@@ -117,6 +118,26 @@ def measure_data(steps: int) -> pd.DataFrame:
   return pd.DataFrame.from_records(records).assign(**stamp)
 
 
+DECODE_BATCH = {"imagenet": 16, "charades": 1}
+DECODE_REPEATS = 5
+
+
+def measure_decode() -> pd.DataFrame:
+  """Per core, at each paper input: the harness's file loader beside a plain PIL uint8 loop
+  making the same crops, timed in turn in one process (probe `decode`)."""
+  records = []
+  for source, size, frames in paper_inputs():
+    speed = probe("decode", source, size, frames, DECODE_BATCH[source], DECODE_REPEATS)
+    print(f"bench: decoding {source} at {size} px x {frames} frame(s) on one core: harness "
+          f"{speed['harness_examples_per_s']:.1f}, plain PIL loop {speed['peer_examples_per_s']:.1f} "
+          "examples/s", file=sys.stderr)
+    records.append({"source": source, "image_size": size, "frames": frames,
+                    "batch_size": DECODE_BATCH[source], "repeats": DECODE_REPEATS, **speed})
+  stamp = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "commit": host.git_commit(), "machine": host.machine()}
+  return pd.DataFrame.from_records(records).assign(**stamp)
+
+
 def measure_split() -> pd.DataFrame:
   """One proxy run per framework through `python -m harness run` (one thread, a fresh store),
   its time by phase as the run logs it."""
@@ -185,7 +206,8 @@ def main(argv=None) -> int:
   parser.add_argument("--table", default="tables/bench.md")
   parser.add_argument("--doc", default="docs/performance.md", help="whose generated bench block to rewrite")
   parser.add_argument("--report-only", action="store_true", help="render from --out's CSVs, measure nothing")
-  parser.add_argument("--only", choices=("data",), help="measure this part alone (its CSV beside --out)")
+  parser.add_argument("--only", choices=report.OPTIONAL_PARTS,
+                      help="measure this part alone (its CSV beside --out)")
   args = parser.parse_args(argv)
   if not args.only and not report.doc_block(args.doc):
     parser.error(f"{args.doc} has no generated bench block to rewrite ({report.DOC_BEGIN} ...)")
@@ -195,13 +217,13 @@ def main(argv=None) -> int:
     report.update_doc(args.doc, report.doc_section(rows, parts, meta))
     print(f"bench: rendered {args.table} and {args.doc}'s bench block from {args.out}", file=sys.stderr)
     return 0
-  if args.only == "data":
+  if args.only:
     if args.steps < 1:
       parser.error("--steps must be positive")
-    data = measure_data(args.steps)
-    path = report.beside(args.out, "data")
+    measured = measure_data(args.steps) if args.only == "data" else measure_decode()
+    path = report.beside(args.out, args.only)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(path, index=False, float_format="%.6g")
+    measured.to_csv(path, index=False, float_format="%.6g")
     print(f"bench: wrote {path}", file=sys.stderr)
     if pathlib.Path(args.out).exists():  # The other parts as last measured, this one new.
       rows, parts, meta = report.read(args.out)
@@ -221,14 +243,15 @@ def main(argv=None) -> int:
   split = measure_split()
   latency = measure_latency(args.repeats)
   data = measure_data(args.steps)
+  decode = measure_decode()
   meta = {"machine": host.machine(), "commit": host.git_commit(),
           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
           "versions": ", ".join(f"{k} {v}" for k, v in host.versions().items()),
           "steps": args.steps, "repeats": args.repeats}
   parts = {"roof": roofs, "peers": peers, "vectt": vectt, "split": split, "latency": latency,
-           "data": data}
+           "data": data, "decode": decode}
   rows, parts, meta = report.write(rows, parts, meta, args.out, args.table)
-  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency, -data beside it), "
+  print(f"bench: wrote {args.out} (and -roof, -peers, -vectt, -split, -latency, -data, -decode beside it), "
         f"{args.table}", file=sys.stderr)
   if sorted(experiments) == sorted(registry.EXPERIMENTS):  # Only a full run speaks for the doc.
     report.update_doc(args.doc, report.doc_section(rows, parts, meta))

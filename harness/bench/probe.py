@@ -6,6 +6,7 @@
   python -m harness.bench.probe vectt <framework> <chunk_size> <repeats>
   python -m harness.bench.probe latency <framework> <experiment> <row> <repeats>
   python -m harness.bench.probe data <source> <image_size> <frames> <workers> <steps> <batch>
+  python -m harness.bench.probe decode <source> <image_size> <frames> <batch> <repeats>
 
 `roof`: float32 matmul GFLOP/s (1024 x 1024 operands), the median of several timed
 batches of calls after a warm-up. `train`: examples per second of the row's proxy
@@ -20,8 +21,11 @@ resident memory above what the process held before (0: naive [M, M, C] evaluatio
 weights drawn at random (their values do not change the cost), median after a warm-up.
 `data`: train examples (images or clips) decoded and augmented per second by a file source
 (imagenet, charades) at a model's input size, in this process (0 workers) or in worker
-processes, over `steps` batches after the first (the workers' start-up), on a fixture of a
-few dozen small JPEGs it writes, which the loader upscales as it would a real image.
+processes, over `steps` batches after the first (the workers' start-up), on a fixture of
+JPEGs the size of the dataset's (FIXTURE_IMAGE) that it writes.
+`decode`: on one core, the same source's train batches beside a plain PIL loop's that decodes
+the same files and makes the same crops in uint8 (PEERS), timed in turn, the median of
+`repeats`; and the bytes an example ships.
 """
 import json
 import os
@@ -203,24 +207,97 @@ def forward_latency(framework: str, experiment: str, row: str, repeats: int) -> 
   return {"seconds": _median_seconds(run, repeats)}
 
 
-FIXTURE_IMAGE = (160, 120)  # (width, height): smaller than ImageNet's typical 500 x 375.
+# (width, height) of the fixture's JPEGs: ImageNet's typical image, Charades' 480p frames.
+FIXTURE_IMAGE = {"imagenet": (500, 375), "charades": (480, 270)}
+JPEG_QUALITY = 90
+CHARADES_FRAMES = 256  # Room for a 64-frame clip of every 4th frame (253 frames).
 
 
 def _data_fixture(source: str, root: pathlib.Path) -> pathlib.Path:
   """The source's layout (harness/testing/tiny_datasets.py) with smooth random pictures, which
-  compress as photographs do (noise would not): 18 train JPEGs for imagenet, 2 train videos
-  of 24 frames for charades (a longer clip repeats the last frame, decoded each time)."""
+  compress as photographs do (noise would not), as JPEGs of FIXTURE_IMAGE's size: 18 train
+  images for imagenet, 2 train videos of CHARADES_FRAMES frames for charades."""
   from PIL import Image
   from harness.testing import tiny_datasets
   if source == "imagenet":
     root = tiny_datasets.imagenet(root, classes=[f"n{k:02d}" for k in range(6)])
   else:
-    root = tiny_datasets.charades(root, frames=24)
-  rng, (w, h) = np.random.default_rng(0), FIXTURE_IMAGE
+    root = tiny_datasets.charades(root, frames=CHARADES_FRAMES)
+  rng, (w, h) = np.random.default_rng(0), FIXTURE_IMAGE[source]
   for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png")):
     coarse = Image.fromarray(rng.integers(0, 256, (h // 8, w // 8, 3), np.uint8))
-    coarse.resize((w, h), Image.BICUBIC).save(path)
+    coarse.resize((w, h), Image.BICUBIC).save(path, format="JPEG", quality=JPEG_QUALITY)
   return root
+
+
+def _peer_image(path, size: int, rng) -> np.ndarray:
+  """ViT's inception crop as a plain PIL loop makes it: decode, a random box, resized, flipped."""
+  from PIL import Image
+  with Image.open(path) as image:
+    image = image.convert("RGB")
+    width, height = image.size
+    area = rng.uniform(0.05, 1.0) * width * height
+    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    w = min(width, round(np.sqrt(area * aspect)))
+    h = min(height, round(np.sqrt(area / aspect)))
+    left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+    pixels = np.asarray(image.resize((size, size), Image.BILINEAR, box=(left, top, left + w, top + h)))
+  return pixels[:, ::-1] if rng.random() < 0.5 else pixels
+
+
+def _peer_clip(frames, size: int, rng) -> np.ndarray:
+  """A clip as a plain PIL loop makes it: each frame decoded, its shorter side resized to 8/7 of
+  the size, one random crop and flip for the whole clip."""
+  from PIL import Image
+  clip, top, left, flip = [], None, None, rng.random() < 0.5
+  for path in frames:
+    with Image.open(path) as image:
+      image = image.convert("RGB")
+      scale = size * 8 // 7 / min(image.size)
+      image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+      pixels = np.asarray(image)
+    if top is None:
+      top = rng.integers(0, pixels.shape[0] - size + 1)
+      left = rng.integers(0, pixels.shape[1] - size + 1)
+    pixels = pixels[top:top + size, left:left + size]
+    clip.append(pixels[:, ::-1] if flip else pixels)
+  return np.stack(clip)
+
+
+def decode_throughput(source: str, image_size: int, frames: int, batch: int, repeats: int) -> dict:
+  """Examples per second on this core: the source's train batches and the plain loop's (the
+  same files, in the same order), timed in turn; the bytes of one example as shipped."""
+  from harness import data as datasets
+  from harness.configs import schema
+  from harness.data import files
+  with tempfile.TemporaryDirectory() as tmp:
+    root = _data_fixture(source, pathlib.Path(tmp))
+    spec = OmegaConf.structured(schema.DATA_SOURCES[source](root=str(root)))
+    data = datasets.make(spec, 0, image_size, frames)
+    rng = np.random.default_rng(0)
+
+    def harness(step):
+      return data.train_batch(step, batch)[0]
+
+    def peer(step):
+      if source == "imagenet":
+        picks = [data.train[files.epoch_index(0, step * batch + i, len(data.train))][0] for i in range(batch)]
+        return np.stack([_peer_image(path, image_size, rng) for path in picks])
+      span = spec.fps_stride
+      videos = [data.train[files.epoch_index(0, step * batch + i, len(data.train))] for i in range(batch)]
+      return np.stack([_peer_clip([v.frames[span * t] for t in range(frames)], image_size, rng)
+                       for v in videos])
+
+    timings = {"harness": [], "peer": []}
+    shipped = harness(0).nbytes // batch  # Also the warm-up: imports, first reads.
+    peer(0)
+    for repeat in range(1, repeats + 1):
+      for name, make in (("harness", harness), ("peer", peer)):
+        began = time.perf_counter()
+        make(repeat)
+        timings[name].append(time.perf_counter() - began)
+  return {f"{name}_examples_per_s": batch / statistics.median(seconds) for name, seconds in timings.items()} | {
+      "bytes_per_example": int(shipped)}
 
 
 def data_throughput(source: str, image_size: int, frames: int, workers: int, steps: int,
@@ -246,9 +323,10 @@ def data_throughput(source: str, image_size: int, frames: int, workers: int, ste
 
 
 def main(argv) -> None:
-  if argv[0] == "data":  # No framework: the loaders are numpy.
+  if argv[0] in ("data", "decode"):  # No framework: the loaders are numpy.
     source, *sizes = argv[1:]
-    print(json.dumps(data_throughput(source, *map(int, sizes))))
+    measure = data_throughput if argv[0] == "data" else decode_throughput
+    print(json.dumps(measure(source, *map(int, sizes))))
     return
   what, framework, *rest = argv
   if what == "roof":

@@ -37,13 +37,13 @@ def charades_csv(root: pathlib.Path, split: str, actions: Dict[str, str]) -> Non
 
 
 def charades(root: pathlib.Path, frames: int = 48) -> pathlib.Path:
-  """CHARADES_VIDEOS with `frames` frames each (48: 2 s at 24 fps); frame f's pixels are 5 * f."""
+  """CHARADES_VIDEOS with `frames` frames each (48: 2 s at 24 fps); frame f's pixels are 5 * f (mod 256)."""
   root.mkdir(parents=True, exist_ok=True)
   for split, videos in CHARADES_VIDEOS.items():
     charades_csv(root, split, videos)
     for vid in videos:
       for f in range(1, frames + 1):
-        write_image(root / "Charades_v1_rgb" / vid / f"{vid}-{f:06d}.jpg", 5 * f)
+        write_image(root / "Charades_v1_rgb" / vid / f"{vid}-{f:06d}.jpg", 5 * f % 256)
   return root
 
 

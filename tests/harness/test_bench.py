@@ -1,5 +1,6 @@
 """The bench report from given measurements (no timing is measured or asserted here)."""
 import pandas as pd
+import pytest
 
 from harness.bench import report
 
@@ -81,3 +82,25 @@ def test_the_report_renders_what_the_csvs_keep(tmp_path):
   assert (tmp_path / "bench.md").read_text() == report.markdown(*report.read(tmp_path / "bench.csv"))
   assert report.doc_section(*written) == report.doc_section(*report.read(tmp_path / "bench.csv"))
   assert "343.99" in (tmp_path / "bench.md").read_text()
+
+
+def test_the_decode_probe_times_the_loader_beside_a_plain_loop_and_counts_bytes():
+  from harness.bench import probe
+  image = probe.decode_throughput("imagenet", 32, 1, 2, 1)
+  clip = probe.decode_throughput("charades", 32, 4, 1, 1)
+  assert image["bytes_per_example"] == 32 * 32 * 3 and clip["bytes_per_example"] == 4 * 32 * 32 * 3
+  assert all(v > 0 for v in (*image.values(), *clip.values()))
+
+
+def test_the_cores_a_gpu_needs_follow_from_the_rows_flops_and_the_decode_rate():
+  """From the committed paper rows' GFLOPs: halving the decode rate doubles the cores."""
+  from harness.bench.__main__ import paper_inputs
+  flops = pd.read_csv(report.FLOPS_CSV)
+  decode = pd.DataFrame([{"source": s, "image_size": n, "frames": t, "harness_examples_per_s": 10.0}
+                         for s, n, t in paper_inputs()])
+  cores = report.cores_per_gpu(decode, flops)
+  slower = report.cores_per_gpu(decode.assign(harness_examples_per_s=5.0), flops)
+  assert len(cores) == len(flops[(flops.entry == "row") & (flops.scale == "paper")])
+  assert (slower.cores / cores.cores).round(9).eq(2).all()
+  base = cores.set_index("row").loc["base"]
+  assert base.needed * 361.58e9 * 6 == pytest.approx(0.4 * 989e12, rel=1e-3)  # L/16 at 512, H100.
