@@ -169,6 +169,7 @@ def base_config(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   out.optim.learning_rate, out.optim.warmup_steps = base.learning_rate, base.warmup_steps
   out.train.base = OmegaConf.structured(BaseSpec)
   out.tracking.artifacts = True  # Its rows start from its kept weights.
+  out.runtime.progress_index = out.runtime.progress_total = 0  # Not a run of the sweep's count.
   if "eval_split" in out.data:
     out.data.eval_split = "validation"
   return validate(out, data_files)

@@ -20,6 +20,7 @@ class RunSpec:
   optimizer: OptimizerConfig
   config_hash: str  # keys the run: skip when finished, resume from its checkpoints
   resolved: Dict[str, Any]  # what defines the run's result (logged as its MLflow params)
+  role: str = ""  # what the run is to the run that asked for it ('base model'); '' for a row's own
 
   @property
   def row_id(self) -> str:
@@ -28,7 +29,8 @@ class RunSpec:
   @property
   def name(self) -> str:
     cfg = self.cfg
-    return f"{self.row_id} {cfg.framework} {cfg.scale.name} seed {cfg.seed}"
+    return f"{self.row_id} {cfg.framework} {cfg.scale.name} seed {cfg.seed}" + (
+        f" ({self.role})" if self.role else "")
 
 
 def of(cfg: DictConfig) -> RunSpec:

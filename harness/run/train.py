@@ -85,7 +85,7 @@ def evaluate(runner, data, batch_size: int) -> Tuple[Dict[str, float], np.ndarra
 def base_weights(cfg) -> Dict[str, np.ndarray]:
   """The final weights of the base the run `cfg` fine-tunes (harness/run/base_model.py), which
   is trained here first unless it is finished."""
-  outcome = run(run_spec.of(compose.base_config(cfg)))
+  outcome = run(dataclasses.replace(run_spec.of(compose.base_config(cfg)), role="base model"))
   return finished_runs.weights(outcome.run_id, tracking.Tracker(cfg.tracking))
 
 

@@ -30,6 +30,7 @@ def test_rows_of_either_experiment_and_framework_name_one_base_scored_on_validat
     base = compose.base_config(cfg)
     assert (base.experiment.name, base.row, base.framework, base.train.steps) == ("table1", "base", "torch", 4)
     assert base.data.eval_split == "validation" and base.tracking.artifacts and not base.train.base.experiment
+    assert base.runtime.progress_total == 0  # Its line is not numbered as one of the sweep's runs.
     hashes.add(compose.config_hash(base))
   assert len(hashes) == 1
 
@@ -61,6 +62,7 @@ def test_the_base_trains_once_and_every_row_starts_from_it(tmp_path):
   second = smoke.run_cli(tmp_path, "experiment=table1", "row=tl16_at_12", "framework=torch", *BASE)
   assert second.returncode == 0, second.stderr[-2000:]
   assert "already finished" in second.stdout + second.stderr
+  assert "table1/base torch smoke seed 0 (base model): finished" in first.stdout + first.stderr
   runs = {r.data.tags["row"]: r for r in smoke.all_runs(tmp_path, "table1")}
   assert sorted(runs) == ["base", "tl16_at_12"]  # One base, trained once.
   tuned = runs["tl16_at_12"].info.run_id
