@@ -285,7 +285,7 @@ def decode_throughput(source: str, image_size: int, frames: int, batch: int, rep
         return np.stack([_peer_image(path, image_size, rng) for path in picks])
       span = spec.fps_stride
       videos = [data.train[files.epoch_index(0, step * batch + i, len(data.train))] for i in range(batch)]
-      return np.stack([_peer_clip([v.frames[span * t] for t in range(frames)], image_size, rng)
+      return np.stack([_peer_clip([v.frame(span * t) for t in range(frames)], image_size, rng)
                        for v in videos])
 
     timings = {"harness": [], "peer": []}

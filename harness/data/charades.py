@@ -13,12 +13,14 @@ in any of its segments (`eval_clips: segments`); or on its centre clip alone
 """
 import csv
 import dataclasses
+import os
 import pathlib
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from harness.data.base import Batch, Examples, example_rng, require_at_least
+from harness.data import files
 from harness.data.files import check_images, epoch_index, load_image, require_root
 
 NUM_CLASSES = 157
@@ -30,9 +32,21 @@ EVAL_CLIPS = ("segments", "centre")
 
 @dataclasses.dataclass(frozen=True)
 class Video:
+  """A video's frames are <folder>/<id>-000001.jpg, ... numbered without gaps (as Charades'
+  RGB-frames archive has them): a count stands for their paths, a few bytes instead of some
+  280 per frame (7M frames)."""
   id: str
-  frames: Tuple[pathlib.Path, ...]
+  folder: pathlib.Path
+  frame_count: int
   actions: Tuple[Tuple[int, float, float], ...]  # (class, start s, end s)
+
+  def frame(self, index: int) -> pathlib.Path:
+    """Frame `index`, counted from 0."""
+    return self.folder / frame_name(self.id, index)
+
+
+def frame_name(video_id: str, index: int) -> str:
+  return f"{video_id}-{index + 1:06d}.jpg"
 
 
 def parse_actions(text: str) -> Tuple[Tuple[int, float, float], ...]:
@@ -60,23 +74,51 @@ def read_split(root: pathlib.Path, split: str) -> List[Video]:
     missing = sorted({"id", "actions"} - set(reader.fieldnames or ()))
     if missing:
       raise ValueError(f"{path} has no {' or '.join(missing)} column")
-    videos = [_video(root, record, f"{path} line {reader.line_num}") for record in reader]
-  if not videos:
+    records = [(record, f"{path} line {reader.line_num}") for record in reader]
+  if not records:
     raise ValueError(f"{path} lists no videos")
-  return videos
+  counts = frame_counts(root, [record["id"] for record, _ in records])
+  return [_video(root, record, where, counts[record["id"]]) for record, where in records]
 
 
-def _video(root: pathlib.Path, record: dict, where: str) -> Video:
+def frame_counts(root: pathlib.Path, ids: List[str]) -> Dict[str, int]:
+  """How many frames each video's folder holds, listed once and kept in the user cache, keyed
+  by the folders' modification times (adding or removing a frame changes its folder's)."""
+  folders = root / FRAMES_FOLDER
+  stamps = []
+  for video_id in ids:
+    try:
+      stamps.append(f"{video_id}\t{(folders / video_id).stat().st_mtime_ns}")
+    except OSError:
+      stamps.append(f"{video_id}\t-")
+  return files.cached_listing("charades-frames", "\n".join([str(root), *stamps]),
+                              lambda: {v: _count_frames(folders / v, v) for v in ids})
+
+
+def _count_frames(folder: pathlib.Path, video_id: str) -> int:
+  """The frames <id>-000001.jpg ... <id>-<n>.jpg in `folder`: n; 0 when there are none. A gap
+  in the numbering is refused, naming the first missing frame."""
+  try:
+    names = {n for n in os.listdir(folder) if n.startswith(f"{video_id}-") and n.endswith(".jpg")}
+  except OSError:
+    return 0
+  for index in range(len(names)):
+    if frame_name(video_id, index) not in names:
+      raise ValueError(f"Charades video {video_id} has {len(names)} frames in {folder} but not "
+                       f"{frame_name(video_id, index)} (frames are numbered from 000001 without gaps)")
+  return len(names)
+
+
+def _video(root: pathlib.Path, record: dict, where: str, frame_count: int) -> Video:
   """One CSV record's video; `where` (file and line) names it in an error."""
   try:
     actions = parse_actions(record["actions"])
   except ValueError as error:
     raise ValueError(f"{where}, video {record['id']}: {error}") from None
   folder = root / FRAMES_FOLDER / record["id"]
-  frames = tuple(sorted(folder.glob(f"{record['id']}-*.jpg")))
-  if not frames:
+  if not frame_count:
     raise ValueError(f"no extracted frames for Charades video {record['id']} in {folder} ({where})")
-  return Video(record["id"], frames, actions)
+  return Video(record["id"], folder, frame_count, actions)
 
 
 class Charades(Examples):
@@ -98,16 +140,16 @@ class Charades(Examples):
   def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
     root = require_root(spec.root, "charades")
     videos = [video for split in SPLITS for video in read_split(root, split)]
-    check_images([frame for video in videos for frame in video.frames], stamp_dir)
+    check_images([video.frame(i) for video in videos for i in range(video.frame_count)], stamp_dir)
 
   def _clip(self, video: Video, start: int, crop: Optional[int] = None) -> np.ndarray:
     """[T, S, S, 3] from frame `start` on. A train clip (`crop`: a seed) has one random crop
     and flip for all its frames: each frame draws them from a generator in the same state, so
     that the motion across frames is the video's."""
     span = self.spec.fps_stride
-    index = [min(start + span * t, len(video.frames) - 1) for t in range(self.num_frames)]
+    index = [min(start + span * t, video.frame_count - 1) for t in range(self.num_frames)]
     rng = lambda: None if crop is None else np.random.default_rng(crop)
-    return np.stack([load_image(video.frames[i], self.image_size, rng()) for i in index])
+    return np.stack([load_image(video.frame(i), self.image_size, rng()) for i in index])
 
   def _labels(self, video: Video, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
     labels = np.zeros(NUM_CLASSES, np.float32)
@@ -120,7 +162,7 @@ class Charades(Examples):
     video = self.train[epoch_index(self.seed, step * batch_size + index, len(self.train))]
     rng = example_rng(self.seed, step, index)
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
-    start = int(rng.integers(0, max(len(video.frames) - length, 0) + 1))
+    start = int(rng.integers(0, max(video.frame_count - length, 0) + 1))
     clip = self._clip(video, start, crop=int(rng.integers(2**63)))
     return clip, self._labels(video, start / FPS, (start + length - 1) / FPS)
 
@@ -129,7 +171,7 @@ class Charades(Examples):
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
     clips = []
     for index, video in enumerate(self.test):
-      last = max(len(video.frames) - length, 0)  # The first frame of a clip flush with the end.
+      last = max(video.frame_count - length, 0)  # The first frame of a clip flush with the end.
       starts = [last // 2] if self.spec.eval_clips == "centre" else list(range(0, last + 1, length))
       if starts[-1] != last and self.spec.eval_clips == "segments":
         starts.append(last)

@@ -12,13 +12,12 @@ scored on `eval_split` (validation, or the test set; its first `test_size` image
 model's canvas, on background.
 """
 import functools
-import os
 import pathlib
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from harness.data import download, idx
+from harness.data import download, files, idx
 from harness.data.base import (BACKGROUND, TARGET, WHOLE, Batch, Dataset, Part, part_bounds,
                                require_at_least, unit_range)
 from harness.data.files import epoch_index
@@ -41,8 +40,7 @@ EVAL_SPLITS = ("validation", "test")
 
 
 def cache_dir() -> pathlib.Path:
-  base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-  return pathlib.Path(base) / "tokenlearner-harness" / "fashion-mnist"
+  return files.cache_dir("fashion-mnist")
 
 
 def _file(folder: pathlib.Path, stem: str) -> Optional[pathlib.Path]:

@@ -2,12 +2,43 @@
 check that every image opens before a run starts."""
 import functools
 import hashlib
+import json
+import os
 import pathlib
+import uuid
 from typing import Optional, Sequence
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def cache_dir(name: str) -> pathlib.Path:
+  """The user cache's folder `name` (XDG_CACHE_HOME, else ~/.cache): what the harness builds
+  from a dataset once and keeps between runs."""
+  base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+  return pathlib.Path(base) / "tokenlearner-harness" / name
+
+
+def cached_listing(name: str, key: str, build):
+  """build()'s JSON-able result, kept in the user cache under `name` and the digest of `key`
+  (say, the folders listed and their modification times): listing a dataset's files costs a
+  stat per file, which every process of every run would otherwise pay. A cache that cannot be
+  read or written is rebuilt or skipped: nothing depends on it but the time."""
+  path = cache_dir(name) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    pass
+  listing = build()
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    staging.write_text(json.dumps(listing))
+    os.replace(staging, path)  # Whole or not at all, whoever writes it at the same time.
+  except OSError:
+    pass
+  return listing
 IMAGE_CHECK_VERSION = 1  # Part of a stamp's name: raise it when check_images checks more.
 
 

@@ -120,3 +120,24 @@ def test_charades_errors_name_the_problem(charades):
   (charades / "Charades_v1_test.csv").write_text(CSV_HEADER + 'DDDDD,S,K,5,5,Yes,s,o,d,"c999 0 1",1\n')
   with pytest.raises(ValueError, match="no extracted frames for Charades video DDDDD|unknown Charades action"):
     datasets.make(charades_spec(charades), 0, 8, 4)
+
+
+def test_charades_frames_are_counted_once_and_kept_in_the_user_cache(charades, monkeypatch):
+  """A video holds a frame count, not 48 paths; the counts are listed once and read back from
+  the cache while no folder changes; a frame added is seen; a gap in the numbering is refused."""
+  from harness.data import charades as source
+  data = datasets.make(charades_spec(charades), 0, 8, 4)
+  video = data.test[0]
+  assert video.frame_count == 48 and video.frame(0).name == f"{video.id}-000001.jpg"
+  assert video.frame(47).is_file() and not hasattr(video, "frames")
+
+  def no_listing(folder):
+    raise AssertionError(f"{folder} listed again")
+  with monkeypatch.context() as patched:
+    patched.setattr(source.os, "listdir", no_listing)
+    assert datasets.make(charades_spec(charades), 0, 8, 4).test[0].frame_count == 48
+  tiny_datasets.write_image(video.frame(48), 0)  # Frame 49: its folder changes.
+  assert datasets.make(charades_spec(charades), 0, 8, 4).test[0].frame_count == 49
+  video.frame(10).unlink()
+  with pytest.raises(ValueError, match=f"not {video.id}-000011.jpg"):
+    datasets.make(charades_spec(charades), 0, 8, 4)
