@@ -1,14 +1,15 @@
 """ImageNet (or any image classification set) in the class-folder layout:
 <root>/train/<class>/<image> and <root>/val/<class>/<image>; classes are the sorted
 train folder names."""
+import os
 import pathlib
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from harness.data.base import Batch, Examples, example_rng
-from harness.data.files import (CROPS, IMAGE_SUFFIXES, check_images, epoch_index, inception_crop,
-                                load_image, require_root, resize_whole)
+from harness.data.files import (CROPS, IMAGE_SUFFIXES, cached_listing, check_images, epoch_index,
+                                inception_crop, load_image, require_root, resize_whole)
 
 Labelled = List[Tuple[pathlib.Path, int]]
 
@@ -25,21 +26,29 @@ def class_names(data_root: str) -> List[str]:
 def _split(folder: pathlib.Path, classes: List[str]) -> Labelled:
   """A split's images and labels in class order. A class folder without images would leave
   a class no example has (train/) or that no example tests (val/): refused, as is a val/
-  class that train/ lacks."""
+  class that train/ lacks. The file names are listed once and kept in the user cache, keyed by
+  the class folders' modification times (adding or removing an image changes its folder's)."""
   labels = {name: label for label, name in enumerate(classes)}
   class_folders = sorted(d for d in folder.iterdir() if d.is_dir())
   unknown = [d.name for d in class_folders if d.name not in labels]
   if unknown:
     raise ValueError(f"{folder} has classes that train/ lacks: {', '.join(unknown[:5])}")
+  key = "\n".join([str(folder), *(f"{d.name}\t{d.stat().st_mtime_ns}" for d in class_folders)])
+  names = cached_listing("imagenet-files", key, lambda: {d.name: _images(d) for d in class_folders})
   found = []
   for class_folder in class_folders:
-    images = [p for p in sorted(class_folder.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not images:
+    if not names[class_folder.name]:
       raise ValueError(f"class folder {class_folder} has no images ({', '.join(IMAGE_SUFFIXES)})")
-    found += [(path, labels[class_folder.name]) for path in images]
+    found += [(class_folder / name, labels[class_folder.name]) for name in names[class_folder.name]]
   if not found:
     raise ValueError(f"no images found under {folder}")
   return found
+
+
+def _images(class_folder: pathlib.Path) -> List[str]:
+  """The image files' names, sorted; hidden files (say, macOS's ._ copies) are not images."""
+  return sorted(n for n in os.listdir(class_folder)
+                if not n.startswith(".") and pathlib.Path(n).suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_splits(data_root: str) -> Tuple[List[str], Labelled, Labelled]:

@@ -1,4 +1,6 @@
 """Paper-scale loaders on tiny fixtures written in the real datasets' formats."""
+import pathlib
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -28,6 +30,23 @@ def test_imagenet_folders_give_labelled_resized_images(imagenet):
   assert sorted(first_epoch) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
   (xv, yv), = list(data.test_batches(8))
   assert list(yv) == [0, 1, 2] and xv.shape == (3, 8, 8, 3)
+
+
+def test_imagenet_files_are_listed_once_and_kept_in_the_user_cache(imagenet, monkeypatch):
+  from harness.data import imagenet as source
+  spec = OmegaConf.structured(ImageNetData(root=str(imagenet)))
+  before = datasets.make(spec, 0, 8).train
+  listdir = source.os.listdir
+
+  def splits_only(folder):  # The split folders' class folders are listed; a class's images not.
+    assert pathlib.Path(folder).name in ("train", "val"), f"{folder} listed again"
+    return listdir(folder)
+  with monkeypatch.context() as patched:
+    patched.setattr(source.os, "listdir", splits_only)
+    assert datasets.make(spec, 0, 8).train == before
+  tiny_datasets.write_image(imagenet / "train" / "n01" / "n01_9.png", 9)
+  (imagenet / "train" / "n01" / "._n01_8.png").write_bytes(b"")  # Not an image: hidden.
+  assert len(datasets.make(spec, 0, 8).train) == len(before) + 1
 
 
 def test_imagenet_errors_name_the_problem(tmp_path):
