@@ -104,3 +104,20 @@ def test_the_cores_a_gpu_needs_follow_from_the_rows_flops_and_the_decode_rate():
   assert (slower.cores / cores.cores).round(9).eq(2).all()
   base = cores.set_index("row").loc["base"]
   assert base.needed * 361.58e9 * 6 == pytest.approx(0.4 * 989e12, rel=1e-3)  # L/16 at 512, H100.
+
+
+def test_the_accelerator_check_names_each_device_s_peak_and_runs_on_a_cpu(tmp_path, capsys):
+  """On a CPU (no peak, no MFU) at smoke scale: a row per framework with its step time, memory
+  and the share of the time spent waiting for data."""
+  from harness.bench import accelerator
+  assert accelerator.peak_tflops("torch:cuda:NVIDIA H100 80GB HBM3 x8") == 989
+  assert accelerator.peak_tflops("jax:gpu:NVIDIA A100-SXM4-80GB") == 312
+  assert accelerator.peak_tflops("jax:tpu:TPU v3") == 61.5
+  assert accelerator.peak_tflops("torch:cpu") is None
+  out = tmp_path / "accelerator.csv"
+  assert accelerator.main(["--experiments", "table2", "--frameworks", "torch", "--steps", "2", "--out",
+                           str(out), "scale=smoke", "train.batch_size=2"]) == 0
+  table = pd.read_csv(out)
+  assert list(table.framework) == ["torch"] and table.mfu.isna().all()
+  assert (table.step_s > 0).all() and table.data_wait_share.between(0, 1).all()
+  assert set(table.precision) == {"bfloat16"}
