@@ -109,6 +109,8 @@ def reproduce(args, overrides: Sequence[str]) -> int:
   from harness.store import run_status
   cfg = compose.compose_config(overrides)
   preflight.check(cfg)
+  for experiment in args.experiments:  # Before anything trains: each run would refuse alone.
+    compose.require_pretrained(compose.compose_config([*overrides, f"experiment={experiment}"]))
   seeds = _seeds(args, cfg)
   _warn_unregistered(cfg, run_status.plan(args.experiments, args.frameworks, seeds, overrides))
   sweep.reproduce(args.experiments, seeds, args.jobs, overrides)

@@ -8,6 +8,7 @@ data has the model's classes) and turns every failure into one line that names t
 import hashlib
 import json
 import pathlib
+import re
 from typing import Any, Dict, Sequence
 
 from hydra import compose, initialize_config_dir
@@ -31,11 +32,20 @@ class ConfigError(ValueError):
 
 
 def _checkpoint_in(folder: str, name: str) -> str:
-  """${checkpoint_in:${train.pretrained_dir},<file>}: a paper recipe's pretrained checkpoint."""
-  if not folder:
-    raise ValueError(f"this recipe fine-tunes {name}: set train.pretrained_dir to the folder that "
-                     "holds it (or train.pretrained='' to train from scratch)")
-  return str(pathlib.Path(folder) / name)
+  """${checkpoint_in:${train.pretrained_dir},<file>}: a paper recipe's pretrained checkpoint;
+  '' while no folder is set, which require_pretrained refuses when a run is to start (planning
+  and reporting need no checkpoint)."""
+  return str(pathlib.Path(folder) / name) if folder else ""
+
+
+def require_pretrained(cfg: DictConfig) -> None:
+  """Refuses a run whose recipe names its checkpoint in train.pretrained_dir (a paper fine-tune)
+  while that folder is unset."""
+  named = re.fullmatch(r"\$\{checkpoint_in:[^,]+,([^}]+)\}",
+                       str(OmegaConf.to_container(cfg.train, resolve=False)["pretrained"]))
+  if named and not cfg.train.pretrained_dir:
+    raise ConfigError(f"bad config: this recipe fine-tunes {named.group(1)}: set train.pretrained_dir "
+                      "to the folder that holds it (or train.pretrained='' to train from scratch)")
 
 
 def _tasks_per_node(framework: str, gpus_per_node) -> int:
@@ -137,6 +147,8 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
                         f"{base.steps}, {base.warmup_steps}, {base.learning_rate}")
     if cfg.train.init != "shared":
       raise ConfigError("bad config: train.base is laid over the shared start; it needs train.init=shared")
+  if data_files:
+    require_pretrained(cfg)
   if cfg.train.pretrained and data_files:
     from harness.twins import pretrained
     try:

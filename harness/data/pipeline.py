@@ -59,7 +59,8 @@ def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, 
   loader = grain.experimental.WithOptionsIterDataset(
       loader, grain.experimental.DatasetOptions(min_shm_size=MIN_SHARED_BYTES))
   loader = loader.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
-                                                           per_worker_buffer_size=ready))
+                                                           per_worker_buffer_size=ready),
+                              worker_init_fn=_ignore_preemption)
   iterator = iter(loader)
   try:
     for _ in range(first_step, steps):
@@ -69,6 +70,16 @@ def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, 
       yield batch
   finally:
     iterator.close()  # Stops and joins the workers, also when the caller stops early.
+
+
+def _ignore_preemption(worker_index: int, worker_count: int) -> None:
+  """A cluster signals every process of a job: a worker leaves it to the trainer, which stops the
+  workers once it has checkpointed at its next step (harness/run/preemption.py)."""
+  import signal
+
+  from harness.machine import cluster_signals
+  for signum in cluster_signals.PREEMPTION:
+    signal.signal(signum, signal.SIG_IGN)
 
 
 def _allow_unparsed_flags() -> None:

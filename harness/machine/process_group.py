@@ -72,7 +72,9 @@ def _launched() -> Optional[Tuple[int, int]]:
   (translated to torchrun's by submitit); None for a single process."""
   if int(os.environ.get("WORLD_SIZE", "1")) == 1 and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
     from submitit.helpers import TorchDistributedEnvironment
-    TorchDistributedEnvironment().export()  # Sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+    # Sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; not CUDA_VISIBLE_DEVICES,
+    # which would leave a process one GPU numbered 0 (a JAX process drives all of its node's).
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
   world = int(os.environ.get("WORLD_SIZE", "1"))
   return (int(os.environ["RANK"]), world) if world > 1 else None
 

@@ -1,9 +1,10 @@
 """A cluster's notice that a run must stop: SLURM sends SIGTERM when it preempts a job, and the
-signal a job asks for with --signal before its time limit (Hydra's submitit launcher asks for
-SIGUSR1, 120 s ahead). While a run trains, either signal only raises a flag. At the next step boundary the
-run writes a checkpoint of where it stands, is marked preempted (KILLED, with a `preempted`
-tag), releases its claim and stops; a rerun or requeue resumes it there, with the metrics of
-an uninterrupted run.
+signal a job asks for with --signal before its time limit (submitit asks for SIGUSR2,
+signal_delay_s = 120 s ahead in Hydra's launcher; SIGUSR1 is the other common choice). While a
+run trains, these signals only raise a flag. At the next step boundary the run writes a
+checkpoint of where it stands, is marked preempted (KILLED, with a `preempted` tag), releases
+its claim and stops; a rerun or requeue resumes it there, with the metrics of an uninterrupted
+run.
 
 How the process then ends is the launcher's business: a handler that was installed before
 (submitit's, which requeues the job) is handed the signal; without one the process exits
@@ -15,7 +16,9 @@ import sys
 import threading
 from typing import Callable, Dict, Optional
 
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+from harness.machine import cluster_signals
+
+SIGNALS = cluster_signals.PREEMPTION
 
 
 class Preempted(SystemExit):
@@ -39,20 +42,21 @@ class Notice:
       self._previous = {s: signal.signal(s, self._note) for s in SIGNALS}
     return self
 
-  def __exit__(self, *exc) -> None:
+  def __exit__(self, kind, error, trace) -> None:
     for signum, handler in self._previous.items():
-      signal.signal(signum, handler)
+      if handler is not None:  # None: installed from C, which Python cannot put back.
+        signal.signal(signum, handler)
+    if kind is None and self.signum:  # Came after the last step's check: acted on as it would be.
+      signal.raise_signal(self.signum)
 
   def _note(self, signum: int, frame) -> None:
     self.signum = self.signum or signum
 
-  def due(self, group, step: int, every: int) -> int:
-    """The signal to stop for at the boundary before `step`, or 0. One process checks its own
-    flag at every step; the processes of a group agree (the largest signal any of them got)
-    every `every` steps only, as a collective costs a host sync."""
-    if group.count == 1:
-      return self.signum
-    return group.largest(self.signum) if step % every == 0 else 0
+  def due(self, group) -> int:
+    """The signal to stop for at this step boundary, or 0: this process's, or the largest any
+    process of its group got (one small collective a step, beside the step's own), so that
+    they all stop at the same step."""
+    return self.signum if group.count == 1 else group.largest(self.signum)
 
   def pass_on(self, signum: int) -> None:
     """Hands `signum` to the handler that was there before this block (say, submitit's

@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.configs import compose, registry, run_spec
+from harness.run import preemption
 
 _FAILED_MARK = "RUN FAILED"
 JOBLIB, JOBS = "joblib", 2  # The default launcher, and its default number of processes.
@@ -62,7 +63,11 @@ def _in_own_processes(cfg: DictConfig) -> str:
   if cfg.framework == "torch":
     launcher = ["-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={cfg.runtime.gpus_per_run}", "-m", "harness"]
-  done = subprocess.run([sys.executable, *launcher, "run", *overrides])
+  env = dict(os.environ)  # JAX drives every GPU it sees: the run's n, unless the user chose.
+  env.setdefault("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(cfg.runtime.gpus_per_run))))
+  done = subprocess.run([sys.executable, *launcher, "run", *overrides], env=env)
+  if done.returncode - 128 in preemption.SIGNALS:  # Checkpointed and marked: the sweep stops too.
+    raise preemption.Preempted(done.returncode - 128, -1)
   if done.returncode:
     print(f"{_FAILED_MARK} {cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}: its "
           f"processes exited with status {done.returncode}", file=sys.stderr, flush=True)
@@ -129,6 +134,10 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
   `jobs` is the joblib launcher's number of processes; another launcher's own config says
   how many runs go at once."""
   size = math.prod(len(values) for values in axes.values())
+  gpus = [o for o in overrides if o.split("=", 1)[0] == "runtime.gpus_per_run"]
+  if gpus and gpus[-1].split("=", 1)[1] not in ("", "0") and (launcher(overrides) != JOBLIB or jobs != 1):
+    raise compose.ConfigError("bad config: runtime.gpus_per_run gives each run all the GPUs in turn, "
+                              "one run at a time: it takes neither --jobs nor another launcher")
   argv = ["harness", "--multirun", f"experiment={experiment}",
           *(f"{key}={','.join(map(str, values))}" for key, values in axes.items()),
           f"runtime.progress_index={offset}", f"runtime.progress_total={total or size}",

@@ -182,10 +182,11 @@ def run(spec: run_spec.RunSpec) -> Outcome:
         progress.update(step + 1, loss)
         killpoints.reached("step", step, group.main)
         killpoints.signal_after(step, group.main)
-        signum = notice.due(group, step + 1, cfg.runtime.log_every)
+        signum = notice.due(group)
         if signum:
           with clock("bookkeeping"):
             record.preempt(runner, step + 1, preemption.name(signum))
+            group.broadcast()  # The others wait until process 0's checkpoint and marks are written.
           progress.note(f"preempted by {preemption.name(signum)}: checkpointed at step {step + 1}; "
                         "a rerun resumes there")
           raise preemption.Preempted(signum, step + 1)

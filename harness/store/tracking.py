@@ -154,7 +154,10 @@ class Tracker:
     return run.info.run_id
 
   def reopen(self, run_id: str) -> None:
+    """Marks a run RUNNING again; a preemption it resumes from is over."""
     retry(self.client.update_run, run_id, status=RUNNING)
+    if PREEMPTED_TAG in retry(self.client.get_run, run_id).data.tags:
+      retry(self.client.delete_tag, run_id, PREEMPTED_TAG)
 
   def log_params(self, run_id: str, params: Dict[str, object]) -> None:
     from mlflow.entities import Param

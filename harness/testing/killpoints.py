@@ -10,7 +10,7 @@ run's artifacts logged, the run not yet marked finished; step: the last step).
 HARNESS_NAN_AT=<row>:<step> makes that row's training loss NaN at that step, as a
 diverging run's would be, to follow a divergence through a sweep.
 
-HARNESS_SIGNAL_AT=<signal>:<step> (SIGTERM, SIGUSR1) makes the process that keeps the run's
+HARNESS_SIGNAL_AT=<signal>:<step> (SIGTERM, SIGUSR1, SIGUSR2) makes the process that keeps the run's
 record send itself that signal once the step's update is done, as a cluster would while the
 step runs.
 """

@@ -174,7 +174,7 @@ CASES = [
     # Datasets on disk.
     BadInput("imagenet-root-empty", ("run", "experiment=table1", "scale=paper", "train.pretrained="),
              "data.root is empty"),
-    BadInput("paper-checkpoint-folder-unset", ("run", "experiment=figure1", "scale=paper"),
+    BadInput("paper-checkpoint-folder-unset", ("run", "experiment=figure1", "row=unpool_tl8", "scale=paper"),
              "this recipe fine-tunes ViT-B_16.npz: set train.pretrained_dir"),
     BadInput("imagenet-root-missing", IMAGENET_RUN, "data.root='{root}/imagenet' is not a directory"),
     BadInput("imagenet-without-val", IMAGENET_RUN, "has no val/ folder", _imagenet_without_val),

@@ -144,10 +144,14 @@ def test_the_tables_state_the_proxy_recipe_the_runs_train_with(experiment):
 
 def test_a_paper_fine_tune_names_its_checkpoint_in_the_folder_set_once():
   from harness.configs import compose
-  for experiment, file in (("table1", "ViT-L_16.npz"), ("figure1", "ViT-B_16.npz")):
-    base = ["scale=paper", f"experiment={experiment}", "data.root=/nowhere"]
+  for experiment, row, file in (("table1", "base", "ViT-L_16.npz"), ("figure1", "unpool_tl8", "ViT-B_16.npz")):
+    base = ["scale=paper", f"experiment={experiment}", f"row={row}", "data.root=/nowhere"]
     cfg = compose.compose_config([*base, "train.pretrained_dir=/data/vit"])
     assert cfg.train.pretrained == f"/data/vit/{file}"
+    unset = compose.compose_config(base)
+    compose.validate(unset, data_files=False)  # Planning and reporting need no checkpoint,
     with pytest.raises(compose.ConfigError, match=f"fine-tunes {file}: set train.pretrained_dir"):
-      compose.validate(compose.compose_config(base), data_files=False)
-    assert compose.compose_config([*base, "train.pretrained="]).train.pretrained == ""
+      compose.require_pretrained(unset)  # but a run that is to start does.
+    scratch = compose.compose_config([*base, "train.pretrained="])
+    compose.require_pretrained(scratch)
+    assert scratch.train.pretrained == ""

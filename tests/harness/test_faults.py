@@ -66,11 +66,11 @@ KILL_POINTS = {"start:0": "its MLflow run opened, nothing trained",
                "artifacts:5": "its artifacts logged, before it is marked finished"}
 
 
-# The default session kills PyTorch mid-checkpoint (a JAX run killed and resumed: test_runs.py,
-# test_data_parallel.py; both resumed after a preemption below); `nox -s faults` at every point
-# in both frameworks.
+# The default session kills PyTorch at two points (a JAX run killed and resumed: test_runs.py,
+# test_data_parallel.py); `nox -s faults` at every point in both frameworks.
 @pytest.mark.parametrize("framework,point", share(
-    [(f, p) for f in FRAMEWORKS for p in KILL_POINTS], [("torch", "checkpoint:3")]))
+    [(f, p) for f in FRAMEWORKS for p in KILL_POINTS],
+    [("torch", "start:0"), ("torch", "checkpoint:3")]))
 def test_killed_anywhere_resumes_to_the_same_metrics(tmp_path, fault, references, framework, point):
   fault.done(f"{framework} run (6 steps, checkpoints every 2) killed {KILL_POINTS[point]}; rerun")
   killed = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", env={killpoints.KILL_ENV: point})
@@ -359,11 +359,11 @@ class TestClaims:
     again.release("FINISHED")
 
 
-PREEMPTIONS = [(f, s) for f in FRAMEWORKS for s in ("SIGTERM", "SIGUSR1")]
+PREEMPTIONS = [(f, s) for f in FRAMEWORKS for s in ("SIGTERM", "SIGUSR1", "SIGUSR2")]
 
 
 @pytest.mark.parametrize("framework,signal_name", share(
-    PREEMPTIONS, [("torch", "SIGTERM"), ("jax", "SIGUSR1")]))
+    PREEMPTIONS, [("torch", "SIGTERM"), ("jax", "SIGUSR2")]))
 def test_a_preempted_run_checkpoints_at_the_step_and_resumes_to_the_same_metrics(
     tmp_path, fault, references, framework, signal_name):
   fault.done(f"{framework} run (6 steps, checkpoints every 2) sent {signal_name} during step 2, as "

@@ -64,6 +64,7 @@ def test_a_documented_launch_command_is_one_the_harness_takes(words, monkeypatch
     if argv[0] == "run":
       frameworks = [o.split("=", 1)[1] for o in overrides if o.startswith("framework=")]
     run_overrides = [o for o in overrides if not o.startswith("hydra")]
+    compose.validate(compose.compose_config(run_overrides), data_files=False)  # As the verb plans.
     for experiment in experiments:
       rows = [None] if argv[0] == "run" else [f"row={r.key}" for r in registry.rows(experiment)]
       for framework in frameworks:

@@ -218,7 +218,8 @@ def test_gpus_per_run_starts_each_torch_run_under_torchrun_in_turn(tmp_path, one
 
 @pytest.mark.parametrize("argv", [["reproduce", "--jobs", "2", "runtime.gpus_per_run=8"],
                                   ["reproduce", "hydra/launcher=slurm", "runtime.gpus_per_run=8"],
-                                  ["run", "runtime.gpus_per_run=8"]])
+                                  ["run", "runtime.gpus_per_run=8"],
+                                  ["curves", "--experiments", "table1", "runtime.gpus_per_run=8"]])
 def test_gpus_per_run_is_refused_where_it_cannot_hold(argv, capsys):
   try:
     status = main(argv)
