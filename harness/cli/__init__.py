@@ -154,8 +154,7 @@ def _reproduce_overrides(parser, args, overrides: List[str]) -> List[str]:
   if args.jobs is not None and chosen != sweep.JOBLIB:
     parser.error(f"--jobs is for the joblib launcher; with hydra/launcher={chosen}, its config "
                  "says how many runs go at once (e.g. hydra.launcher.array_parallelism)")
-  gpus = [o for o in overrides if o.split("=", 1)[0] == "runtime.gpus_per_run"]
-  if gpus and gpus[-1].split("=", 1)[1] not in ("", "0"):
+  if sweep.gpus_per_run(overrides):
     if chosen != sweep.JOBLIB or (args.jobs or 1) != 1:
       parser.error("runtime.gpus_per_run gives each run all the GPUs in turn, one run at a time: "
                    "it takes neither --jobs nor another launcher (which has its own gpus_per_node)")

@@ -98,6 +98,12 @@ def _job(cfg: DictConfig) -> str:
     return "failed"
 
 
+def gpus_per_run(overrides: Sequence[str]) -> bool:
+  """Whether the overrides set runtime.gpus_per_run (each run on all the GPUs, one at a time)."""
+  given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "runtime.gpus_per_run"]
+  return bool(given) and given[-1] not in ("", "0")
+
+
 def launcher(overrides: Sequence[str]) -> str:
   """The Hydra launcher that `overrides` choose (hydra/launcher=<name>), joblib by default."""
   chosen = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == "hydra/launcher"]
@@ -134,8 +140,7 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
   `jobs` is the joblib launcher's number of processes; another launcher's own config says
   how many runs go at once."""
   size = math.prod(len(values) for values in axes.values())
-  gpus = [o for o in overrides if o.split("=", 1)[0] == "runtime.gpus_per_run"]
-  if gpus and gpus[-1].split("=", 1)[1] not in ("", "0") and (launcher(overrides) != JOBLIB or jobs != 1):
+  if gpus_per_run(overrides) and (launcher(overrides) != JOBLIB or jobs != 1):
     raise compose.ConfigError("bad config: runtime.gpus_per_run gives each run all the GPUs in turn, "
                               "one run at a time: it takes neither --jobs nor another launcher")
   argv = ["harness", "--multirun", f"experiment={experiment}",
