@@ -9,8 +9,10 @@ back in index order; this process concatenates a step's pieces into its batch. A
 pure function of its index, so the batches are train_batch's, whatever the worker count.
 Grain imports no torch (it uses jax's tree utilities when jax is installed).
 """
+import functools
 import math
-from typing import Iterator
+import signal
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 
@@ -32,20 +34,21 @@ class _Piece:
 
 
 def train_batches(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part = WHOLE,
-                  workers: int = 0) -> Iterator[Batch]:
+                  workers: int = 0, workers_ignore: Sequence[int] = ()) -> Iterator[Batch]:
   """dataset.train_batch(step, batch_size, part) for step in [first_step, steps), in order. With
   `workers`, made that many worker processes ahead of the caller, so that decoding overlaps
-  training; without, in this process, one batch at a time."""
+  training; without, in this process, one batch at a time. The workers ignore the signals in
+  `workers_ignore`: those the caller handles itself and stops the workers on."""
   part_bounds(batch_size, part)  # Refused here, not in a worker.
   if workers < 0:
     raise ValueError(f"workers={workers} is negative")
   if workers == 0:
     return (dataset.train_batch(step, batch_size, part) for step in range(first_step, steps))
-  return _in_workers(dataset, first_step, steps, batch_size, part, workers)
+  return _in_workers(dataset, first_step, steps, batch_size, part, workers, tuple(workers_ignore))
 
 
 def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, part: Part,
-                workers: int) -> Iterator[Batch]:
+                workers: int, workers_ignore: Tuple[int, ...]) -> Iterator[Batch]:
   """train_batches with `workers` > 0. Each worker makes its pieces one at a time and
   keeps up to a batch's share of them ready; closing the generator stops the workers."""
   import grain
@@ -60,7 +63,7 @@ def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, 
       loader, grain.experimental.DatasetOptions(min_shm_size=MIN_SHARED_BYTES))
   loader = loader.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
                                                            per_worker_buffer_size=ready),
-                              worker_init_fn=_ignore_preemption)
+                              worker_init_fn=functools.partial(_ignore, workers_ignore))
   iterator = iter(loader)
   try:
     for _ in range(first_step, steps):
@@ -72,13 +75,10 @@ def _in_workers(dataset: Dataset, first_step: int, steps: int, batch_size: int, 
     iterator.close()  # Stops and joins the workers, also when the caller stops early.
 
 
-def _ignore_preemption(worker_index: int, worker_count: int) -> None:
-  """A cluster signals every process of a job: a worker leaves it to the trainer, which stops the
-  workers once it has checkpointed at its next step (harness/run/preemption.py)."""
-  import signal
-
-  from harness.machine import cluster_signals
-  for signum in cluster_signals.PREEMPTION:
+def _ignore(signals: Tuple[int, ...], worker_index: int, worker_count: int) -> None:
+  """A cluster signals every process of a job: a worker leaves a preemption to the trainer, which
+  stops the workers once it has checkpointed at its next step."""
+  for signum in signals:
     signal.signal(signum, signal.SIG_IGN)
 
 

@@ -167,7 +167,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     # stop with the loop however it ends.
     # A preemption signal stops the loop at a step boundary (harness/run/preemption.py).
     with contextlib.closing(pipeline.train_batches(data, first, cfg.train.steps, cfg.train.batch_size,
-                                                   group.part, cfg.runtime.data_workers)) as batches, \
+                                                   group.part, cfg.runtime.data_workers,
+                                                   workers_ignore=preemption.SIGNALS)) as batches, \
          preemption.Notice() as notice:
       for step in range(first, cfg.train.steps):
         with clock("data"):
