@@ -22,8 +22,8 @@ def pytest_addoption(parser):
   parser.addoption("--all-parity", action="store_true",
                    help="every parity case, not only the default session's share (nox -s parity)")
   parser.addoption("--runslow", action="store_true",
-                   help="also the slow tests: a paper-scale training step of every paper architecture, and "
-                        "second cases of kinds the default session covers")
+                   help="also the slow tests: a paper-scale training step of every paper architecture, the "
+                        "whole FLOP report recounted, and second cases of kinds the default session covers")
   parser.addoption("--xla-compile", choices=("fast", "full"), default="fast",
                    help="how this process's XLA compiles: fast, as smoke runs do (a third off the suite's "
                         "time, measured), or full, as proxy and paper runs do (nox -s parity)")

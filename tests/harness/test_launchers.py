@@ -53,6 +53,7 @@ def test_submitit_jobs_record_their_runs_and_a_second_sweep_trains_nothing(tmp_p
   assert "skipped, already finished" in open(again).read()
 
 
+@pytest.mark.all_faults  # The default session fails a run in a sweep's worker (test_faults.py).
 def test_a_failed_run_in_a_submitit_job_is_reported_here_and_fails_the_sweep(tmp_path, one_row,
                                                                               monkeypatch, capsys):
   monkeypatch.setenv(killpoints.NAN_ENV, f"{ROW}:1")  # The job inherits this environment.

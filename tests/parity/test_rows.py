@@ -21,6 +21,12 @@ CASES = [pytest.param(row, d, id=f"{row.id}-{d}") for row in ROWS for d in DIREC
 SHARED_CASES = [pytest.param(row, d, id=f"{row.id}-{d}",
                              marks=() if d == DIRECTIONS[i % 2] else pytest.mark.all_parity)
                 for i, row in enumerate(ROWS) for d in DIRECTIONS]
+# The SGD update, row-independent but for the parameters it reaches, runs each experiment's
+# first row in both directions in the default session (AdamW's update runs every row there).
+FIRST_ROWS = {row.experiment: row for row in reversed(ROWS)}.values()
+SGD_CASES = [pytest.param(row, d, id=f"{row.id}-{d}",
+                          marks=() if row in FIRST_ROWS else pytest.mark.all_parity)
+             for row in ROWS for d in DIRECTIONS]
 BATCH = 2
 TRAIN_STEPS = 20
 # AdamW's eps is 1e-6, not 1e-8: Adam's first step g / (|g| + eps) normalises every
@@ -77,7 +83,7 @@ def jitted_step(row, flax_module, optimizer: str):
   return _STEPS[key]
 
 
-@pytest.mark.parametrize("row,direction", CASES)
+@pytest.mark.parametrize("row,direction", SGD_CASES)
 def test_sgd_momentum_update(row, direction, check):
   twin, y = make_twin(row, direction)
   (x,) = twin.inputs
