@@ -74,6 +74,7 @@ def measure(experiment: str, framework: str, steps: int, overrides: Sequence[str
   from harness.configs import compose, run_spec
   from harness.data import pipeline
   from harness.flops import analytic
+  from harness.run import device_feed
   from harness.twins import runners
   with tempfile.TemporaryDirectory() as tmp:
     cfg = compose.compose_config([*DEFAULTS, f"experiment={experiment}", f"row={ROWS[experiment]}",
@@ -84,16 +85,18 @@ def measure(experiment: str, framework: str, steps: int, overrides: Sequence[str
     spec = run_spec.of(compose.validate(cfg, data_files=False))
     data = datasets.make(cfg.data, 0, spec.model.image_size, getattr(spec.model, "num_frames", 1))
     runner = runners.make(framework, spec.kind, spec.fields, spec.optimizer, data.multilabel, 0,
-                          precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches)
+                          precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches,
+                          compiled=cfg.runtime.compiled_step)
     waits: List[float] = []
     times: List[float] = []
     batches = pipeline.train_batches(data, 0, steps, cfg.train.batch_size, workers=cfg.runtime.data_workers)
     with contextlib.closing(batches):
+      on_device = device_feed.ahead(runner.put, batches)  # As the training loop feeds its steps.
       for step in range(steps):
         began = time.perf_counter()
-        x, y = next(batches)
+        batch = next(on_device)
         fed = time.perf_counter()
-        runner.train_step(step, x, y)  # Returns the loss as a float: the step has finished.
+        runner.fetch([runner.train_step(step, batch)])  # Waits: the step has finished.
         waits.append(fed - began)
         times.append(time.perf_counter() - began)
     device = runner.device()

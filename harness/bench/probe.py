@@ -93,7 +93,7 @@ def _row(framework: str, experiment: str, row: str):
 
 
 class _PeerRunner:
-  """A stock-block model behind the Runner's train_step, trained by the twin's train step."""
+  """A stock-block model behind the Runner protocol, trained by the twin's train step."""
 
   def __init__(self, framework: str, model_config, optim):
     if framework == "jax":
@@ -114,19 +114,30 @@ class _PeerRunner:
       _, self._step = train_step.make_train_step(self.model, optim)
     self.framework = framework
 
-  def train_step(self, step: int, x, y) -> float:
+  def put(self, x, y):
     if self.framework == "jax":
-      self.params, self.opt_state, loss = self._step(self.params, self.opt_state, x, y, self._key)
-      return float(loss)
+      return x, y
     import torch
-    return float(self._step(torch.from_numpy(x), torch.from_numpy(y).long()))
+    return torch.from_numpy(x), torch.from_numpy(y).long()
+
+  def train_step(self, step: int, batch):
+    if self.framework == "jax":
+      self.params, self.opt_state, loss = self._step(self.params, self.opt_state, *batch, self._key)
+      return loss
+    return self._step(*batch).detach()
+
+  def fetch(self, losses):
+    return [float(loss) for loss in losses]
 
 
 def _throughput(runner, data, batch: int, steps: int, repeats: int) -> dict:
+  """Steps as the training loop runs them: batches put ahead, the losses read at the end."""
   batches = [data.train_batch(step, batch) for step in range(steps)]
   for step in range(2):  # Warm-up: compilation, first-touch allocations.
-    runner.train_step(step, *batches[step % steps])
-  run = lambda: [runner.train_step(step, x, y) for step, (x, y) in enumerate(batches)]
+    runner.fetch([runner.train_step(step, runner.put(*batches[step % steps]))])
+  def run():
+    on_device = [runner.put(x, y) for x, y in batches]
+    runner.fetch([runner.train_step(step, b) for step, b in enumerate(on_device)])
   seconds = _median_seconds(run, repeats)
   return {"batch_size": batch, "examples_per_s": steps * batch / seconds}
 

@@ -138,7 +138,11 @@ class RuntimeSpec:
   threads: int = 0  # CPU threads per run; 0: the framework's default
   fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates
   micro_batches: int = 1  # gradient accumulation: a step's batch in this many parts, for memory
-  data_workers: int = 0  # processes decoding train batches ahead of the step (harness/data/pipeline.py); 0: in the run's
+  # the step compiled whole, the same computation faster on an accelerator (minutes to compile
+  # on a CPU): PyTorch's model under torch.compile; JAX's gradient and update in one jitted
+  # program that donates the old state's buffers
+  compiled_step: bool = False
+  data_workers: int = 0  # processes decoding train and test batches ahead of the model (harness/data/pipeline.py); 0: in the run's
   # `reproduce` on one machine: each run in processes of its own on this many GPUs (PyTorch: a
   # torchrun process per GPU; JAX: one process), one run at a time; 0: runs in the sweep's workers
   gpus_per_run: int = 0

@@ -7,7 +7,7 @@ parts of all processes together are the batch one process would take whole.
 """
 import functools
 import pathlib
-from typing import Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class Dataset:
 
   @property
   def test_set(self) -> Batch:
-    """The whole test split in memory (proxy data); loaders over files use test_batches."""
+    """The whole test split in memory (proxy data); loaders over files decode test_inputs."""
     raise NotImplementedError
 
   def test_layers(self, count: int) -> np.ndarray:
@@ -113,13 +113,19 @@ class Dataset:
     raise NotImplementedError(f"{type(self).__name__} does not know what its pixels show; "
                               "only the proxy data (digits, moving_digits) does")
 
-  def test_batches(self, batch_size: int) -> Iterator[Batch]:
+  @property
+  def test_size(self) -> int:
+    """How many test inputs there are (more than test examples where merge_test merges)."""
+    return len(self.test_set[1])
+
+  def test_inputs(self, indices: Sequence[int]) -> Batch:
+    """Test inputs `indices`, with their labels (harness/data/pipeline.py's test_batches
+    decodes them, in worker processes if asked)."""
     x, y = self.test_set
-    for start in range(0, len(x), batch_size):
-      yield x[start:start + batch_size], y[start:start + batch_size]
+    return x[list(indices)], y[list(indices)]
 
   def merge_test(self, logits: np.ndarray, labels: np.ndarray) -> Batch:
-    """The test examples' outputs and labels from those of everything test_batches yielded:
+    """The test examples' outputs and labels from those of every test input, in order:
     the same, unless a source evaluates an example as several inputs (a video's clips)."""
     return logits, labels
 

@@ -13,9 +13,10 @@ in any of its segments (`eval_clips: segments`); or on its centre clip alone
 """
 import csv
 import dataclasses
+import functools
 import os
 import pathlib
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -166,6 +167,7 @@ class Charades(Examples):
     clip = self._clip(video, start, crop=int(rng.integers(2**63)))
     return clip, self._labels(video, start / FPS, (start + length - 1) / FPS)
 
+  @functools.cached_property
   def test_clips(self) -> List[Tuple[int, int]]:
     """(video index, first frame) of every test clip, a video's clips in a row."""
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
@@ -178,15 +180,17 @@ class Charades(Examples):
       clips += [(index, start) for start in starts]
     return clips
 
-  def test_batches(self, batch_size: int) -> Iterator[Batch]:
-    clips = self.test_clips()
-    for begin in range(0, len(clips), batch_size):
-      picks = clips[begin:begin + batch_size]
-      yield (np.stack([self._clip(self.test[v], start) for v, start in picks]),
-             np.stack([self._labels(self.test[v]) for v, _ in picks]))
+  @property
+  def test_size(self) -> int:
+    return len(self.test_clips)
+
+  def test_inputs(self, indices: Sequence[int]) -> Batch:
+    clips = self.test_clips
+    return (np.stack([self._clip(self.test[clips[i][0]], clips[i][1]) for i in indices]),
+            np.stack([self._labels(self.test[clips[i][0]]) for i in indices]))
 
   def merge_test(self, logits: np.ndarray, labels: np.ndarray) -> Batch:
     """A video's output: the maximum over its clips, per label."""
-    owners = np.array([v for v, _ in self.test_clips()])
+    owners = np.array([v for v, _ in self.test_clips])
     firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])  # Each video's first clip.
     return np.maximum.reduceat(logits, firsts, axis=0), labels[firsts]

@@ -3,7 +3,7 @@
 train folder names."""
 import os
 import pathlib
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -85,9 +85,11 @@ class ImageFolder(Examples):
     crop = inception_crop if self.spec.train_crop == "inception" else load_image
     return crop(path, self.image_size, example_rng(self.seed, step, index)), np.int32(label)
 
-  def test_batches(self, batch_size: int) -> Iterator[Batch]:
+  @property
+  def test_size(self) -> int:
+    return len(self.val)
+
+  def test_inputs(self, indices: Sequence[int]) -> Batch:
     load = resize_whole if self.spec.eval_crop == "resize" else load_image
-    for start in range(0, len(self.val), batch_size):
-      picks = self.val[start:start + batch_size]
-      images = np.stack([load(path, self.image_size) for path, _ in picks])
-      yield images, np.array([label for _, label in picks], np.int32)
+    return (np.stack([load(self.val[i][0], self.image_size) for i in indices]),
+            np.array([self.val[i][1] for i in indices], np.int32))

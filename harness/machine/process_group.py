@@ -16,7 +16,7 @@ is what every rank would be on an unbound cuda:0.
 import dataclasses
 import os
 import pickle
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -52,6 +52,23 @@ class Group:
     padded = np.zeros(size, np.uint8)
     padded[:data.size] = data
     return pickle.loads(np.asarray(multihost_utils.broadcast_one_to_all(padded)).tobytes())
+
+  def gather(self, value: Any) -> List[Any]:
+    """Every process's `value` (any picklable object), in process order, in every process."""
+    if self.count == 1:
+      return [value]
+    if self.framework == "torch":
+      import torch.distributed as dist
+      box = [None] * self.count
+      dist.all_gather_object(box, value)
+      return box
+    from jax.experimental import multihost_utils
+    data = np.frombuffer(pickle.dumps(value), np.uint8)
+    sizes = np.asarray(multihost_utils.process_allgather(np.int64(data.size))).reshape(-1)
+    padded = np.zeros(int(sizes.max()), np.uint8)
+    padded[:data.size] = data
+    everyone = np.asarray(multihost_utils.process_allgather(padded))  # [processes, longest]
+    return [pickle.loads(row[:size].tobytes()) for row, size in zip(everyone, sizes)]
 
   def largest(self, value: int) -> int:
     """The largest of the processes' `value`s, in every process."""

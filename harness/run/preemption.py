@@ -54,8 +54,8 @@ class Notice:
 
   def due(self, group) -> int:
     """The signal to stop for at this step boundary, or 0: this process's, or the largest any
-    process of its group got (one small collective a step, beside the step's own), so that
-    they all stop at the same step."""
+    process of its group got (one small collective, which the loop asks for only at the steps
+    where every process waits for its device anyway), so that they all stop at the same step."""
     return self.signum if group.count == 1 else group.largest(self.signum)
 
   def pass_on(self, signum: int) -> None:

@@ -21,7 +21,7 @@ from harness.configs import compose, run_spec
 from harness.data import metrics, pipeline
 from harness.flops import analytic
 from harness.machine import core_locks, host, process_group, xla_flags
-from harness.run import base_model, initial_weights, preemption
+from harness.run import base_model, device_feed, initial_weights, preemption
 from harness.run.phases import Phases
 from harness.run.progress import Progress
 from harness.run.record import flatten, Follower, RunRecord
@@ -61,14 +61,22 @@ def configure_runtime(runtime, framework: str) -> None:
     xla_flags.set_flags(flags)
 
 
-def evaluate(runner, data, batch_size: int) -> Tuple[Dict[str, float], np.ndarray]:
+def evaluate(runner, data, batch_size: int, group: process_group.Group = process_group.Group(),
+             workers: int = 0) -> Tuple[Dict[str, float], np.ndarray]:
   """The run's test metrics, and its metric on each of metrics.REPLICATES resamples of the
-  test items (the same resamples for every run, so that comparisons pair item by item)."""
+  test items (the same resamples for every run, so that comparisons pair item by item). Each
+  process of a group predicts its own share of the test inputs, decoded by `workers`
+  processes, and every process gets all of the outputs."""
+  indices, own = pipeline.test_share(data.test_size, group.part)
   logits, labels = [], []
-  for x, y in data.test_batches(batch_size):
-    logits.append(runner.predict(x))
-    labels.append(y)
-  logits, labels = data.merge_test(np.concatenate(logits), np.concatenate(labels))
+  with contextlib.closing(pipeline.test_batches(data, indices, batch_size, workers,
+                                                workers_ignore=preemption.SIGNALS)) as batches:
+    for x, y in batches:
+      logits.append(runner.predict(x))
+      labels.append(y)
+  shares = group.gather((np.concatenate(logits)[:own], np.concatenate(labels)[:own]))
+  logits, labels = (np.concatenate([share[i] for share in shares]) for i in (0, 1))
+  logits, labels = data.merge_test(logits, labels)
   replicates = metrics.item_replicates(logits, labels, data.multilabel, metrics.REPLICATES)
   if not data.multilabel:
     return {"test_top1": 100 * metrics.top1(logits, labels),
@@ -80,6 +88,15 @@ def evaluate(runner, data, batch_size: int) -> Tuple[Dict[str, float], np.ndarra
                                                                         labels[:, of_group])
     results[f"{metrics.CHANCE}_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
   return results, replicates
+
+
+def reads_losses_after(step: int, runtime, steps: int) -> bool:
+  """Whether the loop waits for the device after `step` to read the losses: to log them
+  (every runtime.log_every steps, and the last), or before a checkpoint. Every process of a
+  group waits at the same steps, and agrees there whether to stop for a preemption."""
+  done = step + 1
+  return (done == steps or done % runtime.log_every == 0
+          or bool(runtime.checkpoint_every and done % runtime.checkpoint_every == 0))
 
 
 def base_weights(cfg) -> Dict[str, np.ndarray]:
@@ -149,7 +166,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
         start = base_model.lay_over(start, base, cfg.train.base.keep_own)
       runner = runners.make(cfg.framework, kind, fields, optim, data.multilabel, cfg.seed, start,
                             cache_dir=pathlib.Path(cfg.tracking.results_dir).resolve() / "jax_cache",
-                            precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches)
+                            precision=cfg.train.precision, micro_batches=cfg.runtime.micro_batches,
+                            compiled=cfg.runtime.compiled_step)
       lr_factor = backends.train_step_module(cfg.framework).lr_factor
     with clock("bookkeeping"):
       first = record.open(runner, name, tags={
@@ -164,27 +182,42 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     killpoints.reached("start", first, group.main)
     progress.start(first)
     # This process's part of each step's batch, decoded ahead by data_workers processes, which
-    # stop with the loop however it ends.
-    # A preemption signal stops the loop at a step boundary (harness/run/preemption.py).
-    with contextlib.closing(pipeline.train_batches(data, first, cfg.train.steps, cfg.train.batch_size,
-                                                   group.part, cfg.runtime.data_workers,
-                                                   workers_ignore=preemption.SIGNALS)) as batches, \
-         preemption.Notice() as notice:
+    # stop with the loop however it ends, and put on the device ahead of its step. The losses
+    # are read (the host waits for the device) only where they are logged, a checkpoint is
+    # written or a preemption is acted on (harness/run/preemption.py).
+    pending = []  # (step, its loss on the device), not yet read
+    def read_losses():
+      if not pending:
+        return
+      with clock("steps"):  # Waiting for the device is the steps' time.
+        losses = runner.fetch([loss for _, loss in pending])
+      for done, loss in zip((done for done, _ in pending), losses):
+        loss = killpoints.loss(cfg.row, done, loss)
+        if not math.isfinite(loss):
+          raise FloatingPointError(f"loss is {loss} at step {done}")
+        lr = optim.learning_rate * float(lr_factor(done, optim.warmup_steps, optim.total_steps))
+        with clock("bookkeeping"):
+          record.step_done(runner, done, done + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
+        progress.update(done + 1, loss)
+      pending.clear()
+
+    batches = pipeline.train_batches(data, first, cfg.train.steps, cfg.train.batch_size, group.part,
+                                     cfg.runtime.data_workers, workers_ignore=preemption.SIGNALS)
+    with contextlib.closing(batches), preemption.Notice() as notice:
+      device_batches = device_feed.ahead(runner.put, batches)
       for step in range(first, cfg.train.steps):
         with clock("data"):
-          x, y = next(batches)
+          batch = next(device_batches)
         with clock("first_step" if step == first else "steps"):
-          loss = killpoints.loss(cfg.row, step, runner.train_step(step, x, y))
-        if not math.isfinite(loss):
-          raise FloatingPointError(f"loss is {loss} at step {step}")
-        lr = optim.learning_rate * float(lr_factor(step, optim.warmup_steps, optim.total_steps))
-        with clock("bookkeeping"):
-          record.step_done(runner, step, step + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
-        progress.update(step + 1, loss)
+          pending.append((step, runner.train_step(step, batch)))
+        reads = reads_losses_after(step, cfg.runtime, cfg.train.steps)
+        if reads:
+          read_losses()
         killpoints.reached("step", step, group.main)
         killpoints.signal_after(step, group.main)
-        signum = notice.due(group)
+        signum = notice.due(group) if reads or group.count == 1 else 0
         if signum:
+          read_losses()
           with clock("bookkeeping"):
             record.preempt(runner, step + 1, preemption.name(signum))
             group.broadcast()  # The others wait until process 0's checkpoint and marks are written.
@@ -195,7 +228,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     step = None
     train_seconds = record.seconds() - record.prior_seconds
     with clock("eval"):
-      results, replicates = evaluate(runner, data, cfg.train.eval_batch_size)
+      results, replicates = evaluate(runner, data, cfg.train.eval_batch_size, group,
+                                     cfg.runtime.data_workers)
     if cfg.tracking.artifacts:
       with clock("bookkeeping"):
         record.keep(lambda tracker, run_id: artifacts.log(tracker, run_id, cfg, kind, fields,

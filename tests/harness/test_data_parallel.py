@@ -79,3 +79,17 @@ def test_a_torch_process_binds_its_gpu_before_it_joins_and_its_collectives_use_i
   gpu = torch.device("cuda", 1)
   assert calls == [("bind", gpu), ("join", "nccl", gpu), ("broadcast", gpu)]
   assert (group.index, group.count, group.device) == (3, 4, gpu)
+
+
+def test_a_jax_process_predicts_its_own_rows_split_over_its_devices():
+  """Evaluation on two devices: an odd share is padded to split evenly, and the process gets
+  back its own rows, in order."""
+  from tests.processes import python
+  done = python("-c", "\n".join([
+      "import jax, numpy as np",
+      "from harness.twins.runners.jax_runner import DataParallel",
+      "x = np.arange(15, dtype=np.float32).reshape(5, 3)",
+      "out = DataParallel(jax.devices()).per_process(lambda batch: batch * 2 + 1, x)",
+      "assert jax.device_count() == 2 and out.shape == (5, 3), out.shape",
+      "np.testing.assert_array_equal(out, x * 2 + 1)"]), env=TWO_DEVICES, timeout=120)
+  assert done.returncode == 0, done.stderr[-2000:]

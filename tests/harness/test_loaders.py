@@ -28,7 +28,7 @@ def test_imagenet_folders_give_labelled_resized_images(imagenet):
   # Steps 0 and 1 of batch 5 cover epoch 0's 9 images once, then epoch 1 begins.
   first_epoch = np.concatenate([data.train_batch(0, 5)[1], data.train_batch(1, 5)[1][:4]])
   assert sorted(first_epoch) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-  (xv, yv), = list(data.test_batches(8))
+  xv, yv = data.test_inputs(range(data.test_size))
   assert list(yv) == [0, 1, 2] and xv.shape == (3, 8, 8, 3)
 
 
@@ -81,7 +81,7 @@ def test_charades_clips_have_the_actions_they_overlap(charades):
     else:
       assert labels[1] == (start <= 0.5) and labels[10] == (end >= 1.5)
   centre = datasets.make(OmegaConf.structured(CharadesData(root=str(charades), eval_clips="centre")), 0, 8, 4)
-  (xt, yt), = list(centre.test_batches(4))
+  xt, yt = centre.test_inputs(range(centre.test_size))
   assert xt.shape == (1, 4, 8, 8, 3) and np.flatnonzero(yt[0]).tolist() == [2]
   assert _frame_number(xt[0, 0]) == 1 + 35 // 2  # Of the 36 first frames a 13-frame clip can have.
 
@@ -95,11 +95,12 @@ def test_charades_test_videos_are_covered_by_segments_whose_outputs_are_merged(c
   frames 1, 14 and 27, and one flush with its end (36); a video's output is the maximum of
   its clips', per label."""
   data = datasets.make(charades_spec(charades), 0, 8, 4)
-  (x, y), = list(data.test_batches(8))
+  x, y = data.test_inputs(range(data.test_size))
   assert [_frame_number(clip[0]) for clip in x] == [1, 14, 27, 36]
   assert [_frame_number(clip[-1]) for clip in x] == [13, 26, 39, 48]
   assert (y == y[0]).all() and np.flatnonzero(y[0]).tolist() == [2]
 
+  data = datasets.make(charades_spec(charades), 0, 8, 4)
   data.test = data.test * 2  # Two videos: clips 0-3 are the first's, 4-7 the second's.
   logits = np.random.default_rng(0).normal(size=(8, 157))
   merged, labels = data.merge_test(logits, np.repeat(y[:1], 8, axis=0))

@@ -3,6 +3,7 @@ processes (Grain) give the batches the calling process makes, stopping when clos
 import multiprocessing
 import pathlib
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -111,6 +112,57 @@ def test_a_resume_gives_the_tail_of_an_uninterrupted_run(roots):
   assert_same(list(pipeline.train_batches(data, 3, 5, 6, workers=2)), uninterrupted[3:])
   assert_same(list(pipeline.train_batches(make("imagenet", roots), 3, 5, 6)), uninterrupted[3:])
   assert list(pipeline.train_batches(data, 5, 5, 6, workers=2)) == []
+
+
+def test_each_process_predicts_an_equal_share_of_the_test_inputs_and_keeps_its_own():
+  shares = [pipeline.test_share(10, (i, 4)) for i in range(4)]
+  assert shares == [([0, 1, 2], 3), ([3, 4, 5], 3), ([6, 7, 8], 3), ([9, 9, 9], 1)]
+  assert [i for indices, own in shares for i in indices[:own]] == list(range(10))
+  assert pipeline.test_share(2, (3, 4)) == ([1], 0)  # Nothing of its own: it pads with the last.
+
+
+@pytest.mark.parametrize("source", ["imagenet", "charades", "fashion_mnist"])
+def test_workers_decode_the_test_batches_the_calling_process_makes(source, roots):
+  data = make(source, roots)
+  indices = list(range(data.test_size))[1:] + [data.test_size - 1]
+  expected = [data.test_inputs(indices[i:i + 2]) for i in range(0, len(indices), 2)]
+  assert_same(list(pipeline.test_batches(data, indices, 2)), expected)
+  assert_same(list(pipeline.test_batches(data, indices, 2, workers=2)), expected)
+
+
+def test_a_group_s_evaluation_is_one_process_s(roots):
+  """Four processes (threads here, gathering through a barrier), each predicting its share of
+  Charades' test clips, give the metrics of one process predicting them all: a video's clips
+  that two shares split are merged after the gather, and a process with no clip of its own
+  adds nothing."""
+  import threading
+
+  from harness.run import train
+  data = make("charades", roots)
+  data.test = data.test * 2
+  assert data.test_size == 6  # 3 clips a video: shares [0, 1], [2, 3], [4, 5] and none.
+  weights = np.random.default_rng(0).normal(size=(int(np.prod(data.test_inputs([0])[0].shape[1:])), 157))
+  runner = SimpleNamespace(predict=lambda x: x.reshape(len(x), -1).astype(np.float32) @ weights)
+  whole = train.evaluate(runner, data, 2)
+
+  barrier, boxes, results = threading.Barrier(4), [None] * 4, [None] * 4
+  class Thread:
+    def __init__(self, index):
+      self.part, self.index = (index, 4), index
+    def gather(self, value):
+      boxes[self.index] = value
+      barrier.wait()
+      return list(boxes)
+  def evaluate(index):
+    results[index] = train.evaluate(runner, data, 2, Thread(index))
+  threads = [threading.Thread(target=evaluate, args=(i,)) for i in range(4)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  for metrics, replicates in results:
+    assert metrics == whole[0]
+    np.testing.assert_array_equal(replicates, whole[1])
 
 
 def new_children(before):

@@ -15,6 +15,27 @@ from tests.harness.smoke import (FAST_ROW, all_runs, client, overrides, reproduc
                                  train_losses)
 
 
+def test_the_loop_waits_for_the_device_only_where_it_reads_the_losses(tmp_path, monkeypatch):
+  """Every step's loss is logged, read in one transfer per log interval: the host otherwise
+  runs ahead of the device, with the next batches already put."""
+  from harness.twins import runners
+  events, make = [], runners.make
+  def counted(*args, **kwargs):
+    runner = make(*args, **kwargs)
+    put, step, fetch = runner.put, runner.train_step, runner.fetch
+    runner.put = lambda x, y: events.append("put") or put(x, y)
+    runner.train_step = lambda n, batch: events.append(f"step {n}") or step(n, batch)
+    runner.fetch = lambda losses: events.append(f"read {len(losses)}") or fetch(losses)
+    return runner
+  monkeypatch.setattr(runners, "make", counted)
+  cfg = compose.load(overrides(tmp_path, *FAST_ROW, "framework=torch", "train.steps=7",
+                               "runtime.log_every=3", "runtime.checkpoint_every=0"))
+  run_id = train.run(run_spec.of(cfg)).run_id
+  assert [e for e in events if e.startswith("read")] == ["read 3", "read 3", "read 1"]
+  assert events[:4] == ["put", "put", "put", "step 0"]  # Two batches on the device beyond step 0's.
+  assert sorted(train_losses(tmp_path, run_id)) == list(range(7))
+
+
 def test_a_run_is_recorded_with_every_field_and_a_rerun_trains_nothing(tmp_path):
   cfg = compose.load(overrides(tmp_path, *FAST_ROW, "framework=torch"))
   outcome = train.run(run_spec.of(cfg))
@@ -74,7 +95,7 @@ def test_a_failed_run_is_recorded_and_redone(tmp_path, monkeypatch):
   from harness.twins.runners import torch_runner
   real_step = torch_runner.TorchRunner.train_step
 
-  def failing(self, step, x, y):
+  def failing(self, step, batch):
     raise RuntimeError("simulated failure")
 
   monkeypatch.setattr(torch_runner.TorchRunner, "train_step", failing)

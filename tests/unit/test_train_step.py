@@ -1,11 +1,13 @@
 """How a train step computes, in each twin: gradient accumulation equals one step on the whole
-batch, and bfloat16 compute trains and stays close to float32, with float32 parameters."""
+batch, the step compiled whole computes what the plain one does, and bfloat16 compute trains
+and stays close to float32, with float32 parameters."""
 import numpy as np
 import pytest
 
 from harness.configs import registry
 from harness.run import initial_weights
 from harness.twins import backends, runners
+from harness.twins.runners.protocol import step_on
 from tokenlearner_spec import FRAMEWORKS, OptimizerConfig
 
 ROW = ("table1", "tl16_at_12")  # A TokenLearner row: attention, the TokenLearner, pooling, a head.
@@ -35,7 +37,7 @@ def make_runner(framework, optim, **how):
 
 
 def train(runner, x, y, steps=STEPS):
-  return [runner.train_step(step, x, y) for step in range(steps)]
+  return [step_on(runner, step, x, y) for step in range(steps)]
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -49,6 +51,25 @@ def test_accumulated_micro_batches_equal_one_step_on_the_whole_batch(framework):
   logits = whole.predict(x)
   assert np.abs(parts.predict(x) - logits).max() <= ACCUMULATION_ATOL
   assert np.abs(logits).max() > 1e-3  # The steps moved the zero-initialised head.
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_compiled_step_trains_as_the_plain_one(framework):
+  """torch.compile, and JAX's one donated program, reorder float32 arithmetic at most: the
+  losses, and the weights after the steps, within the parity suite's forward tolerance."""
+  optim = OptimizerConfig(name="sgd", learning_rate=0.1, momentum=0.9)
+  x, y = batch()
+  plain, compiled = make_runner(framework, optim), make_runner(framework, optim, compiled=True)
+  np.testing.assert_allclose(train(compiled, x, y), train(plain, x, y), rtol=0, atol=ACCUMULATION_ATOL)
+  for key, weight in plain.weights().items():
+    np.testing.assert_allclose(compiled.weights()[key], weight, rtol=0, atol=ACCUMULATION_ATOL, err_msg=key)
+  if framework == "jax":  # The old state's buffers went to the new state.
+    import jax
+    before = compiled.params
+    step_on(compiled, STEPS, x, y)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(before))
+  else:
+    assert compiled.model._compiled_call_impl is not None  # What nn.Module.compile sets.
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -74,4 +95,4 @@ def test_a_batch_that_does_not_split_evenly_is_refused(framework):
   runner = make_runner(framework, OptimizerConfig(), micro_batches=3)
   x, y = batch()
   with pytest.raises(ValueError, match="a batch of 8 does not split into 3 equal micro-batches"):
-    runner.train_step(0, x, y)
+    step_on(runner, 0, x, y)

@@ -8,7 +8,7 @@ from harness.twins.runners.protocol import Runner, Weights
 
 def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
          start: Optional[Weights] = None, cache_dir=None, precision: str = "float32",
-         micro_batches: int = 1) -> Runner:
+         micro_batches: int = 1, compiled: bool = False) -> Runner:
   """The runner of a framework; cache_dir keeps JAX's compiled programs between processes."""
   if framework == "jax":
     from harness.twins.runners.jax_runner import enable_compilation_cache, JaxRunner as framework_runner
@@ -18,4 +18,4 @@ def make(framework: str, kind: str, fields, optim, multilabel: bool, seed: int,
     from harness.twins.runners.torch_runner import TorchRunner as framework_runner
   else:
     raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
-  return framework_runner(kind, fields, optim, multilabel, seed, start, precision, micro_batches)
+  return framework_runner(kind, fields, optim, multilabel, seed, start, precision, micro_batches, compiled)

@@ -11,7 +11,7 @@ device count.
 """
 import functools
 import pathlib
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -69,12 +69,15 @@ class DataParallel:
                        f"over {self.count} devices")
     return jax.make_array_from_process_local_data(self.split, array)
 
-  def whole(self, array: np.ndarray):
-    """A batch every process holds whole (evaluation's): split where the devices can share it
-    equally on one host, else replicated, so that every process gets every logit back."""
-    if jax.process_count() == 1 and len(array) % self.count == 0:
-      return jax.device_put(array, self.split)
-    return jax.device_put(array, self.replicated)
+  def per_process(self, fn, array: np.ndarray) -> np.ndarray:
+    """fn of the global batch of every process's `array` (evaluation's shares: equal lengths in
+    every process), split over all devices, each process's padded to a multiple of its own
+    devices; this process's rows of the result."""
+    pad = -len(array) % jax.local_device_count()
+    padded = np.concatenate([array, np.repeat(array[-1:], pad, axis=0)]) if pad else array
+    out = jax.device_put(fn(jax.make_array_from_process_local_data(self.split, padded)), self.split)
+    shards = sorted(out.addressable_shards, key=lambda shard: shard.index[0].start or 0)
+    return np.concatenate([np.asarray(shard.data) for shard in shards])[:len(array)]
 
 
 @jax.jit
@@ -90,10 +93,12 @@ def _inputs(x):
 
 class JaxRunner:
   def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
-               start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1):
+               start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1,
+               compiled: bool = False):
     self.model = backends.build("jax", kind, fields)
     self.params = initial_params(self.model, kind, seed, start)
-    tx, self._step = train_step.make_train_step(self.model, optim, multilabel, precision, micro_batches)
+    tx, self._step = train_step.make_train_step(self.model, optim, multilabel, precision, micro_batches,
+                                                compiled)
     self._dropout_key = jax.random.PRNGKey(seed)
     self.opt_state = tx.init(self.params)
     self._parallel = DataParallel(jax.devices()) if jax.device_count() > 1 else None
@@ -103,15 +108,25 @@ class JaxRunner:
     self._logits = _logits_fn(self.model, precision)
     self.num_params = backends.count_params("jax", self.params)
 
-  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
-    key = jax.random.fold_in(self._dropout_key, step)  # A function of (seed, step): resumable.
+  def put(self, x: np.ndarray, y: np.ndarray):
+    """jax.device_put returns at once; the copy runs while the device computes."""
     if self._parallel:
-      x, y = self._parallel.batch(x, self._micro_batches), self._parallel.batch(y, self._micro_batches)
+      return self._parallel.batch(x, self._micro_batches), self._parallel.batch(y, self._micro_batches)
+    return jax.device_put(x), jax.device_put(y)
+
+  def train_step(self, step: int, batch) -> jax.Array:
+    key = jax.random.fold_in(self._dropout_key, step)  # A function of (seed, step): resumable.
+    x, y = batch
     self.params, self.opt_state, loss = self._step(self.params, self.opt_state, _inputs(x), y, key)
-    return float(loss)
+    return loss
+
+  def fetch(self, losses: Sequence[jax.Array]) -> List[float]:
+    return [float(loss) for loss in jax.device_get(list(losses))]
 
   def predict(self, x: np.ndarray) -> np.ndarray:
-    return np.asarray(self._logits(self.params, _inputs(self._parallel.whole(x) if self._parallel else x)))
+    if self._parallel:
+      return self._parallel.per_process(lambda batch: self._logits(self.params, _inputs(batch)), x)
+    return np.asarray(self._logits(self.params, _inputs(x)))
 
   def save(self, path: pathlib.Path) -> None:
     path.write_bytes(serialization.to_bytes({"params": self.params, "opt_state": self.opt_state}))

@@ -1,11 +1,13 @@
 """What the training loop needs of a framework: the Runner protocol, and weights as they travel
 between frameworks."""
 import pathlib
-from typing import Mapping, Protocol
+from typing import Any, List, Mapping, Protocol, Sequence
 
 import numpy as np
 
 Weights = Mapping[str, np.ndarray]  # By PyTorch state-dict key: the converter's layout.
+DeviceBatch = Any  # A train batch where the model runs, as the runner's put made it.
+Loss = Any  # A step's loss where the model runs, not yet waited for.
 
 
 class Runner(Protocol):
@@ -16,9 +18,17 @@ class Runner(Protocol):
   into (gradient accumulation)."""
   num_params: int
 
-  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
-    """Optimizer step `step` on a batch (inputs channels last); the batch's loss. Any
-    randomness in it (dropout) is a function of (seed, step), so a resumed run repeats."""
+  def put(self, x: np.ndarray, y: np.ndarray) -> DeviceBatch:
+    """Starts copying a train batch (inputs channels last) to where the model runs and returns
+    without waiting, so that it travels while the step before it computes."""
+
+  def train_step(self, step: int, batch: DeviceBatch) -> Loss:
+    """Optimizer step `step` on a batch that `put` made; its loss, not waited for, so that the
+    host runs ahead of the device. Any randomness in it (dropout) is a function of (seed,
+    step), so a resumed run repeats."""
+
+  def fetch(self, losses: Sequence[Loss]) -> List[float]:
+    """The losses that train_step returned, as floats: waits for their steps, in one transfer."""
 
   def predict(self, x: np.ndarray) -> np.ndarray:
     """Logits of a batch, in evaluation mode."""
@@ -34,3 +44,9 @@ class Runner(Protocol):
 
   def device(self) -> str:
     """Where it runs, e.g. 'jax:cpu:cpu' or 'torch:cuda:NVIDIA H100'."""
+
+
+def step_on(runner: Runner, step: int, x: np.ndarray, y: np.ndarray) -> float:
+  """Trains step `step` on a host batch and waits for its loss: for callers that need each
+  step finished before the next (tests, step timing), not for the training loop."""
+  return runner.fetch([runner.train_step(step, runner.put(x, y))])[0]

@@ -6,7 +6,7 @@ batch, and checkpoints hold the wrapped model's own state, so they resume in any
 """
 import copy
 import pathlib
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -22,11 +22,13 @@ from tokenlearner_torch import train_step
 
 class TorchRunner:
   def __init__(self, kind: str, fields, optim: train_step.OptimizerConfig, multilabel: bool, seed: int,
-               start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1):
+               start: Optional[Weights] = None, precision: str = "float32", micro_batches: int = 1,
+               compiled: bool = False):
     torch.manual_seed(seed)
     self.parallel = dist.is_initialized() and dist.get_world_size() > 1
     self.target = process_group.bind_torch_device()
     self._pixel_values = None  # data.base.PIXEL_VALUES on the device, once a batch of pixels comes
+    self._copies: Optional[torch.cuda.Stream] = None  # put's stream, on a GPU
     self.model = backends.build("torch", kind, fields)
     if start is not None:
       self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in start.items()})
@@ -35,37 +37,55 @@ class TorchRunner:
     if self.parallel:  # Starts every process from process 0's weights.
       trained = DistributedDataParallel(self.model, [self.target] if self.target.type == "cuda" else None)
     (self.optimizer, self.schedule), self._step = train_step.make_train_step(
-        trained, optim, multilabel, precision, micro_batches)
+        trained, optim, multilabel, precision, micro_batches, compiled)
     self.multilabel, self.seed, self.precision = multilabel, seed, precision
     self.num_params = backends.count_params("torch", self.model)
 
-  def train_step(self, step: int, x: np.ndarray, y: np.ndarray) -> float:
+  def put(self, x: np.ndarray, y: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.cuda.Event]]:
+    """On a GPU, copied from pinned memory on a stream of its own; the event marks the copies
+    done, for train_step's stream to wait on (that batch's alone, not the next one's)."""
+    labels = y if self.multilabel else y.astype(np.int64)
+    if self.target.type != "cuda":
+      return torch.from_numpy(x), torch.from_numpy(labels), None
+    if self._copies is None:
+      self._copies = torch.cuda.Stream(self.target)
+    with torch.cuda.stream(self._copies):
+      x, labels = (torch.from_numpy(a).pin_memory().to(self.target, non_blocking=True) for a in (x, labels))
+      copied = torch.cuda.Event()
+      copied.record(self._copies)
+    return x, labels, copied
+
+  def train_step(self, step: int, batch) -> torch.Tensor:
     torch.manual_seed(int(np.random.SeedSequence([self.seed, step]).generate_state(1)[0]))  # Dropout's.
-    labels = torch.from_numpy(y) if self.multilabel else torch.from_numpy(y).long()
-    loss = self._step(self._inputs(x), labels.to(self.target))
+    x, labels, copied = batch
+    if copied is not None:  # On the compute stream once copied, the memory kept until it is done.
+      compute = torch.cuda.current_stream(self.target)
+      compute.wait_event(copied)
+      x.record_stream(compute)
+      labels.record_stream(compute)
+    loss = self._step(self._unit_range(x), labels)
     if self.parallel:  # The mean over the processes' equal parts: the global batch's loss.
       dist.all_reduce(loss)
       loss = loss / dist.get_world_size()
-    return float(loss)
+    return loss.detach()
 
-  def _inputs(self, x: np.ndarray) -> torch.Tensor:
-    """A batch on the device, from pinned memory where that is a GPU (an asynchronous copy);
-    uint8 pixels (the file sources') mapped to [-1, 1] there (data.base.PIXEL_VALUES)."""
-    inputs = torch.from_numpy(x)
-    if self.target.type == "cuda":
-      inputs = inputs.pin_memory()
-    inputs = inputs.to(self.target, non_blocking=True)
-    if inputs.dtype == torch.uint8:
-      if self._pixel_values is None:
-        self._pixel_values = torch.from_numpy(PIXEL_VALUES.copy()).to(self.target)
-      inputs = self._pixel_values[inputs.int()]
-    return inputs
+  def fetch(self, losses: Sequence[torch.Tensor]) -> List[float]:
+    return torch.stack(list(losses)).float().cpu().tolist()
+
+  def _unit_range(self, inputs: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (the file sources') mapped to [-1, 1] on the device
+    (data.base.PIXEL_VALUES); float inputs as they are."""
+    if inputs.dtype != torch.uint8:
+      return inputs
+    if self._pixel_values is None:
+      self._pixel_values = torch.from_numpy(PIXEL_VALUES.copy()).to(self.target)
+    return self._pixel_values[inputs.int()]
 
   @torch.no_grad()
   def predict(self, x: np.ndarray) -> np.ndarray:
     self.model.eval()
     with train_step.in_precision(self.target.type, self.precision):
-      logits = self.model(self._inputs(x))[0]
+      logits = self.model(self._unit_range(torch.from_numpy(x).to(self.target)))[0]
     return logits.float().cpu().numpy()
 
   def save(self, path: pathlib.Path) -> None:

@@ -120,13 +120,15 @@ def accumulated_loss_and_grads_fn(model: nn.Module, multilabel: bool, label_smoo
 
 
 def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = False,
-                    precision: str = "float32", micro_batches: int = 1
+                    precision: str = "float32", micro_batches: int = 1, compiled: bool = False
                     ) -> Tuple[optax.GradientTransformation, Callable]:
   """Returns (optimizer, step) with step(params, opt_state, inputs, labels, dropout_key) ->
   (params, opt_state, loss). The gradient and the update are jitted separately so
-  that the gradient's (costly) compilation is shared across optimizers. precision: the
-  compute dtype (tokenlearner_spec.PRECISIONS); micro_batches: gradient accumulation, one
-  update from the mean gradient of that many equal parts of the batch."""
+  that the gradient's (costly) compilation is shared across optimizers; `compiled` jits them
+  as one program instead, which donates the old params' and opt_state's buffers to the new
+  ones (the caller must not use them again): no second copy of the state on the device.
+  precision: the compute dtype (tokenlearner_spec.PRECISIONS); micro_batches: gradient
+  accumulation, one update from the mean gradient of that many equal parts of the batch."""
   check_step(precision, micro_batches)
   tx = make_optimizer(cfg)
   whole = loss_and_grads_fn(model, multilabel, cfg.label_smoothing, train=True, precision=precision)
@@ -147,4 +149,12 @@ def make_train_step(model: nn.Module, cfg: OptimizerConfig, multilabel: bool = F
     params, opt_state = update(grads, opt_state, params)
     return params, opt_state, loss
 
-  return tx, step
+  if not compiled:
+    return tx, step
+  fused = jax.jit(step, donate_argnums=(0, 1))  # The jitted pieces inline into one program.
+
+  def compiled_step(params, opt_state, inputs, labels, dropout_key):
+    check_step(precision, micro_batches, inputs.shape[0])  # Here, not only when it traces.
+    return fused(params, opt_state, inputs, labels, dropout_key)
+
+  return tx, compiled_step

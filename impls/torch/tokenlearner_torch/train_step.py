@@ -114,14 +114,18 @@ def accumulated_loss_and_grads_fn(model: torch.nn.Module, multilabel: bool, labe
 
 
 def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bool = False,
-                    precision: str = "float32", micro_batches: int = 1
+                    precision: str = "float32", micro_batches: int = 1, compiled: bool = False
                     ) -> Tuple[Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR], Callable]:
   """Returns ((optimizer, schedule), step) with step(inputs, labels) -> loss, updating the
   model in place. The optimizer and schedule hold the training state (JAX's opt_state).
   Dropout, if any, draws from torch's global generator. precision: the compute dtype
   (tokenlearner_spec.PRECISIONS; autocast, parameters stay float32); micro_batches: gradient
-  accumulation, one update from the mean gradient of that many equal parts of the batch."""
+  accumulation, one update from the mean gradient of that many equal parts of the batch;
+  `compiled`: the model's forward (and so its backward) under torch.compile, in place, so
+  that its state dict keeps its keys."""
   check_step(precision, micro_batches)
+  if compiled:
+    model.compile()
   opt, schedule = make_optimizer(cfg, model.parameters())
   whole = loss_and_grads_fn(model, multilabel, cfg.label_smoothing, train=True, precision=precision)
   parts = accumulated_loss_and_grads_fn(model, multilabel, cfg.label_smoothing, precision,
