@@ -1,7 +1,7 @@
 """Each op a twin rewrites for speed on CPU against its plain formulation: the same
 parameters (tree and initial values), the same outputs and gradients within the parity
 tolerances. Flax: convolutions as stacked kernel taps, Dense products on rows, attention
-normalised after the product with the values. PyTorch: attention by torch's fused kernel.
+normalised after the product with the values, or by jax.nn.dot_product_attention. PyTorch: attention by torch's fused kernel.
 Both: vector attention without gamma, with its backward written out."""
 import flax.linen as nn
 import jax
@@ -98,21 +98,26 @@ def test_dense_on_rows_matches_flax_dense(check):
 
 
 class _Attend(nn.Module):
-  """attend, or softmax weights first (the textbook order), on given q, k, v."""
-  normalise_first: bool
+  """layers.attend in one of its impls, or softmax weights first (the textbook order), on given
+  q, k, v."""
+  impl: str
 
   def __call__(self, q, k, v):
-    if not self.normalise_first:
-      return layers.attend(q, k, v)
+    if self.impl != "textbook":
+      return layers.attend(q, k, v, self.impl)
     logits = jnp.einsum("bqkd,bmkd->bkqm", q, k) / jnp.sqrt(q.shape[-1])
     return jnp.einsum("bkqm,bmkd->bqkd", jax.nn.softmax(logits, axis=-1), v)
 
 
+@pytest.mark.parametrize("impl", ["late", "fused"])
 @pytest.mark.parametrize("queries,keys", [(6, 6), (9, 4)])
-def test_attention_normalised_late_matches_softmax_first(queries, keys, check):
+def test_attention_impls_match_softmax_first(queries, keys, impl, check):
+  """The CPU's late-normalised form, and jax.nn.dot_product_attention (what an accelerator runs;
+  XLA's implementation here)."""
   q, k, v = _inputs((2, queries, 3, 5), (2, keys, 3, 5), (2, keys, 3, 5))
   q = 4 * q  # Peaked weights, where the order of normalisation matters most.
-  _check_same_function(check, f"attention_{queries}x{keys}", _Attend(True), _Attend(False), {}, q, k, v)
+  _check_same_function(check, f"attention_{impl}_{queries}x{keys}", _Attend("textbook"), _Attend(impl), {},
+                       q, k, v)
 
 
 def _check_same_torch_function(check, name, plain, rewritten, *inputs):

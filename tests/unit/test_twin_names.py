@@ -27,7 +27,7 @@ _FLAX_INIT = ("a Flax initializer, passed to each Dense; the torch twin's dense 
 NAME_EXCEPTIONS: Dict[str, Dict[str, str]] = {
     "cpu_rewrites": {name: _CPU_REWRITE for name in (
         "CONV_IMPLS", "Padding", "rows_matmul", "rows_dot_general", "convolve",
-        "convolve_depthwise", "conv_taps", "depthwise_taps", "kernel_taps")},
+        "convolve_depthwise", "conv_taps", "depthwise_taps", "kernel_taps", "attend_late_normalised")},
     "layers": {
         "xavier": _FLAX_INIT,
         "tiny_normal": _FLAX_INIT,
@@ -52,6 +52,9 @@ SIGNATURE_EXCEPTIONS: Dict[str, Dict[str, str]] = {
         "dense": ("dense(features, **nn.Dense keywords): Flax infers the input width; "
                   "dense(in_dim, out_dim, ...): torch's Linear takes both widths and is "
                   "initialised after it is made"),
+        "attend": ("attend(q, k, v, impl): JAX picks XLA's CPU-friendly form on a CPU and "
+                   "jax.nn.dot_product_attention elsewhere (impl='auto'); torch's fused kernel "
+                   "serves every device"),
     },
     "train_step": {
         "make_optimizer": ("make_optimizer(cfg): an optax optimizer is a pure transformation of "

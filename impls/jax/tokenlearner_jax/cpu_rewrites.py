@@ -1,8 +1,9 @@
 """Ops written as other programs for XLA's CPU backend, which runs their plain forms slowly.
 
 Each computes the same function from the same parameters as its plain form: products on rows
-(rows_matmul, behind layers.dense) and convolutions as kernel taps (convolve,
-convolve_depthwise, behind layers.Conv and layers.DepthwiseConv). The PyTorch twin's
+(rows_matmul, behind layers.dense), convolutions as kernel taps (convolve,
+convolve_depthwise, behind layers.Conv and layers.DepthwiseConv) and attention normalised after
+the product with the values (attend_late_normalised, behind layers.attend). The PyTorch twin's
 cpu_rewrites is empty and says why.
 """
 import functools
@@ -115,3 +116,21 @@ def kernel_taps(x, kernel_size, strides, pads):
   return [padded[(slice(None), *(slice(o, o + s * (m - 1) + 1, s)
                                  for o, s, m in zip(offset, strides, out)))]
           for offset in itertools.product(*(range(k) for k in kernel_size))]
+
+
+def attend_late_normalised(q, k, v):
+  """softmax(q k^T / sqrt(D)) v per head: q [B, Mq, K, D], k and v [B, Mk, K, D] -> [B, Mq, K, D].
+
+  Normalised after the product with v (sum_m e_qm v_m / sum_m e_qm, e = exp(logit - max)),
+  the same function as normalising the weights first, with one pass less over the [B, K,
+  Mq, Mk] weights forward and backward, which XLA's CPU backend runs slowly.
+  In bfloat16 the logits, their exponentials and the normaliser stay float32 (a softmax over
+  hundreds of keys in bfloat16 loses the small weights); only the products run in bfloat16.
+  """
+  q, k, v = (t.swapaxes(1, 2) for t in (q, k, v))  # Shape: [B, K, M, D].
+  stats = jnp.promote_types(q.dtype, jnp.float32)
+  scale = jnp.sqrt(q.shape[-1]).astype(stats)
+  logits = (q @ k.swapaxes(-1, -2)).astype(stats) / scale  # Shape: [B, K, Mq, Mk].
+  e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+  y = (e.astype(v.dtype) @ v) / e.sum(-1, keepdims=True).astype(v.dtype)  # Shape: [B, K, Mq, D].
+  return y.swapaxes(1, 2)

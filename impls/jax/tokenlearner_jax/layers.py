@@ -8,9 +8,9 @@ from typing import Tuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from tokenlearner_jax.cpu_rewrites import Padding, convolve, convolve_depthwise, rows_dot_general
+from tokenlearner_jax.cpu_rewrites import (Padding, attend_late_normalised, convolve, convolve_depthwise,
+                                          rows_dot_general)
 
 LN_EPS = 1e-6
 xavier = nn.initializers.xavier_uniform()
@@ -103,22 +103,21 @@ class MultiHeadAttention(nn.Module):
     return project("out")(y.reshape(x_q.shape))  # Shape: [B, Mq, C].
 
 
-def attend(q, k, v):
+def attend(q, k, v, impl: str = "auto"):
   """softmax(q k^T / sqrt(D)) v per head: q [B, Mq, K, D], k and v [B, Mk, K, D] -> [B, Mq, K, D].
 
-  Normalised after the product with v (sum_m e_qm v_m / sum_m e_qm, e = exp(logit - max)),
-  the same function as normalising the weights first, with one pass less over the [B, K,
-  Mq, Mk] weights forward and backward, which XLA's CPU backend runs slowly.
-  In bfloat16 the logits, their exponentials and the normaliser stay float32 (a softmax over
-  hundreds of keys in bfloat16 loses the small weights); only the products run in bfloat16.
+  impl 'fused': jax.nn.dot_product_attention, which an accelerator runs as one fused kernel
+  (cuDNN's flash attention on a GPU in bfloat16) without holding the [B, K, Mq, Mk] weights
+  for the backward. impl 'late' (cpu_rewrites.attend_late_normalised): the form XLA's CPU
+  backend runs fastest. 'auto': 'late' on CPU, 'fused' elsewhere. The same function.
   """
-  q, k, v = (t.swapaxes(1, 2) for t in (q, k, v))  # Shape: [B, K, M, D].
-  stats = jnp.promote_types(q.dtype, jnp.float32)
-  scale = jnp.sqrt(q.shape[-1]).astype(stats)
-  logits = (q @ k.swapaxes(-1, -2)).astype(stats) / scale  # Shape: [B, K, Mq, Mk].
-  e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-  y = (e.astype(v.dtype) @ v) / e.sum(-1, keepdims=True).astype(v.dtype)  # Shape: [B, K, Mq, D].
-  return y.swapaxes(1, 2)
+  if impl == "auto":
+    impl = "late" if jax.default_backend() == "cpu" else "fused"
+  if impl == "late":
+    return attend_late_normalised(q, k, v)
+  if impl != "fused":
+    raise ValueError(f"attention impl {impl!r} is not one of auto, late, fused")
+  return jax.nn.dot_product_attention(q, k, v)
 
 
 class EncoderBlock(nn.Module):

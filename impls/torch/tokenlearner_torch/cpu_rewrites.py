@@ -11,6 +11,8 @@ its consumers and recompute it). In PyTorch, on one CPU thread:
   (the proxy video stem, 1x3x3 stride 2 on 16 clips, forward and backward: 3 ms; 237 ms as an
   XLA convolution);
 - eager ops fuse nothing, so nothing is recomputed.
-Attention (layers.attend) and the vector-attention backward (mixers.channel_attention) are
-rewritten in both twins, each in its own way, so they live in those modules.
+Attention (layers.attend) runs torch's fused kernel here on every device; the JAX twin's runs
+its late-normalised form (cpu_rewrites.attend_late_normalised) on a CPU. The vector-attention
+backward (mixers.channel_attention) is rewritten in both twins, each in its own way, so it
+lives in that module.
 """
