@@ -36,6 +36,7 @@ def job_logs(results):
   return sorted(glob.glob(str(results / "hydra" / "multirun" / "*" / ".submitit" / "*" / "*_log.err")))
 
 
+@pytest.mark.slow  # The SLURM test below submits through submitit too, and records its runs.
 def test_submitit_jobs_record_their_runs_and_a_second_sweep_trains_nothing(tmp_path, one_row, capsys):
   argv = submitit_argv(tmp_path)
   assert main(argv) == 0
@@ -187,6 +188,8 @@ def test_the_slurm_launcher_submits_an_array_per_framework_with_its_layout_and_r
 def test_a_slurm_job_that_ends_without_its_result_is_reported_and_fails_the_sweep(
     tmp_path, one_row, fake_slurm, monkeypatch, capsys):
   monkeypatch.setenv("FAKE_SLURM_STATE", "TIMEOUT")  # As SLURM ends a job at its time limit.
+  import submitit.core.core
+  monkeypatch.setattr(submitit.core.core.Job, "_results_timeout_s", 1)  # Its wait for a result file.
   argv = submitit_argv(tmp_path)
   argv[argv.index("hydra/launcher=submitit_local")] = "hydra/launcher=slurm"
   assert main(argv) == 1

@@ -22,15 +22,15 @@ from harness.testing.parity_log import FORWARD_ATOL, GRAD_ATOL, compare
 from tests.parity import config_space
 from tests.parity.twins import PERTURB_STD, Twin, random_batch, tolerance_factor
 
-# 14 draws (7 of them video, every eager one among them) in the default session, which must stay
+# 8 draws (3 of them video, every eager one among them) in the default session, which must stay
 # under 18 minutes on 2 cores: a draw costs 5-30 core-seconds.
-DEFAULT_BUDGET = 14
+DEFAULT_BUDGET = 8
 PARITY_BUDGET = 30
 BATCH = 2
 # Running JAX primitive by primitive compiles each one on its own (~10 s a video model):
 # the jit-vs-eager check runs on the first EAGER_VIDEO_CONFIGS video draws, and on MAX_HEAD_CASE,
 # the case that once went astray.
-EAGER_VIDEO_CONFIGS = 6
+EAGER_VIDEO_CONFIGS = 3
 EAGER_SEEDS = frozenset(itertools.islice(
     (s for s in itertools.count() if config_space.valid(s)[0] == "video"), EAGER_VIDEO_CONFIGS))
 assert max(EAGER_SEEDS) < DEFAULT_BUDGET, "an eager check would leave the default session"

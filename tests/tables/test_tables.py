@@ -31,6 +31,14 @@ def gflops():
   return summary.paper_gflops(FLOPS_CSV)
 
 
+@pytest.fixture(scope="module")
+def built(runs, tmp_path_factory):
+  """The tables built from the fixture export: (the files written, their folder)."""
+  tmp = tmp_path_factory.mktemp("built")
+  run_export.write(runs, tmp / "runs-proxy.csv")
+  return build.build(tmp / "runs-proxy.csv", FLOPS_CSV, tmp / "tables"), tmp / "tables"
+
+
 def test_estimate_is_the_t_interval():
   e = stats.estimate([1.0, 2.0, 3.0], 0.95)
   assert (e.n, e.mean, e.std) == (3, 2.0, 1.0)
@@ -71,10 +79,8 @@ def test_summary_counts_only_finished_runs(runs, gflops):
   assert frame.loc["vectt", "jax_n"] == 3
 
 
-def test_claims_markdown_states_the_family_and_counts_the_verdicts(runs, gflops, tmp_path):
-  run_export.write(runs, tmp_path / "runs-proxy.csv")
-  build.build(tmp_path / "runs-proxy.csv", FLOPS_CSV, tmp_path / "tables")
-  text = (tmp_path / "tables" / "claims.md").read_text()
+def test_claims_markdown_states_the_family_and_counts_the_verdicts(runs, gflops, built):
+  text = (built[1] / "claims.md").read_text()
   verdicts = claims.judge(runs, pd.DataFrame(), ["jax", "torch"], gflops)
   m = sum(len(v.comparisons) for v in verdicts)
   count = collections.Counter(c.verdict for v in verdicts for c in v.comparisons)
@@ -138,13 +144,12 @@ def test_pooled_agreement_sets_the_framework_gap_beside_the_seed_noise():
   assert pooled["seed_sd"] == pytest.approx(math.sqrt((2 * 9 + 1 * 2) / 3))
 
 
-def test_build_writes_every_artifact(runs, tmp_path):
-  run_export.write(runs, tmp_path / "runs-proxy.csv")
-  written = build.build(tmp_path / "runs-proxy.csv", FLOPS_CSV, tmp_path / "tables")
+def test_build_writes_every_artifact(built):
+  written, folder = built
   names = sorted(p.name for p in written)
   assert names == sorted([*TEXT_ARTIFACTS, "figure1.png", "figure1.svg"])
-  assert "Row | tokenizer" in (tmp_path / "tables" / "table2.md").read_text().replace("  ", "")
-  assert "\\toprule" in (tmp_path / "tables" / "table1.tex").read_text()
+  assert "Row | tokenizer" in (folder / "table2.md").read_text().replace("  ", "")
+  assert "\\toprule" in (folder / "table1.tex").read_text()
 
 
 def test_an_export_of_mixed_scales_or_wrong_columns_is_refused(runs, tmp_path):
