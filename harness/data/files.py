@@ -103,7 +103,8 @@ def _decoded(path):
   from PIL import Image
   try:
     with Image.open(path) as image:
-      return image.convert("RGB")
+      image.load()
+      return image if image.mode == "RGB" else image.convert("RGB")  # convert would copy an RGB one.
   except OSError as error:
     raise OSError(f"image {path} does not decode: {error}") from None
 
