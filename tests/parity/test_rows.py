@@ -45,11 +45,18 @@ def row_tolerance_factor(row) -> float:
   return tolerance_factor(row.kind, registry.model_fields(row.experiment, row.key, "proxy"))
 
 
-def make_twin(row, direction, seed=0):
+def make_twin(row, direction, seed=0, drawn_params=False):
+  """The row's twins with the same weights. drawn_params: JAX's weights drawn in numpy in the
+  shapes of its init, not initialised by a compiled program (where their values do not matter)."""
   fields = registry.model_fields(row.experiment, row.key, "proxy")
   config = backends.make_config(row.kind, fields)
   x, y = random_batch(row.kind, config, seed, BATCH)
-  twin = Twin(tj.build_model(config), tt.build_model(config), [x], direction, seed)
+  flax_module, params = tj.build_model(config), None
+  if drawn_params and direction == "jax_to_torch":
+    rng = np.random.default_rng(seed)
+    template = jax.eval_shape(flax_module.init, jax.random.key(seed, impl="rbg"), x)
+    params = jax.tree.map(lambda leaf: rng.normal(size=leaf.shape).astype(leaf.dtype), template)
+  twin = Twin(flax_module, tt.build_model(config), [x], direction, seed, params=params)
   return twin, y
 
 
@@ -129,7 +136,7 @@ def test_adamw_update_and_training_run(row, direction, check):
 @pytest.mark.parametrize("row,direction", CASES)
 def test_round_trip_exact(row, direction, check):
   """JAX -> torch -> JAX (or torch -> JAX -> torch) restores every weight bit for bit."""
-  twin, _ = make_twin(row, direction)
+  twin, _ = make_twin(row, direction, drawn_params=True)
   if direction == "jax_to_torch":
     before, after = flat(twin.params), twin.torch_params()
   else:
