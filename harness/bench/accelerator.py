@@ -91,7 +91,9 @@ def measure(experiment: str, framework: str, steps: int, overrides: Sequence[str
     times: List[float] = []
     batches = pipeline.train_batches(data, 0, steps, cfg.train.batch_size, workers=cfg.runtime.data_workers)
     with contextlib.closing(batches):
-      on_device = device_feed.ahead(runner.put, batches)  # As the training loop feeds its steps.
+      # Put ahead as the training loop puts them; each step is waited for, to time it, and the
+      # wait for data includes the put (the copy's start) of the batch steps ahead.
+      on_device = device_feed.ahead(runner.put, batches)
       for step in range(steps):
         began = time.perf_counter()
         batch = next(on_device)

@@ -127,6 +127,9 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   negative = [f"runtime.{k}={v}" for k, v in cfg.runtime.items() if not isinstance(v, bool) and v < 0]
   if negative:
     raise ConfigError(f"bad config: {', '.join(negative)} must not be negative")
+  if cfg.runtime.log_every < 1:
+    raise ConfigError(f"bad config: runtime.log_every={cfg.runtime.log_every} must be at least 1 (steps "
+                      "between the loss reads)")
   row_id = f"{cfg.experiment.name}/{cfg.row}"
   try:
     model = backends.make_config(cfg.experiment.model, model_fields(cfg))

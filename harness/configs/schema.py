@@ -133,7 +133,7 @@ class TrainSpec:
 class RuntimeSpec:
   """How a run executes, not what it computes: outside the config hash, so changing any of
   these never retrains a finished run."""
-  log_every: int = 10  # steps between logged losses
+  log_every: int = 10  # steps between the reads of the losses, which are then logged; at least 1
   checkpoint_every: int = 100  # steps between checkpoints; 0: never
   threads: int = 0  # CPU threads per run; 0: the framework's default
   fast_compile: bool = False  # XLA backend optimisations off: for runs so short that compiling dominates

@@ -169,7 +169,8 @@ class Charades(Examples):
 
   @functools.cached_property
   def test_clips(self) -> List[Tuple[int, int]]:
-    """(video index, first frame) of every test clip, a video's clips in a row."""
+    """(video index, first frame) of every test clip, a video's clips in a row; listed once,
+    from `test` as it is then."""
     length = self.spec.fps_stride * (self.num_frames - 1) + 1
     clips = []
     for index, video in enumerate(self.test):

@@ -17,7 +17,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
-from harness.data.base import Batch, Dataset, Part, part_bounds, WHOLE
+from harness.data.base import Batch, Dataset, Examples, Part, part_bounds, WHOLE
 
 # Small arrays (labels) travel pickled; shared memory costs a file per array.
 MIN_SHARED_BYTES = 1 << 16
@@ -63,11 +63,11 @@ def test_share(size: int, part: Part) -> Tuple[List[int], int]:
 
 def test_batches(dataset: Dataset, indices: Sequence[int], batch_size: int, workers: int = 0,
                  workers_ignore: Sequence[int] = ()) -> Iterator[Batch]:
-  """dataset.test_inputs of `indices`, `batch_size` at a time, made by `workers` processes
-  ahead of the caller if asked (as train_batches)."""
+  """dataset.test_inputs of `indices`, `batch_size` at a time, decoded by `workers` processes
+  ahead of the caller if asked (as train_batches) where the source reads files."""
   _check(workers)
   batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
-  if workers == 0:
+  if workers == 0 or not isinstance(dataset, Examples):  # Held in memory: nothing to decode.
     return (dataset.test_inputs(batch) for batch in batches)
   return _in_workers(_TestInput(dataset), indices, [len(b) for b in batches], workers,
                      tuple(workers_ignore))

@@ -69,8 +69,8 @@ def evaluate(runner, data, batch_size: int, group: process_group.Group = process
   processes, and every process gets all of the outputs."""
   indices, own = pipeline.test_share(data.test_size, group.part)
   logits, labels = [], []
-  with contextlib.closing(pipeline.test_batches(data, indices, batch_size, workers,
-                                                workers_ignore=preemption.SIGNALS)) as batches:
+  # The workers end with a preemption signal: none is noted while the run evaluates.
+  with contextlib.closing(pipeline.test_batches(data, indices, batch_size, workers)) as batches:
     for x, y in batches:
       logits.append(runner.predict(x))
       labels.append(y)
@@ -83,11 +83,19 @@ def evaluate(runner, data, batch_size: int, group: process_group.Group = process
             metrics.CHANCE: 100 * metrics.chance_top1(labels, logits.shape[-1])}, replicates
   results = {"test_map": 100 * metrics.mean_average_precision(logits, labels),
              metrics.CHANCE: 100 * metrics.chance_map(labels)}
-  for group, of_group in data.label_groups.items():
-    results[f"test_map_{group}"] = 100 * metrics.mean_average_precision(logits[:, of_group],
-                                                                        labels[:, of_group])
-    results[f"{metrics.CHANCE}_{group}"] = 100 * metrics.chance_map(labels[:, of_group])
+  for label_group, of_group in data.label_groups.items():
+    results[f"test_map_{label_group}"] = 100 * metrics.mean_average_precision(logits[:, of_group],
+                                                                              labels[:, of_group])
+    results[f"{metrics.CHANCE}_{label_group}"] = 100 * metrics.chance_map(labels[:, of_group])
   return results, replicates
+
+
+class Diverged(FloatingPointError):
+  """A step's loss is not finite; found where the losses are read, possibly steps later."""
+
+  def __init__(self, loss: float, step: int):
+    super().__init__(f"loss is {loss} at step {step}")
+    self.step = step
 
 
 def reads_losses_after(step: int, runtime, steps: int) -> bool:
@@ -191,10 +199,10 @@ def run(spec: run_spec.RunSpec) -> Outcome:
         return
       with clock("steps"):  # Waiting for the device is the steps' time.
         losses = runner.fetch([loss for _, loss in pending])
-      for done, loss in zip((done for done, _ in pending), losses):
+      for (done, _), loss in zip(pending, losses):
         loss = killpoints.loss(cfg.row, done, loss)
         if not math.isfinite(loss):
-          raise FloatingPointError(f"loss is {loss} at step {done}")
+          raise Diverged(loss, done)
         lr = optim.learning_rate * float(lr_factor(done, optim.warmup_steps, optim.total_steps))
         with clock("bookkeeping"):
           record.step_done(runner, done, done + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
@@ -210,6 +218,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
           batch = next(device_batches)
         with clock("first_step" if step == first else "steps"):
           pending.append((step, runner.train_step(step, batch)))
+          if step == first:  # Its compile and run, not only its dispatch.
+            runner.fetch([pending[-1][1]])
         reads = reads_losses_after(step, cfg.runtime, cfg.train.steps)
         if reads:
           read_losses()
@@ -247,7 +257,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     record.end(tracking.KILLED, error, step)
     raise
   except BaseException as error:
-    record.end(tracking.FAILED, error, step)
+    record.end(tracking.FAILED, error, error.step if isinstance(error, Diverged) else step)
     raise
   progress.finish(results)
   return Outcome("finished", record.run_id, results)

@@ -149,6 +149,7 @@ CASES = [
     BadInput("learning-rate-negative", (*RUN, "optim.learning_rate=-1"), "learning_rate=-1.0"),
     BadInput("init-unknown", (*RUN, "train.init=random"), "train.init='random'"),
     BadInput("runtime-negative", (*RUN, "runtime.checkpoint_every=-1"), "runtime.checkpoint_every=-1"),
+    BadInput("log-every-zero", (*RUN, "runtime.log_every=0"), "runtime.log_every=0"),
     BadInput("precision-unknown", (*RUN, "train.precision=float16"), "train.precision='float16'"),
     BadInput("micro-batches-uneven", (*RUN, "runtime.micro_batches=3"), "runtime.micro_batches=3"),
     # The model: token counts from 1 to the positions the row reduces.

@@ -66,10 +66,10 @@ KILL_POINTS = {"start:0": "its MLflow run opened, nothing trained",
                "artifacts:5": "its artifacts logged, before it is marked finished"}
 
 
-# The default session kills PyTorch at one point, mid-checkpoint (a JAX run killed and resumed:
-# test_runs.py, test_data_parallel.py); `nox -s faults` at every point in both frameworks.
+# The default session kills PyTorch mid-checkpoint and JAX before its first step (a dead run
+# with no checkpoint, which starts over); `nox -s faults` at every point in both frameworks.
 @pytest.mark.parametrize("framework,point", share(
-    [(f, p) for f in FRAMEWORKS for p in KILL_POINTS], [("torch", "checkpoint:3")]))
+    [(f, p) for f in FRAMEWORKS for p in KILL_POINTS], [("torch", "checkpoint:3"), ("jax", "start:0")]))
 def test_killed_anywhere_resumes_to_the_same_metrics(tmp_path, fault, references, framework, point):
   fault.done(f"{framework} run (6 steps, checkpoints every 2) killed {KILL_POINTS[point]}; rerun")
   killed = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", env={killpoints.KILL_ENV: point})
@@ -364,9 +364,10 @@ PREEMPTIONS = [(f, s) for f in FRAMEWORKS for s in ("SIGTERM", "SIGUSR1", "SIGUS
     PREEMPTIONS, [("torch", "SIGTERM"), ("jax", "SIGUSR2")]))
 def test_a_preempted_run_checkpoints_at_the_step_and_resumes_to_the_same_metrics(
     tmp_path, fault, references, framework, signal_name):
-  fault.done(f"{framework} run (6 steps, checkpoints every 2) sent {signal_name} during step 2, as "
-             "SLURM preempts or nears the time limit; `list`, then rerun")
-  stopped = run_cli(tmp_path, *RESUMABLE, f"framework={framework}",
+  fault.done(f"{framework} run (6 steps, checkpoints every 2, losses read every 4) sent {signal_name} "
+             "during step 2, as SLURM preempts or nears the time limit; `list`, then rerun")
+  # Step 2 is no read step: the loop reads steps 0-2's losses, then checkpoints step 3.
+  stopped = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", "runtime.log_every=4",
                     env={killpoints.SIGNAL_ENV: f"{signal_name}:2"})
   signum = int(getattr(__import__("signal"), signal_name))
   assert stopped.returncode == 128 + signum, stopped.stderr[-2000:]

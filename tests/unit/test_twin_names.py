@@ -40,6 +40,8 @@ NAME_EXCEPTIONS: Dict[str, Dict[str, str]] = {
         "channels_last": ("torch's convs take channels first; Flax's, and both twins' activations, "
                           "are channels last"),
         "lecun_normal_": "Flax's default kernel init, which torch lacks",
+        "ATTEND_IMPLS": ("how JAX's attend runs, by backend (attend's impl); torch's fused kernel "
+                         "serves every device"),
     },
 }
 

@@ -12,10 +12,10 @@ Loss = Any  # A step's loss where the model runs, not yet waited for.
 
 class Runner(Protocol):
   """What the training loop needs of a framework. Built from (kind, model fields,
-  OptimizerConfig, multilabel, seed, start, precision, micro_batches): `start` is the initial
-  weights, or None for the framework's own initialisers seeded by `seed`; precision the
+  OptimizerConfig, multilabel, seed, start, precision, micro_batches, compiled): `start` is the
+  initial weights, or None for the framework's own initialisers seeded by `seed`; precision the
   compute dtype of training and prediction; micro_batches the parts a step's batch is split
-  into (gradient accumulation)."""
+  into (gradient accumulation); compiled: the step compiled whole (make_train_step's)."""
   num_params: int
 
   def put(self, x: np.ndarray, y: np.ndarray) -> DeviceBatch:

@@ -8,6 +8,7 @@ from typing import Tuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from tokenlearner_jax.cpu_rewrites import (Padding, attend_late_normalised, convolve, convolve_depthwise,
                                           rows_dot_general)
@@ -103,21 +104,26 @@ class MultiHeadAttention(nn.Module):
     return project("out")(y.reshape(x_q.shape))  # Shape: [B, Mq, C].
 
 
+ATTEND_IMPLS = ("auto", "late", "fused")
+
+
 def attend(q, k, v, impl: str = "auto"):
   """softmax(q k^T / sqrt(D)) v per head: q [B, Mq, K, D], k and v [B, Mk, K, D] -> [B, Mq, K, D].
 
-  impl 'fused': jax.nn.dot_product_attention, which an accelerator runs as one fused kernel
-  (cuDNN's flash attention on a GPU in bfloat16) without holding the [B, K, Mq, Mk] weights
-  for the backward. impl 'late' (cpu_rewrites.attend_late_normalised): the form XLA's CPU
-  backend runs fastest. 'auto': 'late' on CPU, 'fused' elsewhere. The same function.
+  impl 'late' (cpu_rewrites.attend_late_normalised): the form XLA's CPU backend runs fastest.
+  'fused': jax.nn.dot_product_attention, on a GPU in bfloat16 or float16 cuDNN's flash
+  attention, one kernel that does not hold the [B, K, Mq, Mk] weights for the backward (it
+  takes head widths that are multiples of 8 up to 128: every paper model's 64); elsewhere
+  XLA's softmax-first program. 'auto': 'late' on a CPU, 'fused' elsewhere. The same function.
   """
-  if impl == "auto":
-    impl = "late" if jax.default_backend() == "cpu" else "fused"
-  if impl == "late":
+  if impl not in ATTEND_IMPLS:
+    raise ValueError(f"attention impl {impl!r} is not one of {ATTEND_IMPLS}")
+  if impl == "late" or (impl == "auto" and jax.default_backend() == "cpu"):
     return attend_late_normalised(q, k, v)
-  if impl != "fused":
-    raise ValueError(f"attention impl {impl!r} is not one of auto, late, fused")
-  return jax.nn.dot_product_attention(q, k, v)
+  head_width = q.shape[-1]
+  flash = (jax.default_backend() == "gpu" and q.dtype in (jnp.bfloat16, jnp.float16)
+           and head_width % 8 == 0 and head_width <= 128)
+  return jax.nn.dot_product_attention(q, k, v, implementation="cudnn" if flash else "xla")
 
 
 class EncoderBlock(nn.Module):

@@ -121,14 +121,13 @@ def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bo
   Dropout, if any, draws from torch's global generator. precision: the compute dtype
   (tokenlearner_spec.PRECISIONS; autocast, parameters stay float32); micro_batches: gradient
   accumulation, one update from the mean gradient of that many equal parts of the batch;
-  `compiled`: the model's forward (and so its backward) under torch.compile, in place, so
-  that its state dict keeps its keys."""
+  `compiled`: the step's forward (and so its backward) under torch.compile; the model itself,
+  its state dict and its evaluation, stay as they are."""
   check_step(precision, micro_batches)
-  if compiled:
-    model.compile()
   opt, schedule = make_optimizer(cfg, model.parameters())
-  whole = loss_and_grads_fn(model, multilabel, cfg.label_smoothing, train=True, precision=precision)
-  parts = accumulated_loss_and_grads_fn(model, multilabel, cfg.label_smoothing, precision,
+  forward = torch.compile(model) if compiled else model  # Shares the model's parameters.
+  whole = loss_and_grads_fn(forward, multilabel, cfg.label_smoothing, train=True, precision=precision)
+  parts = accumulated_loss_and_grads_fn(forward, multilabel, cfg.label_smoothing, precision,
                                         micro_batches) if micro_batches > 1 else None
 
   def update():
