@@ -90,14 +90,6 @@ def evaluate(runner, data, batch_size: int, group: process_group.Group = process
   return results, replicates
 
 
-class Diverged(FloatingPointError):
-  """A step's loss is not finite; found where the losses are read, possibly steps later."""
-
-  def __init__(self, loss: float, step: int):
-    super().__init__(f"loss is {loss} at step {step}")
-    self.step = step
-
-
 def reads_losses_after(step: int, runtime, steps: int) -> bool:
   """Whether the loop waits for the device after `step` to read the losses: to log them
   (every runtime.log_every steps, and the last), or before a checkpoint. Every process of a
@@ -195,6 +187,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     # written or a preemption is acted on (harness/run/preemption.py).
     pending = []  # (step, its loss on the device), not yet read
     def read_losses():
+      nonlocal step
       if not pending:
         return
       with clock("steps"):  # Waiting for the device is the steps' time.
@@ -202,7 +195,8 @@ def run(spec: run_spec.RunSpec) -> Outcome:
       for (done, _), loss in zip(pending, losses):
         loss = killpoints.loss(cfg.row, done, loss)
         if not math.isfinite(loss):
-          raise Diverged(loss, done)
+          step = done  # The run's failure_step: found steps later, where the losses are read.
+          raise FloatingPointError(f"loss is {loss} at step {done}")
         lr = optim.learning_rate * float(lr_factor(done, optim.warmup_steps, optim.total_steps))
         with clock("bookkeeping"):
           record.step_done(runner, done, done + 1 == cfg.train.steps, train_loss=loss, learning_rate=lr)
@@ -257,7 +251,7 @@ def run(spec: run_spec.RunSpec) -> Outcome:
     record.end(tracking.KILLED, error, step)
     raise
   except BaseException as error:
-    record.end(tracking.FAILED, error, error.step if isinstance(error, Diverged) else step)
+    record.end(tracking.FAILED, error, step)
     raise
   progress.finish(results)
   return Outcome("finished", record.run_id, results)
