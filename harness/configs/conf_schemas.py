@@ -7,6 +7,7 @@ misspelt key or a value of the wrong type fails on load with one line naming the
 file and the key, instead of surfacing as a KeyError deep in a report. The
 experiment and scale schemas are also the run schema's (harness/configs/schema.py).
 """
+import copy
 import dataclasses
 import enum
 import functools
@@ -196,5 +197,17 @@ def _load(path: pathlib.Path, schema: type) -> dict:
 
 
 def load(path, schema: type) -> dict:
-  """The YAML file at `path` checked against `schema`, as plain containers (cached)."""
-  return _load(pathlib.Path(path), schema)
+  """The YAML file at `path` checked against `schema`, as plain containers: checked once per
+  content of the file (planning a sweep reads each experiment's file hundreds of times), and a
+  fresh copy each time, which the caller may change."""
+  path = pathlib.Path(path)
+  try:
+    content = path.read_bytes()
+  except OSError:
+    return _load(path, schema)  # Says what is wrong with the path, in its words.
+  return copy.deepcopy(_checked(path, content, schema))
+
+
+@functools.lru_cache(maxsize=64)
+def _checked(path: pathlib.Path, content: bytes, schema: type) -> dict:
+  return _load(path, schema)
