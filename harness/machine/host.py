@@ -26,6 +26,11 @@ def git_commit() -> str:
 SIMD_LEVELS = ("avx512f", "avx2", "avx", "sse4_2", "asimd")
 
 
+def cores() -> int:
+  """The cores this process may run on (its affinity: what a cgroup or taskset leaves it)."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine() -> str:
   """The host in words, e.g. 'Linux x86_64, AMD EPYC 7B13, 2 cores, avx512f'. Two hosts that
   report the same CPU name trained the same run, same code and packages, to different

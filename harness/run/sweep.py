@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.configs import compose, registry, run_spec
+from harness.machine import host
 from harness.run import preemption
 
 _FAILED_MARK = "RUN FAILED"
@@ -148,8 +149,14 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
           f"runtime.progress_index={offset}", f"runtime.progress_total={total or size}",
           "hydra/job_logging=none", "hydra/hydra_logging=none"]
   if launcher(overrides) == JOBLIB:
-    argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={jobs}"]
-    if jobs > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
+    # No more worker processes than runs or cores (each holds a framework, about 1 GB); an
+    # override hydra.launcher.n_jobs=N, which comes later on the command line, still sets N.
+    workers = min(jobs, size, host.cores())
+    if workers < jobs:
+      print(f"note: {workers} worker process(es) for {size} run(s) of {experiment} on {host.cores()} "
+            f"core(s), not --jobs {jobs}", file=sys.stderr, flush=True)
+    argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={workers}"]
+    if workers > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
       argv.append("runtime.threads=1")
   else:  # Each run a job of its own, with the cores the launcher's config gives it.
     argv.append(f"+hydra.callbacks.submitit_report._target_={__name__}.SubmititReport")

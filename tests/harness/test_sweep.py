@@ -1,5 +1,9 @@
-"""How `reproduce` splits a per-row seed plan into multiruns, each a product of its axes."""
+"""How `reproduce` splits a per-row seed plan into multiruns, each a product of its axes, and
+how many worker processes a multirun starts."""
+import contextlib
+
 from harness.configs import compose, registry, seed_plan
+from harness.machine import host
 from harness.run import sweep
 
 
@@ -18,3 +22,21 @@ def test_reproduce_runs_each_planned_run_once_in_products(monkeypatch):
   # Table 1 runs two rows in PyTorch alone, so JAX's three rows and PyTorch's five make two.
   assert sorted(e for e, _ in calls) == ["figure1", "table1", "table1", "table2"]
   assert {tuple(axes["framework"]) for e, axes in calls if e != "table1"} == {("jax", "torch")}
+
+
+def test_a_multirun_starts_no_more_workers_than_runs_or_cores(monkeypatch, capsys):
+  commands = []
+
+  @contextlib.contextmanager
+  def hydra_command(argv, raise_errors):
+    commands.append(argv)
+    yield
+  monkeypatch.setattr(sweep, "_hydra_command", hydra_command)
+  monkeypatch.setattr(sweep, "_job", lambda: None)
+  monkeypatch.setattr(host, "cores", lambda: 2)
+  rows = {"row": ["base", "tl16_at_12", "pool_4x4_at_12"], "framework": ["torch"], "seed": [0]}
+  for jobs, runs, workers in ((1000, 3, 2), (2, 1, 1), (2, 3, 2), (1, 3, 1)):
+    sweep.multirun("table1", {**rows, "row": rows["row"][:runs]}, jobs, ["scale=smoke"])
+    assert f"hydra.launcher.n_jobs={workers}" in commands[-1], (jobs, runs)
+    assert ("runtime.threads=1" in commands[-1]) == (workers > 1)
+    assert (f"not --jobs {jobs}" in capsys.readouterr().err) == (workers < jobs)
