@@ -4,7 +4,8 @@ run, and the metrics not yet logged.
 `RunRecord.claim_run` claims the config (harness/store/leases.py); `open` then resumes the
 newest good checkpoint into its MLflow run, or starts over in the MLflow run of a
 process that died before a usable checkpoint, or starts a new MLflow run; `step_done` buffers the step's
-metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every`;
+metrics, logs them every `log_every` steps and checkpoints every `checkpoint_every` (logs_after,
+checkpoints_after: the training loop reads its losses at those steps too);
 `finish` logs the results, marks the run FINISHED and deletes the checkpoints; `end`
 marks it FAILED or KILLED with the reason as tags; `preempt` checkpoints where the run stands
 and marks it preempted (harness/run/preemption.py).
@@ -184,11 +185,23 @@ def flatten(tree, prefix="") -> Dict[str, object]:
   return {prefix[:-1]: tree}
 
 
+def logs_after(step: int, runtime, last: bool) -> bool:
+  """Whether a run logs its buffered metrics after `step`: after every runtime.log_every-th step
+  (counted from step 0, so that a resumed run logs where an uninterrupted one does) and the last."""
+  return last or (step + 1) % runtime.log_every == 0
+
+
+def checkpoints_after(step: int, runtime, last: bool) -> bool:
+  """Whether a run writes a checkpoint after `step`: after every runtime.checkpoint_every-th
+  step (0: never), but not the last, after which the run finishes instead."""
+  return bool(runtime.checkpoint_every) and (step + 1) % runtime.checkpoint_every == 0 and not last
+
+
 class RunRecord:
   def __init__(self, tracker: tracking.Tracker, artifact: str, config_hash: str, runtime,
                results_dir: str, group: Group = Group()):
     self.tracker, self.artifact, self.config_hash, self.group = tracker, artifact, config_hash, group
-    self.log_every, self.checkpoint_every = runtime.log_every, runtime.checkpoint_every
+    self.runtime = runtime
     self.checkpoints = Checkpoints(results_dir, config_hash)
     self.run_id, self.prior_seconds, self.began = "", 0.0, time.monotonic()
     self.claim: Optional[leases.Claim] = None
@@ -247,11 +260,11 @@ class RunRecord:
       self.claim.check()
     if step > self.logged_through:
       self._pending.append({"step": step, **metrics})
-    if self._pending and (len(self._pending) >= self.log_every or last):
+    if self._pending and logs_after(step, self.runtime, last):
       killpoints.reached("log", step)
       self.tracker.log_metrics(self.run_id, self._pending)
       self._pending = []
-    if self.checkpoint_every and (step + 1) % self.checkpoint_every == 0 and not last:
+    if checkpoints_after(step, self.runtime, last):
       self.checkpoints.save(runner, {"step": step + 1, "run_id": self.run_id, "seconds": self.seconds()})
 
   def keep(self, log_artifacts, step: int) -> None:

@@ -151,9 +151,10 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
   if launcher(overrides) == JOBLIB:
     # No more worker processes than runs or cores (each holds a framework, about 1 GB); an
     # override hydra.launcher.n_jobs=N, which comes later on the command line, still sets N.
-    workers = min(jobs, size, host.cores())
+    cores = host.cores()
+    workers = min(jobs, size, cores)
     if workers < jobs:
-      print(f"note: {workers} worker process(es) for {size} run(s) of {experiment} on {host.cores()} "
+      print(f"note: {workers} worker process(es) for {size} run(s) of {experiment} on {cores} "
             f"core(s), not --jobs {jobs}", file=sys.stderr, flush=True)
     argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={workers}"]
     if workers > 1 and not any(o.startswith("runtime.threads=") for o in overrides):

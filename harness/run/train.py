@@ -24,7 +24,7 @@ from harness.machine import core_locks, host, process_group, xla_flags
 from harness.run import base_model, device_feed, initial_weights, preemption
 from harness.run.phases import Phases
 from harness.run.progress import Progress
-from harness.run.record import flatten, Follower, RunRecord
+from harness.run.record import checkpoints_after, flatten, Follower, logs_after, RunRecord
 from harness.store import artifacts, finished_runs, leases, tracking
 from harness.testing import killpoints
 from harness.twins import backends, pretrained
@@ -91,12 +91,11 @@ def evaluate(runner, data, batch_size: int, group: process_group.Group = process
 
 
 def reads_losses_after(step: int, runtime, steps: int) -> bool:
-  """Whether the loop waits for the device after `step` to read the losses: to log them
-  (every runtime.log_every steps, and the last), or before a checkpoint. Every process of a
-  group waits at the same steps, and agrees there whether to stop for a preemption."""
-  done = step + 1
-  return (done == steps or done % runtime.log_every == 0
-          or bool(runtime.checkpoint_every and done % runtime.checkpoint_every == 0))
+  """Whether the loop waits for the device after `step` to read the losses: where the record
+  logs them, or before it writes a checkpoint. Every process of a group waits at the same
+  steps, and agrees there whether to stop for a preemption."""
+  last = step + 1 == steps
+  return logs_after(step, runtime, last) or checkpoints_after(step, runtime, last)
 
 
 def base_weights(cfg) -> Dict[str, np.ndarray]:
