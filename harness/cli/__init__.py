@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from typing import Callable, List, Optional, Sequence
 
-from tokenlearner_spec import FRAMEWORKS
+from tokenlearner_spec import FRAMEWORKS, MAX_SEED, check_seed
 
 from harness.cli import verbs
 from harness.configs import compose, registry
@@ -46,10 +46,10 @@ def _seeds(text: str):
   try:
     seeds = [int(v) for v in text.split(",")]
     for seed in seeds:
-      compose.check_seed(seed)
+      check_seed(seed)
     return seeds
   except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers >= 0") from None
+    raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers in [0, {MAX_SEED}]") from None
 
 
 def _multiples(text: str):

@@ -14,7 +14,7 @@ from typing import Any, Dict, Sequence
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
-from tokenlearner_spec import FRAMEWORKS, PRECISIONS, OptimizerConfig
+from tokenlearner_spec import FRAMEWORKS, PRECISIONS, OptimizerConfig, check_seed
 
 from harness.configs import conf_schemas, registry
 from harness.configs.schema import INITS, BaseSpec
@@ -114,6 +114,9 @@ def validate(cfg: DictConfig, data_files: bool = True) -> DictConfig:
     check_seed(cfg.seed)
   except ValueError as error:
     raise ConfigError(f"bad config: {error}") from None
+  if not cfg.tracking.results_dir.strip():
+    raise ConfigError("bad config: tracking.results_dir is empty; name the folder for the store, "
+                      "checkpoints and starts (default: results)")
   if cfg.train.init not in INITS:
     raise ConfigError(f"bad config: train.init={cfg.train.init!r} is not one of {INITS}")
   if cfg.train.precision not in PRECISIONS:
@@ -188,12 +191,6 @@ def base_config(cfg: DictConfig, data_files: bool = True) -> DictConfig:
   if "eval_split" in out.data:
     out.data.eval_split = "validation"
   return validate(out, data_files)
-
-
-def check_seed(seed: int) -> None:
-  """A run's seed seeds numpy's generators, which take none below 0."""
-  if seed < 0:
-    raise ValueError(f"seed={seed} is negative")
 
 
 def load(overrides: Sequence[str] = ()) -> DictConfig:

@@ -101,13 +101,27 @@ def test_values_are_normalised_to_plain_types():
 
 @pytest.mark.parametrize("fields,message", [
     (dict(name="lamb"), "name='lamb' is not one of"),
-    (dict(learning_rate=-1.0), "learning_rate=-1.0 is not a number >= 0"),
+    (dict(learning_rate=-1.0), "learning_rate=-1.0 is not a finite number > 0"),
+    (dict(learning_rate=0), "learning_rate=0 is not a finite number > 0"),
+    (dict(learning_rate=float("inf")), "learning_rate=inf is not a finite number > 0"),
     (dict(warmup_steps=2.5), "warmup_steps=2.5 is not an integer >= 0"),
-    (dict(eps=float("nan")), "eps=nan is not a number >= 0"),
+    (dict(eps=float("nan")), "eps=nan is not a finite number > 0"),
+    (dict(weight_decay=float("inf")), "weight_decay=inf is not a finite number >= 0"),
+    (dict(momentum=1.0), "momentum=1.0 is not below 1"),
+    (dict(b1=1.5), "b1=1.5 is not below 1"),
+    (dict(b2=-0.1), "b2=-0.1 is not a finite number >= 0"),
+    (dict(label_smoothing=5), "label_smoothing=5.0 is not below 1"),
 ])
 def test_optimizer_config_rejects(fields, message):
   with pytest.raises(ValueError, match=message):
     spec.OptimizerConfig(**fields)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64, 1.5, True])
+def test_seeds_are_those_both_generators_tell_apart(seed):
+  with pytest.raises(ValueError, match=r"is not an integer in \[0, 4294967295\]"):
+    spec.check_seed(seed)
+  spec.check_seed(spec.MAX_SEED)
 
 
 def test_model_config_names_an_unknown_field():

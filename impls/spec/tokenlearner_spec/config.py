@@ -9,6 +9,7 @@ Shape letters used across the twins: B batch, T frames, H, W grid, N positions
 (H*W), S learned tokens, C channels, M mixer tokens, K heads, D head dim.
 """
 import dataclasses
+import math
 import numbers
 from typing import Any, Mapping, Optional, Tuple
 
@@ -36,6 +37,10 @@ OPTIMIZERS = ("sgd", "adamw")
 # bfloat16 is for the matmuls and activations of paper-scale training.
 PRECISIONS = ("float32", "bfloat16")
 MODEL_KINDS = ("vit", "video")
+# A run's seeds: JAX's PRNGKey keeps only the low 32 bits of a seed (64-bit types off), so two
+# seeds that differ above them would draw the same JAX weights and dropout; torch.manual_seed
+# and numpy's generators take this range too.
+MAX_SEED = 2**32 - 1
 
 
 def check_step(precision: str, micro_batches: int, batch_size: Optional[int] = None) -> None:
@@ -46,6 +51,12 @@ def check_step(precision: str, micro_batches: int, batch_size: Optional[int] = N
   if micro_batches < 1 or (batch_size is not None and batch_size % micro_batches):
     raise ValueError(f"a batch of {batch_size} does not split into {micro_batches} equal micro-batches"
                      if batch_size is not None else f"micro_batches={micro_batches} must be >= 1")
+
+
+def check_seed(seed) -> None:
+  """A run's seed is an integer in [0, MAX_SEED], the range both twins' generators tell apart."""
+  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+    raise ValueError(f"seed={seed!r} is not an integer in [0, {MAX_SEED}] (2**32 - 1: JAX keys keep 32 bits)")
 
 
 def _set(config, field: str, value) -> None:
@@ -83,15 +94,17 @@ def _choice(config, field: str, choices: Tuple[str, ...]) -> None:
   _set(config, field, value)
 
 
-def _number(config, field: str, minimum: float) -> None:
+def _number(config, field: str, minimum: float, positive: bool = False) -> None:
+  """The field is a finite number >= minimum (> minimum if `positive`); stored as a float."""
   value = getattr(config, field)
-  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= minimum:
-    raise ValueError(f"{field}={value!r} is not a number >= {minimum}")
+  if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+      or not value >= minimum or (positive and value == minimum)):
+    raise ValueError(f"{field}={value!r} is not a finite number {'>' if positive else '>='} {minimum}")
   _set(config, field, float(value))
 
 
 def _rate(config, field: str) -> None:
-  """A probability in [0, 1): a dropout rate."""
+  """A number in [0, 1): a dropout rate, a momentum, a decay of Adam's moments, a smoothing."""
   _number(config, field, 0.0)
   if not getattr(config, field) < 1.0:
     raise ValueError(f"{field}={getattr(config, field)!r} is not below 1")
@@ -297,8 +310,11 @@ class OptimizerConfig:
 
   def __post_init__(self):
     _choice(self, "name", OPTIMIZERS)
-    for field in ("learning_rate", "momentum", "b1", "b2", "eps", "weight_decay",
-                  "grad_clip_norm", "label_smoothing"):
+    for field in ("learning_rate", "eps"):
+      _number(self, field, 0.0, positive=True)
+    for field in ("weight_decay", "grad_clip_norm"):
       _number(self, field, 0.0)
+    for field in ("momentum", "b1", "b2", "label_smoothing"):
+      _rate(self, field)
     _integer(self, "warmup_steps", 0)
     _integer(self, "total_steps", 0)
