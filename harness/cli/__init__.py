@@ -218,4 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except compose.ConfigError as error:
     print(f"error: {error}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # A run under way was marked KILLED with the reason on the way out.
+    print("interrupted: a run under way is marked KILLED and resumes from its last checkpoint on rerun",
+          file=sys.stderr)
+    return 130
 

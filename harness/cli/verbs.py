@@ -113,7 +113,11 @@ def reproduce(args, overrides: Sequence[str]) -> int:
     compose.require_pretrained(compose.compose_config([*overrides, f"experiment={experiment}"]))
   seeds = _seeds(args, cfg)
   _warn_unregistered(cfg, run_status.plan(args.experiments, args.frameworks, seeds, overrides))
-  sweep.reproduce(args.experiments, seeds, args.jobs, overrides)
+  try:
+    sweep.reproduce(args.experiments, seeds, args.jobs, overrides)
+  except sweep.SweepStopped as error:  # No tables: the store or the disk would fail them too.
+    print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+    return 1
   plan = list(run_status.planned(registry.EXPERIMENTS, args.frameworks, seeds, overrides))
   unfinished = _state([p for p in plan if p.row.experiment in args.experiments])
   tables(cfg, args.frameworks, seeds, overrides, offline=False, force=False, out_root=args.out,

@@ -70,7 +70,9 @@ def read_split(root: pathlib.Path, split: str) -> List[Video]:
   path = root / f"Charades_v1_{split}.csv"
   if not path.is_file():
     raise ValueError(f"missing Charades annotations {path}")
-  with open(path, newline="") as f:
+  # Only the ASCII columns id and actions are read: free text elsewhere (a script saved as
+  # cp1252, say) is no reason to refuse the file, whatever the locale's encoding.
+  with open(path, newline="", encoding="utf-8", errors="replace") as f:
     reader = csv.DictReader(f)
     missing = sorted({"id", "actions"} - set(reader.fieldnames or ()))
     if missing:

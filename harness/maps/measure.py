@@ -19,7 +19,7 @@ from harness import data as datasets
 from harness.configs import compose, conf_schemas, registry, seed_plan
 from harness.data.base import LAYER_NAMES
 from harness.maps import token_maps
-from harness.store import export as run_export, finished_runs, run_status
+from harness.store import durable, export as run_export, finished_runs, run_status
 from harness.twins import backends
 from tokenlearner_spec.pooling import pooling_regions
 
@@ -184,5 +184,5 @@ def from_finished_runs(overrides: Sequence[str], conf: dict) -> Tuple[int, Optio
     print(f"maps: {error}")
     return 1, None
   path = csv_path(cfg.tracking.results_dir, scale)
-  frame.to_csv(path, index=False, float_format="%.10g")
+  durable.write_file(path, lambda out: frame.to_csv(out, index=False, float_format="%.10g"), "the maps' export")
   return 0, Measured(frame, panels, run_export.export(planned), experiments, scale, path)

@@ -9,14 +9,15 @@ With train.init=native each framework draws its own initial weights instead.
 """
 import hashlib
 import json
-import os
 import pathlib
+import sys
 from typing import Dict, Mapping
 
 import numpy as np
 from filelock import FileLock
 
 from harness.configs import registry
+from harness.store import durable
 from harness.twins import backends
 
 
@@ -40,16 +41,40 @@ def torch_initial_weights(kind: str, fields: Mapping, seed: int) -> Dict[str, np
   return backends.torch_state_numpy(model)
 
 
+def _checksum(target: pathlib.Path) -> pathlib.Path:
+  return target.with_name(target.name + ".sha256")
+
+
+def _damage(target: pathlib.Path) -> str:
+  """Why the start at `target` cannot be used ('' if it can): it must match its checksum."""
+  if not _checksum(target).exists():
+    return "it has no checksum file beside it"
+  if durable.sha256(target) != _checksum(target).read_text().strip():
+    return "it does not match its checksum (truncated or corrupted)"
+  return ""
+
+
+def _write(target: pathlib.Path, weights: Mapping[str, np.ndarray]) -> None:
+  def write(path):
+    with open(path, "wb") as f:
+      np.savez(f, **weights)
+  durable.write_file(target, write, "start file")
+  durable.write_text(_checksum(target), durable.sha256(target) + "\n", "checksum of start file")
+
+
 def ensure(results_dir, kind: str, fields: Mapping, seed: int) -> Dict[str, np.ndarray]:
-  """The start of (kind, fields, seed), written first if absent (once, under a file lock,
-  atomically: a killed writer leaves no partial file behind)."""
+  """The start of (kind, fields, seed), written first if absent, and checked like a checkpoint:
+  one that does not match the SHA-256 in its side file is rebuilt from the seed, with a warning
+  line. Written once, under a file lock, whole or not at all (harness/store/durable.py)."""
   target = path(results_dir, kind, fields, seed)
-  target.parent.mkdir(parents=True, exist_ok=True)
+  with durable.storing("start file", target):
+    target.parent.mkdir(parents=True, exist_ok=True)
   with FileLock(str(target.with_suffix(".lock"))):
     if not target.exists():
-      partial = target.with_suffix(".tmp")
-      with open(partial, "wb") as f:
-        np.savez(f, **torch_initial_weights(kind, fields, seed))
-      os.replace(partial, target)
-  with np.load(target) as stored:
-    return {k: stored[k] for k in stored.files}
+      _write(target, torch_initial_weights(kind, fields, seed))
+    elif damage := _damage(target):
+      print(f"warning: start file {target} is unusable ({damage}); rebuilt from seed {seed}",
+            file=sys.stderr, flush=True)
+      _write(target, torch_initial_weights(kind, fields, seed))
+    with np.load(target) as stored:
+      return {k: stored[k] for k in stored.files}

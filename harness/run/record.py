@@ -14,43 +14,28 @@ In a data-parallel run over several processes (harness/machine/process_group.py)
 record and tells the others what they need of it: whether the run is finished, and the
 step it resumes at, whose checkpoint they load themselves. The others hold a `Follower`.
 """
-import hashlib
 import json
 import os
 import pathlib
 import shutil
 import sys
 import time
-import uuid
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from harness.data.metrics import REPLICATE
 from harness.machine.process_group import Group
-from harness.store import leases, tracking
+from harness.store import durable, leases, tracking
 from harness.testing import killpoints
 
 KEEP_CHECKPOINTS = 2  # The newest and one before it, for when the newest does not load.
-
-
-def _digest(path: pathlib.Path) -> str:
-  with open(path, "rb") as f:
-    return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-  fd = os.open(path, os.O_RDONLY)
-  try:
-    os.fsync(fd)
-  finally:
-    os.close(fd)
 
 
 class Checkpoints:
   """The training states of an unfinished run: results/checkpoints/<config hash>/step-<n>/,
   each a `state` and a `meta.json` naming its step, MLflow run and the state's SHA-256.
 
-  A step's folder is written under a temporary name and renamed when whole, so it exists
-  complete or not at all, and its meta can only vouch for the state beside it.
+  A step's folder is written whole or not at all (harness/store/durable.py), so its meta can
+  only vouch for the state beside it.
   """
 
   def __init__(self, results_dir: str, config_hash: str):
@@ -62,24 +47,12 @@ class Checkpoints:
     return dict(sorted(found.items(), reverse=True))
 
   def save(self, runner, meta: dict) -> None:
-    final = self.dir / f"step-{meta['step']}"
-    staging = self.dir / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-      staging.mkdir(parents=True)
-      runner.save(staging / "state")
-      meta = {**meta, "sha256": _digest(staging / "state")}
-      (staging / "meta.json").write_text(json.dumps(meta))
+    def write(folder: pathlib.Path) -> None:
+      runner.save(folder / "state")
+      (folder / "meta.json").write_text(json.dumps({**meta, "sha256": durable.sha256(folder / "state")}))
       killpoints.reached("checkpoint", meta["step"] - 1)
-      for name in ("state", "meta.json"):
-        with open(staging / name, "rb+") as f:
-          os.fsync(f.fileno())
-      if final.exists():  # Written before by an attempt that died after it: replaced.
-        shutil.rmtree(final)
-      os.rename(staging, final)
-      _fsync_dir(self.dir)
-    except OSError as error:
-      shutil.rmtree(staging, ignore_errors=True)
-      raise tracking.StorageError(f"cannot write checkpoint {final}: {error.strerror or error}") from None
+
+    durable.write_folder(self.dir / f"step-{meta['step']}", write, "checkpoint")
     for old in list(self._steps().values())[KEEP_CHECKPOINTS:]:
       shutil.rmtree(old, ignore_errors=True)
 
@@ -87,7 +60,7 @@ class Checkpoints:
     meta = json.loads((folder / "meta.json").read_text())
     if meta.get("step") != step:
       raise ValueError(f"its meta says step {meta.get('step')}")
-    if _digest(folder / "state") != meta.get("sha256"):
+    if durable.sha256(folder / "state") != meta.get("sha256"):
       raise ValueError("its state does not match the checksum in its meta (truncated or corrupted)")
     return meta
 
@@ -95,7 +68,7 @@ class Checkpoints:
     """Loads the newest checkpoint that belongs to one of `run_ids` and verifies and loads;
     returns its meta, or None (train from scratch). One that fails is moved aside with a
     warning; folders left by a writer that died are removed."""
-    for stray in self.dir.glob(".step-*.tmp-*"):
+    for stray in self.dir.glob(".step-*.tmp-*"):  # durable.write_folder's temporaries.
       shutil.rmtree(stray, ignore_errors=True)  # This process holds the claim: no writer is alive.
     for step, folder in self._steps().items():
       try:
@@ -315,7 +288,8 @@ class RunRecord:
         self.tracker.end(self.run_id, status)
       self.release(status)
     except Exception as failure:
-      if not (isinstance(failure, tracking.StorageError) and isinstance(error, tracking.StorageError)):
+      if not any(isinstance(failure, said) and isinstance(error, said)
+                 for said in (durable.StorageError, tracking.StoreUnavailable)):
         print(f"warning: could not mark the run {status} in MLflow: {tracking.one_line(failure)}",
               file=sys.stderr, flush=True)  # Unless it is what the caller is reporting.
 

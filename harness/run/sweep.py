@@ -8,15 +8,24 @@ processes (one CPU thread each unless runtime.threads says otherwise), or by the
 a `hydra/launcher=<name>` override names: `slurm` (harness/conf/hydra/launcher/slurm.yaml)
 submits each run as a SLURM job through Hydra's submitit launcher, `submitit_local` runs
 the same path as processes on this machine. A failing run is recorded as FAILED and
-reported; the sweep goes on and the command exits non-zero at the end.
+reported; the sweep goes on and the command exits non-zero at the end. A run that cannot
+store its results (a full disk) or reach its tracking server stops the sweep instead, since
+every run after it would fail the same way: runs not started by then are not attempted, each
+said in a line, and the command ends with one line saying why (SweepStopped).
 """
 import contextlib
+import errno
 import glob
 import math
 import os
+import pathlib
+import signal
 import sys
+import tempfile
+import threading
 import traceback
-from typing import Dict, Mapping, Sequence
+import uuid
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
@@ -25,12 +34,29 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.configs import compose, registry, run_spec
-from harness.machine import host
+from harness.machine import host, lifetime
 from harness.run import preemption
+from harness.store import durable, tracking
 
 _FAILED_MARK = "RUN FAILED"
 JOBLIB, JOBS = "joblib", 2  # The default launcher, and its default number of processes.
 _RAISE = "HYDRA_FULL_ERROR"
+# The file by which the jobs of a sweep on this machine learn that it stopped: a job whose run
+# could not store its results writes the reason into it, and each job after that appends its
+# run, not attempted. In memory (/dev/shm) where there is one: the results disk may be full.
+STOP_FILE = "HARNESS_SWEEP_STOP"
+# The errors of a write that the disk refused, whoever made it (Hydra writes the sweep's config).
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+# The sweep's process, as its worker processes know it (set in each job's environment).
+PARENT = "HARNESS_SWEEP_PARENT"
+# What ends a sweep from outside: Ctrl-C (to the whole process group), a kill, a lost terminal.
+INTERRUPTIONS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What the next run would meet too: results that cannot be stored, a tracking server that is down.
+STOPS_THE_SWEEP = (durable.StorageError, tracking.StoreUnavailable)
+
+
+class SweepStopped(RuntimeError):
+  """A sweep stopped by a run's failure that every run after it would meet: said in one line."""
 
 
 # A sweep worker may grow this much past its size after its first run before loky replaces it.
@@ -85,8 +111,15 @@ def _job(cfg: DictConfig) -> str:
   cfg.runtime.progress_index = cfg.runtime.progress_index + HydraConfig.get().job.num + 1
   if cfg.runtime.gpus_per_run:
     return _in_own_processes(cfg)
-  train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
+  parent = int(os.environ.get(PARENT, 0))
+  if parent and parent != os.getpid():  # A worker process: it ends with the sweep (_ended_at_once).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lifetime.end_with_parent(signal.SIGTERM, parent)
+  stop = os.environ.get(STOP_FILE)
+  if stop and _stopped(pathlib.Path(stop), run_id):
+    return "not attempted"
+  train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   try:
     return train.run(run_spec.of(compose.validate(cfg))).status
   except leases.ClaimLost as error:
@@ -96,7 +129,31 @@ def _job(cfg: DictConfig) -> str:
     print(f"{_FAILED_MARK} {run_id}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
     if not isinstance(error, train.SELF_EXPLAINED):
       traceback.print_exc()
+    if stop and isinstance(error, STOPS_THE_SWEEP):
+      _append(pathlib.Path(stop), f"{run_id}: {error}")
     return "failed"
+
+
+def _append(stop: pathlib.Path, line: str) -> None:
+  with open(stop, "a") as f:  # One short write each: whole lines, whoever appends at once.
+    f.write(line.replace("\n", " ") + "\n")
+
+
+def _stopped(stop: pathlib.Path, run_id: str) -> bool:
+  """Whether the sweep stopped; if so, says that `run_id` is not attempted, here and in `stop`."""
+  try:
+    reason = stop.read_text().splitlines()[0]
+  except (OSError, IndexError):
+    return False
+  print(f"not attempted: {run_id} (the sweep stopped: {reason})", file=sys.stderr, flush=True)
+  _append(stop, f"not attempted: {run_id}")
+  return True
+
+
+def _stop_file() -> pathlib.Path:
+  shm = pathlib.Path("/dev/shm")
+  folder = shm if shm.is_dir() and os.access(shm, os.W_OK) else pathlib.Path(tempfile.gettempdir())
+  return folder / f"harness-sweep-{os.getpid()}-{uuid.uuid4().hex[:8]}.stop"
 
 
 def gpus_per_run(overrides: Sequence[str]) -> bool:
@@ -135,11 +192,11 @@ class SubmititReport(Callback):
 
 
 def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: Sequence[str],
-             offset: int = 0, total: int = 0) -> None:
+             offset: int = 0, total: int = 0, stop: Optional[pathlib.Path] = None) -> None:
   """One Hydra multirun of `experiment` over the product of `axes` (override key -> values); a
   run's progress line counts it from `offset` of `total` (default: this multirun's size).
   `jobs` is the joblib launcher's number of processes; another launcher's own config says
-  how many runs go at once."""
+  how many runs go at once. `stop`: the sweep's stop file (STOP_FILE), for jobs on this machine."""
   size = math.prod(len(values) for values in axes.values())
   if gpus_per_run(overrides) and (launcher(overrides) != JOBLIB or jobs != 1):
     raise compose.ConfigError("bad config: runtime.gpus_per_run gives each run all the GPUs in turn, "
@@ -159,12 +216,23 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
     argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={workers}"]
     if workers > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
       argv.append("runtime.threads=1")
+    if workers > 1:  # Not in this process: joblib runs a single worker's jobs here.
+      argv.append(f"+hydra.job.env_set.{PARENT}={os.getpid()}")
   else:  # Each run a job of its own, with the cores the launcher's config gives it.
     argv.append(f"+hydra.callbacks.submitit_report._target_={__name__}.SubmititReport")
+    workers = 0
+  if stop is not None:  # Set in each job's environment by Hydra, whichever worker runs it.
+    argv.append(f"+hydra.job.env_set.{STOP_FILE}={stop}")
   GlobalHydra.instance().clear()
-  with _hydra_command(argv + list(overrides), raise_errors=launcher(overrides) != JOBLIB):
+  with _hydra_command(argv + list(overrides), raise_errors=launcher(overrides) != JOBLIB), \
+       _ended_at_once(stop) if workers > 1 else contextlib.nullcontext():
     try:
       _job()
+    except OSError as error:
+      if error.errno not in STORAGE_ERRNOS:
+        raise
+      raise durable.StorageError(f"cannot write Hydra's record of the {experiment} sweep in "
+                                 f"{error.filename or 'the results directory'}: {error.strerror}") from None
     except Exception as error:
       if type(error).__module__.split(".")[0] != "submitit":
         raise
@@ -173,6 +241,31 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
       print(f"{_FAILED_MARK}: a job of the {experiment} sweep ended without its result; its other "
             f"jobs go on unwatched (`python -m harness list` shows them). {type(error).__name__}: "
             f"{error}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _ended_at_once(stop: Optional[pathlib.Path]):
+  """While worker processes run the jobs: an interruption ends this process at once, in one
+  line. Each worker, which ignores Ctrl-C and is sent SIGTERM by the kernel when this process
+  ends (lifetime.end_with_parent), then checkpoints its run at the next step, marks it KILLED
+  (preempted by SIGTERM) and says so in a line of its own; a rerun resumes it there."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def end(signum, frame):
+    print(f"{signal.Signals(signum).name}: the sweep stops; runs under way checkpoint, are marked KILLED "
+          "and resume on rerun", file=sys.stderr, flush=True)
+    if stop is not None:
+      stop.unlink(missing_ok=True)
+    os._exit(128 + signum)
+
+  previous = {signum: signal.signal(signum, end) for signum in INTERRUPTIONS}
+  try:
+    yield
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -215,8 +308,27 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
         frameworks_by_axes.setdefault((tuple(rows), its, framework if apart else ""), []).append(framework)
     sweeps += [(e, list(rows), fws, list(its)) for (rows, its, _), fws in frameworks_by_axes.items()]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
-  offset = 0
-  for experiment, rows, frameworks, its_seeds in sweeps:
-    multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
-             offset, total)
-    offset += len(rows) * len(frameworks) * len(its_seeds)
+  offset, stop = 0, _stop_file()
+  try:
+    for at, (experiment, rows, frameworks, its_seeds) in enumerate(sweeps):
+      try:
+        multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
+                 offset, total, None if apart else stop)
+      except durable.StorageError as error:
+        _append(stop, str(error))
+      offset += len(rows) * len(frameworks) * len(its_seeds)
+      if stop.exists():
+        _stop(stop, [f"{e}/{row} {framework} seed {seed}" for e, rows, fws, s in sweeps[at + 1:]
+                     for row in rows for framework in fws for seed in s])
+  finally:
+    stop.unlink(missing_ok=True)
+
+
+def _stop(stop: pathlib.Path, later: List[str]) -> None:
+  """Ends a stopped sweep: the runs it never started, then one error."""
+  for run_id in later:
+    print(f"not attempted: {run_id}", file=sys.stderr, flush=True)
+  lines = stop.read_text().splitlines()
+  skipped = sum(line.startswith("not attempted: ") for line in lines) + len(later)
+  raise SweepStopped(f"the sweep stopped, {skipped} run(s) not attempted: {lines[0]} (finished runs are "
+                     "kept; rerun the same command once it is mended)")

@@ -25,14 +25,14 @@ from harness.run import base_model, device_feed, initial_weights, preemption
 from harness.run.phases import Phases
 from harness.run.progress import Progress
 from harness.run.record import checkpoints_after, flatten, Follower, logs_after, RunRecord
-from harness.store import artifacts, finished_runs, leases, tracking
+from harness.store import artifacts, durable, finished_runs, leases, tracking
 from harness.testing import killpoints
 from harness.twins import backends, pretrained
 
 # Failures of a run under way whose one line says all there is to say (recorded in MLflow with
 # the reason, except a run taken over, which is another process's): reported without a traceback,
 # as is a bad config.
-RUN_FAILURES = (FloatingPointError, tracking.StorageError, leases.ClaimLost)
+RUN_FAILURES = (FloatingPointError, durable.StorageError, tracking.StoreUnavailable, leases.ClaimLost)
 SELF_EXPLAINED = (compose.ConfigError, *RUN_FAILURES)
 
 

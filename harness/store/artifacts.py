@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from harness.store import tracking
+from harness.store import durable, tracking
 from harness.twins import backends, convert
 
 TORCH_WEIGHTS, JAX_WEIGHTS = "model/torch.safetensors", "model/jax.msgpack"
@@ -55,10 +55,12 @@ def write_curves(path: pathlib.Path, histories: Mapping[str, list]) -> None:
 def log(tracker: tracking.Tracker, run_id: str, cfg: DictConfig, kind: str, fields: Mapping,
         weights: Mapping[str, np.ndarray]) -> None:
   """Writes the run's artifacts to a temporary folder and logs them to its MLflow run."""
+  histories = {name: tracking.retry(tracker.client.get_metric_history, run_id, name)
+               for name in CURVE_METRICS}
   with tempfile.TemporaryDirectory(prefix="harness-artifacts-") as scratch:
     folder = pathlib.Path(scratch)
-    write_weights(folder, kind, fields, weights)
-    (folder / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    write_curves(folder / CURVES, {name: tracking.retry(tracker.client.get_metric_history, run_id, name)
-                                   for name in CURVE_METRICS})
+    with durable.storing("the run's artifacts in", folder):
+      write_weights(folder, kind, fields, weights)
+      (folder / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+      write_curves(folder / CURVES, histories)
     tracker.log_artifacts(run_id, folder)

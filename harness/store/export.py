@@ -13,7 +13,7 @@ from typing import Callable, Iterable, List
 import pandas as pd
 
 from harness.data.metrics import REPLICATE
-from harness.store import run_status, tracking
+from harness.store import durable, run_status, tracking
 
 COLUMNS = ["experiment", "row", "framework", "seed", "scale", "status", "metric", "value",
            "chance", "gflops", "params", "wall_time_s", "train_examples_per_s", "run_id",
@@ -114,15 +114,13 @@ def read_replicates(path) -> pd.DataFrame:
 
 
 def write(frame: pd.DataFrame, path) -> None:
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+  durable.write_file(path, lambda out: frame.to_csv(out, index=False, float_format="%.10g", lineterminator="\n"),
+                     "the runs' export")
 
 
 def write_replicates(table: pd.DataFrame, path) -> None:
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  table.to_csv(path, float_format="%.6g", lineterminator="\n")
+  durable.write_file(path, lambda out: table.to_csv(out, float_format="%.6g", lineterminator="\n"),
+                     "the replicates' export")
 
 
 def read(path) -> pd.DataFrame:

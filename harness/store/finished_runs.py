@@ -51,6 +51,19 @@ def _download(run_id: str, tracker: tracking.Tracker, path: str, into: pathlib.P
                    f"tracking.artifacts=false, or before runs kept their weights?)") from error
 
 
+def _decoded(run_id: str, tracker: tracking.Tracker, path: str, decode):
+  """decode(the downloaded artifact `path` of the run), or a ValueError that names the file,
+  whatever the decoder raised (safetensors' SafetensorError, msgpack's own errors, ...)."""
+  with tempfile.TemporaryDirectory() as scratch:
+    local = _download(run_id, tracker, path, pathlib.Path(scratch))
+    try:
+      return decode(local)
+    except Exception as error:
+      uri = tracking.retry(tracker.client.get_run, run_id).info.artifact_uri
+      raise ValueError(f"artifact {uri}/{path} of run {tracking.short_id(run_id)} is damaged "
+                       f"({type(error).__name__}: {tracking.one_line(error)})") from None
+
+
 def find(overrides: Sequence[str] = (), run_id: Optional[str] = None) -> Run:
   """The FINISHED run with that id in the store the overrides name (tracking.*), or else the
   one the overrides compose (experiment=, row=, framework=, seed=, scale=, ...)."""
@@ -113,22 +126,24 @@ def _checked(template, restored):
 def weights(run_id: str, tracker: tracking.Tracker) -> Dict[str, np.ndarray]:
   """A finished run's final weights in the converter's layout (its PyTorch weight file)."""
   from safetensors.numpy import load_file
-  with tempfile.TemporaryDirectory() as scratch:
-    return load_file(_download(run_id, tracker, artifacts.TORCH_WEIGHTS, pathlib.Path(scratch)))
+  return _decoded(run_id, tracker, artifacts.TORCH_WEIGHTS, load_file)
 
 
 def model(run: Run, framework: str) -> Model:
   """The run's final weights in `framework`'s model, from that framework's weight file."""
   kind, fields = run.config.experiment.model, compose.model_fields(run.config)
-  with tempfile.TemporaryDirectory() as scratch:
-    if framework == "jax":
-      from flax import serialization
-      path = _download(run.run_id, run.tracker, artifacts.JAX_WEIGHTS, pathlib.Path(scratch))
-      variables = _checked(backends.flax_shapes(kind, fields), serialization.msgpack_restore(path.read_bytes()))
-      return Model(framework, kind, fields, backends.build("jax", kind, fields), variables)
-    import torch
-    from safetensors.torch import load_file
-    path = _download(run.run_id, run.tracker, artifacts.TORCH_WEIGHTS, pathlib.Path(scratch))
-    module = backends.build("torch", kind, fields)
-    module.load_state_dict(load_file(path))  # Strict: every key and shape checked.
+  if framework == "jax":
+    from flax import serialization
+    restored = _decoded(run.run_id, run.tracker, artifacts.JAX_WEIGHTS,
+                        lambda path: serialization.msgpack_restore(path.read_bytes()))
+    variables = _checked(backends.flax_shapes(kind, fields), restored)
+    return Model(framework, kind, fields, backends.build("jax", kind, fields), variables)
+  import torch
+  from safetensors.torch import load_file
+  state = _decoded(run.run_id, run.tracker, artifacts.TORCH_WEIGHTS, load_file)
+  module = backends.build("torch", kind, fields)
+  try:
+    module.load_state_dict(state)  # Strict: every key and shape checked.
+  except RuntimeError as error:
+    raise ValueError(f"the run's PyTorch weights do not fit its model: {tracking.one_line(error)}") from None
   return Model(framework, kind, fields, module.eval())

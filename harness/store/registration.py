@@ -14,7 +14,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from harness.configs import compose, registry, tables_conf
-from harness.store import run_status
+from harness.store import durable, run_status
 
 HEADER = ("# Registered before the full run by `python -m harness protocol`; do not edit by hand.\n"
           "# The tables name this file's commit and check their runs against `runs`.\n")
@@ -63,8 +63,8 @@ def document(planned: Iterable[run_status.Planned], experiments: List[str], scal
 
 
 def write(doc: Dict, target: pathlib.Path) -> None:
-  target.parent.mkdir(parents=True, exist_ok=True)
-  target.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None))
+  durable.write_text(target, HEADER + yaml.safe_dump(doc, sort_keys=False, width=100, default_flow_style=None),
+                     "the protocol")
 
 
 def read(target: pathlib.Path) -> Dict:

@@ -12,6 +12,7 @@ import io
 import os
 import pathlib
 import shutil
+import sqlite3
 from typing import Callable, Dict, List, Optional, Tuple
 
 from harness.testing import tiny_datasets
@@ -116,6 +117,37 @@ def _a_file(root):
   (root / "file").write_text("")
 
 
+def _sqlite(path: pathlib.Path, tables, rows: int = 0) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  connection = sqlite3.connect(path)
+  for table in tables:
+    connection.execute(f"CREATE TABLE {table} (value TEXT)")
+  connection.executemany(f"INSERT INTO {tables[0]} VALUES (?)", [("x" * 200,)] * rows)
+  connection.commit()
+  connection.close()
+
+
+MLFLOW_TABLES = ("metrics", "experiments", "runs", "params", "tags")
+
+
+def _store_cut_in_half(root):
+  """A tracking store results/mlflow.db (MLflow's tables, 2000 rows) cut in half"""
+  store = root / "results" / "mlflow.db"
+  _sqlite(store, MLFLOW_TABLES, rows=2000)
+  store.write_bytes(store.read_bytes()[:store.stat().st_size // 2])
+
+
+def _store_of_garbage(root):
+  """A tracking store results/mlflow.db of 700 bytes of text"""
+  (root / "results").mkdir(parents=True)
+  (root / "results" / "mlflow.db").write_bytes(b"garbage" * 100)
+
+
+def _store_of_another_program(root):
+  """An SQLite database results/mlflow.db with one table, not MLflow's"""
+  _sqlite(root / "results" / "mlflow.db", ("notes",))
+
+
 def _read_only_results(root):
   """A results directory with mode 555"""
   (root / "results").mkdir(parents=True)
@@ -212,6 +244,18 @@ CASES = [
              env={"MLFLOW_TRACKING_URI": "foo://bar"}),
     BadInput("tracking-uri-config", (*RUN, "tracking.uri=mlflow://x"), "tracking URI 'mlflow://x'"),
     BadInput("tracking-uri-driver-on-http", (*RUN, "tracking.uri=http+x://h"), "tracking URI 'http+x://h'"),
+    BadInput("tracking-server-down", RUN, "tracking server http://127.0.0.1:9 does not answer within 5 s",
+             env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}),
+    BadInput("reproduce-tracking-server-down", REPRODUCE, "tracking server http://127.0.0.1:9 does not answer",
+             env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}),
+    BadInput("tracking-database-driver-missing", (*RUN, "tracking.uri=postgresql://me:secret@127.0.0.1/runs"),
+             "tracking URI postgresql://me:***@127.0.0.1/runs needs the database driver psycopg"),
+    BadInput("tracking-store-cut-in-half", RUN, "tracking store {root}/results/mlflow.db is damaged "
+             "(database disk image is malformed); nothing was written to it", _store_cut_in_half),
+    BadInput("tracking-store-not-a-database", RUN, "tracking store {root}/results/mlflow.db is damaged "
+             "(file is not a database)", _store_of_garbage),
+    BadInput("tracking-store-of-another-program", RUN, "{root}/results/mlflow.db is an SQLite database but "
+             "not an MLflow store", _store_of_another_program),
     BadInput("results-dir-empty", (*RUN, "tracking.results_dir="), "tracking.results_dir is empty"),
     BadInput("results-dir-under-a-file", (*RUN, "tracking.results_dir={root}/file/results"),
              "cannot make a folder in {root}/file", _a_file),
@@ -230,7 +274,7 @@ CASES = [
 class Outcome:
   code: int
   stderr: str
-  stores: Tuple[pathlib.Path, ...]  # MLflow stores the command left under the case's folder
+  stores: Tuple[pathlib.Path, ...]  # MLflow stores the command made or changed under the case's folder
 
 
 def _set_environ(key: str, value: Optional[str]) -> None:
@@ -259,10 +303,12 @@ def run(case: BadInput, root: pathlib.Path) -> Outcome:
   from harness.cli import main
   root.mkdir(parents=True, exist_ok=True)
   case.setup(root)
+  stores = lambda: {path: path.read_bytes() for path in root.rglob("mlflow.db")}
+  before = stores()
   stderr = io.StringIO()
   with _environment({"MLFLOW_TRACKING_URI": None, **case.env}), contextlib.redirect_stderr(stderr):
     try:
       code = main(case.command(root))
     except SystemExit as exit:
       code = exit.code
-  return Outcome(code, stderr.getvalue(), tuple(root.rglob("mlflow.db")))
+  return Outcome(code, stderr.getvalue(), tuple(p for p, data in stores().items() if before.get(p) != data))

@@ -71,6 +71,37 @@ def test_load_on_the_command_line_gives_the_logged_metric_again(tmp_path, capsys
   assert lines[1] == f"  in jax: test_top1 {metric:.4f} (logged {metric:.4f})"
 
 
+def _damage_header(path):
+  path.write_bytes(b"\xff" * 8 + path.read_bytes()[8:])  # The header's length: far past the file.
+
+
+def _cut_in_half(path):
+  path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+ARTIFACT_DAMAGES = {"torch-header": ("torch", artifacts.TORCH_WEIGHTS, _damage_header),
+                    "jax-truncated": ("jax", artifacts.JAX_WEIGHTS, _cut_in_half)}
+
+
+def test_load_names_a_damaged_weight_file_in_one_line(tmp_path, capsys, fault):
+  fault.done("a finished run's model/torch.safetensors with its header length overwritten, and its "
+             "model/jax.msgpack cut in half; `load --into` each framework")
+  results = tmp_path / "results"
+  run_config = overrides(results, *ROW, "framework=torch")
+  train.run(run_spec.load(run_config))
+  (run,) = all_runs(results)
+  folder = results / "artifacts" / "table1" / run.info.run_id / "artifacts"
+  said = []
+  for framework, artifact, damage in ARTIFACT_DAMAGES.values():
+    damage(folder / artifact)
+    capsys.readouterr()
+    assert main(["load", *run_config, "--into", framework]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{artifact} of run {run.info.run_id[:8]} is damaged (" in error, error
+    said.append(error.strip().replace(str(folder), "<artifacts>"))
+  fault.happened("exit 2, one line each naming the file: " + "; ".join(f"'{line}'" for line in said))
+
+
 def test_load_refuses_a_store_that_does_not_exist_without_creating_it(tmp_path, capsys):
   assert main(["load", *overrides(tmp_path / "nothing", *ROW, "framework=torch")]) == 2
   error = capsys.readouterr().err

@@ -1,8 +1,13 @@
 """Faults a long sweep on a shared machine meets: processes killed at any point, checkpoints
 truncated, corrupted or contradicting their meta, runs that diverge, a full disk, two
 trainers for one config. Nothing is lost, nothing is trained twice, every ended run says why."""
+import contextlib
 import json
+import pathlib
+import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +15,7 @@ import pytest
 
 from harness.configs import compose, run_spec
 from harness.run import train
-from harness.store import leases, run_status, tracking
+from harness.store import durable, leases, run_status, tracking
 from harness.testing import killpoints
 from tests.harness.smoke import (FAST_ROW, all_runs, harness, harness_at_once, overrides,
                                  reproduce_argv, run_cli, train_losses)
@@ -174,7 +179,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
     real_save(self, path)
 
   monkeypatch.setattr(torch_runner.TorchRunner, "save", save_until_full)
-  with pytest.raises(tracking.StorageError, match="cannot write checkpoint .*step-4: No space left"):
+  with pytest.raises(durable.StorageError, match="cannot write checkpoint .*step-4: No space left"):
     train.run(run_spec.load(overrides(tmp_path, *RESUMABLE, "framework=torch")))
   (folder,) = (tmp_path / "checkpoints").iterdir()
   assert [p.name for p in folder.iterdir()] == ["step-2"]  # No stray temporary folder.
@@ -187,16 +192,65 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_last_one_and_leaves_nothing_s
                  "intact, no temporary folder; the rerun resumed from step 2 and finished")
 
 
+@contextlib.contextmanager
+def small_disk(folder, size: str):
+  """A real filesystem of `size` (a tmpfs) mounted at `folder`, for the length of the block."""
+  folder.mkdir(parents=True, exist_ok=True)
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                    capture_output=True).returncode != 0:
+    pytest.skip("cannot mount a tmpfs here (needs root)")
+  try:
+    yield folder
+  finally:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def temporaries(folder):
+  return [p for p in folder.rglob("*") if durable.is_temporary(p)]
+
+
+@pytest.mark.parametrize("framework", share([(f,) for f in FRAMEWORKS], [("torch",)]))
+def test_checkpoints_on_a_really_full_disk_fail_the_run_in_one_line(tmp_path, fault, framework):
+  fault.done(f"`run` ({framework}, 6 steps) whose checkpoints folder is a 16 KB tmpfs")
+  with small_disk(tmp_path / "checkpoints", "16k"):
+    done = run_cli(tmp_path, *RESUMABLE, f"framework={framework}")
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("table1/")]  # Progress.
+    assert done.returncode == 1 and len(lines) == 1, done.stderr[-2000:]
+    assert re.fullmatch(r"error: StorageError: cannot write checkpoint \S+/step-2: "
+                        r"(No space left on device|no space left on its disk)", lines[0]), lines[0]
+    assert not temporaries(tmp_path)
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FAILED" and "cannot write checkpoint" in run.data.tags[tracking.FAILURE_TAG]
+  fault.happened(f"exit 1, one line: '{lines[0].replace(str(tmp_path), '<tmp>')}'; the run FAILED with "
+                 "that reason; no temporary file")
+
+
+def test_a_sweep_whose_disk_fills_stops_and_lists_the_runs_not_attempted(tmp_path, fault):
+  fault.done("`reproduce` of Table 1 (5 smoke runs, torch, --jobs 1) whose checkpoints folder is a "
+             "16 KB tmpfs")
+  with small_disk(tmp_path / "checkpoints", "16k"):
+    done = harness(*reproduce_argv(tmp_path))
+  lines = [line for line in done.stderr.splitlines() if not line.startswith("warning: ")]
+  failed = [line for line in lines if line.startswith("RUN FAILED")]
+  skipped = [line for line in lines if line.startswith("not attempted: ")]
+  assert done.returncode == 1, done.stderr[-2000:]
+  assert len(failed) == 1 and "StorageError: cannot write checkpoint" in failed[0], done.stderr[-2000:]
+  assert len(skipped) == 4 and lines[-1].startswith("error: SweepStopped: the sweep stopped, 4 run(s) "
+                                                    "not attempted: table1/"), done.stderr[-2000:]
+  assert not temporaries(tmp_path) and "Traceback" not in done.stderr
+  assert [r.info.status for r in all_runs(tmp_path)] == ["FAILED"]  # Nothing started after it.
+  assert not (tmp_path / "tables").exists()
+  fault.happened(f"exit 1: the failed run's line, 4 'not attempted' lines, then "
+                 f"'{lines[-1].replace(str(tmp_path), '<tmp>')}'; 1 run FAILED, none started after it, "
+                 "no tables written")
+
+
 @ALL_ONLY
 def test_results_on_a_full_disk_fail_in_one_line_and_resume_once_there_is_room(tmp_path, fault):
   fault.done("`run` (torch, 6 steps) with its results on a 2 MB tmpfs, then the tmpfs grown to "
              "64 MB and the run again")
   disk = tmp_path / "disk"
-  disk.mkdir()
-  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                    capture_output=True).returncode != 0:
-    pytest.skip("cannot mount a tmpfs here (needs root)")
-  try:
+  with small_disk(disk, "2m"):
     full = run_cli(disk, *RESUMABLE, "framework=torch")
     assert full.returncode == 1
     assert full.stderr.strip().splitlines() == [
@@ -206,8 +260,6 @@ def test_results_on_a_full_disk_fail_in_one_line_and_resume_once_there_is_room(t
     again = run_cli(disk, *RESUMABLE, "framework=torch")
     assert again.returncode == 0, again.stderr[-2000:]
     assert [r.info.status for r in all_runs(disk)] == ["FINISHED"]
-  finally:
-    subprocess.run(["umount", str(disk)], capture_output=True)
   fault.happened("exit 1 with one line (the store could not be written), no temporary file; the "
                  "store intact: with room, the same command finished the run (1 FINISHED)")
 
@@ -369,7 +421,7 @@ def test_a_preempted_run_checkpoints_at_the_step_and_resumes_to_the_same_metrics
   # Step 2 is no read step: the loop reads steps 0-2's losses, then checkpoints step 3.
   stopped = run_cli(tmp_path, *RESUMABLE, f"framework={framework}", "runtime.log_every=4",
                     env={killpoints.SIGNAL_ENV: f"{signal_name}:2"})
-  signum = int(getattr(__import__("signal"), signal_name))
+  signum = int(getattr(signal, signal_name))
   assert stopped.returncode == 128 + signum, stopped.stderr[-2000:]
   assert f"preempted by {signal_name}: checkpointed at step 3" in stopped.stderr
   assert "Traceback" not in stopped.stderr
@@ -391,3 +443,71 @@ def test_a_preempted_run_checkpoints_at_the_step_and_resumes_to_the_same_metrics
   fault.happened("stopped at the step boundary with a step-3 checkpoint, marked preempted, claim "
                  f"released, exit {128 + signum}; listed PREEMPTED; resumed at step 3 to every loss "
                  "and test top-1 of an uninterrupted run")
+
+
+def _children(pid: int):
+  """The processes whose parent is `pid` (Linux /proc)."""
+  found = []
+  for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+    try:
+      fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+      continue
+    if int(fields[1]) == pid:
+      found.append(int(stat.parent.name))
+  return found
+
+
+def _alive(pid: int) -> bool:
+  try:
+    state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+  except OSError:
+    return False
+  return state != "Z"
+
+
+PARENT_KILLS = ["SIGTERM", "SIGKILL", "SIGINT"]
+
+
+@pytest.mark.parametrize("signal_name", share([(s,) for s in PARENT_KILLS], [("SIGKILL",)]))
+def test_a_sweep_ended_from_outside_takes_its_workers_with_it(tmp_path, fault, signal_name):
+  from harness.machine import host
+  if not sys.platform.startswith("linux") or host.cores() < 2:
+    pytest.skip("needs Linux and 2 cores (2 worker processes)")
+  fault.done(f"`reproduce` of 2 runs (torch, 400 smoke steps, --jobs 2); {signal_name} to the parent alone "
+             "once both train; then the same command again")
+  argv = ["-m", "harness", "reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "2",
+          *overrides(tmp_path, "train.steps=400", "runtime.checkpoint_every=50", "scale.seeds=[0,1]",
+                     "+scale.framework_rows.torch=[table1/pool_4x4_at_12]")]
+  all_runs(tmp_path)  # The store made here first: polling one the sweep is making would race it.
+  log = tmp_path / "stderr.log"  # Not a pipe: nobody reads it while the sweep runs.
+  with open(log, "w") as stderr_file:
+    sweep = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=stderr_file,
+                             start_new_session=True)
+  deadline = time.monotonic() + 600
+  while len([r for r in all_runs(tmp_path) if r.info.status == "RUNNING"]) < 2:
+    assert sweep.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+    time.sleep(1)
+  time.sleep(5)  # Into their training loops.
+  workers = _children(sweep.pid)
+  assert len([w for w in workers if _alive(w)]) >= 2
+  sweep.send_signal(getattr(signal, signal_name))
+  sweep.wait(timeout=60)
+  ended = time.monotonic()
+  while any(_alive(w) for w in workers) and time.monotonic() - ended < 30:
+    time.sleep(0.5)
+  left = time.monotonic() - ended
+  assert not any(_alive(w) for w in workers), f"workers alive {left:.0f} s after the parent ended"
+  stderr = log.read_text()
+  assert "Traceback" not in stderr, stderr[-3000:]
+  statuses = sorted(r.info.status for r in all_runs(tmp_path))
+  if signal_name != "SIGKILL":
+    assert stderr.count("preempted by SIGTERM: checkpointed at step") == 2, stderr[-3000:]
+    assert statuses == ["KILLED", "KILLED"]
+  again = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=900)
+  assert again.returncode == 0, again.stderr[-3000:]
+  finished = [r for r in all_runs(tmp_path) if r.info.status == "FINISHED"]
+  assert sorted(r.data.tags["seed"] for r in finished) == ["0", "1"]
+  fault.happened(f"the workers were gone {left:.0f} s after the parent; the runs were then {statuses} "
+                 f"({'each said in one line' if signal_name != 'SIGKILL' else 'the parent could say nothing'}); "
+                 "the rerun finished both, once each")

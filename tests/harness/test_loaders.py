@@ -142,6 +142,18 @@ def test_charades_errors_name_the_problem(charades):
     datasets.make(charades_spec(charades), 0, 8, 4)
 
 
+def test_charades_annotations_saved_in_another_encoding_still_read(charades, fault):
+  """The columns the harness reads are ASCII; the free text around them may be in any encoding."""
+  fault.done("Charades_v1_test.csv saved as cp1252, with a curly quote and an accent in its script")
+  path = charades / "Charades_v1_test.csv"
+  path.write_bytes(path.read_text().replace(",script,", ",A person\u2019s caf\u00e9 script,").encode("cp1252"))
+  with pytest.raises(UnicodeDecodeError):
+    path.read_text(encoding="utf-8")
+  data = datasets.make(charades_spec(charades), 0, 8, 4)
+  assert [video.id for video in data.test] == list(tiny_datasets.CHARADES_VIDEOS["test"])
+  fault.happened("read: the id and actions columns as written, the script's bytes replaced")
+
+
 def test_charades_frames_are_counted_once_and_kept_in_the_user_cache(charades, monkeypatch):
   """A video holds a frame count, not 48 paths; the counts are listed once and read back from
   the cache while no folder changes; a frame added is seen; a gap in the numbering is refused."""

@@ -42,6 +42,47 @@ def test_a_start_is_written_once_and_both_runners_start_from_it_exactly(tmp_path
     np.testing.assert_array_equal(back[key], start[key], err_msg=key)
 
 
+def _truncate(path):
+  path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def _flip_a_byte(path):
+  data = bytearray(path.read_bytes())
+  data[-100] ^= 0xFF
+  path.write_bytes(bytes(data))
+
+
+def _drop_checksum(path):
+  path.with_name(path.name + ".sha256").unlink()
+
+
+START_DAMAGES = {"cut in half": (_truncate, "does not match its checksum"),
+                 "one byte flipped": (_flip_a_byte, "does not match its checksum"),
+                 "checksum file lost": (_drop_checksum, "has no checksum file")}
+
+
+@pytest.mark.parametrize("damage", START_DAMAGES)
+def test_a_damaged_start_is_rebuilt_from_its_seed_with_one_warning(tmp_path, capsys, fault, damage):
+  fault.done(f"start file (results/starts/*.npz) {damage}, then the run's start asked for")
+  kind, fields = row_fields()
+  start = initial_weights.ensure(tmp_path, kind, fields, seed=3)
+  path = initial_weights.path(tmp_path, kind, fields, seed=3)
+  damage_it, reason = START_DAMAGES[damage]
+  damage_it(path)
+  capsys.readouterr()
+  again = initial_weights.ensure(tmp_path, kind, fields, seed=3)
+  warning = capsys.readouterr().err.splitlines()
+  assert len(warning) == 1 and warning[0].startswith(f"warning: start file {path} is unusable (it {reason}")
+  assert warning[0].endswith("; rebuilt from seed 3")
+  assert again.keys() == start.keys() and all(np.array_equal(again[k], start[k]) for k in start)
+  assert initial_weights.ensure(tmp_path, kind, fields, seed=3).keys() == start.keys()
+  assert not capsys.readouterr().err  # Rebuilt once: it matches its checksum again.
+  assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+      [path.name, path.name + ".sha256", path.with_suffix(".lock").name])  # No temporary left.
+  fault.happened("one warning line naming the file and why; rebuilt from the seed, the same weights "
+                 "as before; no temporary file")
+
+
 def test_native_init_draws_each_frameworks_own_weights_from_the_seed():
   kind, fields = row_fields()
   optim = OptimizerConfig()

@@ -1,6 +1,7 @@
 """A team's MLflow tracking server: runs record there by MLFLOW_TRACKING_URI alone, from processes
 that share nothing else (each its own results folder, as on machines of their own), and the
 claims keep a config that several start at once to one training."""
+import contextlib
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from harness.store import leases, tracking
-from tests.harness.smoke import harness_at_once, FAST_ROW
+from tests.harness.smoke import FAST_ROW, harness_at_once, reproduce_argv
 
 
 START_SECONDS = 300  # A loaded two-core machine took 30 s to start a server of four workers.
@@ -27,13 +28,12 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-  """`mlflow server` on a SQLite file, on loopback at a free port; its URL once it answers.
-  Its process group is ended however the tests end."""
-  home = tmp_path_factory.mktemp("mlflow-server")
-  url = f"http://127.0.0.1:{free_port()}"
-  log = open(home / "server.log", "w")
+@contextlib.contextmanager
+def mlflow_server(home, port: int = 0):
+  """`mlflow server` on the SQLite file home/mlflow.db, on loopback at `port` (a free one if 0);
+  its URL once it answers. Its process group is ended however the block ends."""
+  url = f"http://127.0.0.1:{port or free_port()}"
+  log = open(home / "server.log", "a")
   process = subprocess.Popen(
       [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
        "--default-artifact-root", str(home / "artifacts"), "--host", "127.0.0.1",
@@ -64,6 +64,12 @@ def server(tmp_path_factory):
       except subprocess.TimeoutExpired:
         continue
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+  with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+    yield url
 
 
 def runs_at_once(url, argvs):
@@ -127,3 +133,44 @@ def test_processes_that_share_only_the_server_agree_on_experiments_and_claims(se
   assert not errors
   assert len(ids) == len(trackers) and len(set(ids)) == 1
   assert len(won) == 1
+
+
+@pytest.mark.all_faults
+def test_a_server_that_dies_mid_sweep_stops_it_in_a_minute_and_the_rerun_resumes(tmp_path, fault):
+  fault.done("`reproduce` of Table 1 (5 smoke runs, torch, --jobs 1) on a tracking server killed once "
+             "the first run finished; then the server restarted on its store and the command rerun")
+  home = tmp_path / "server"
+  home.mkdir()
+  port = free_port()
+  argv = ["-m", "harness", *reproduce_argv(tmp_path / "results")]
+  argv = [a for a in argv if not a.startswith("tracking.uri=")]
+  log = tmp_path / "stderr.log"  # Not a pipe: nobody reads it while the sweep runs.
+  with mlflow_server(home, port) as url, open(log, "w") as stderr_file:
+    sweep = subprocess.Popen([sys.executable, *argv], env={**os.environ, "MLFLOW_TRACKING_URI": url},
+                             stdout=subprocess.DEVNULL, stderr=stderr_file)
+    client = MlflowClient(tracking_uri=url)
+    while not any(r.info.status == "FINISHED" for r in client.search_runs(
+        [e.experiment_id for e in client.search_experiments() if e.name == "table1"])):
+      assert sweep.poll() is None, log.read_text()[-2000:]
+      time.sleep(1)
+  killed = time.monotonic()
+  sweep.wait(timeout=600)
+  stopped_after = time.monotonic() - killed
+  stderr = log.read_text()
+  lines = [line for line in stderr.splitlines() if not line.startswith(("table1/", "warning: "))]
+  assert sweep.returncode == 1 and "Traceback" not in stderr, stderr[-3000:]
+  assert stopped_after < 60, stopped_after
+  assert lines[-1].startswith("error: SweepStopped: the sweep stopped, "), stderr[-3000:]
+  assert "the tracking server stopped answering" in lines[-1]
+  with mlflow_server(home, port) as url:
+    again = subprocess.run([sys.executable, *argv], env={**os.environ, "MLFLOW_TRACKING_URI": url},
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    client = MlflowClient(tracking_uri=url)
+    runs = client.search_runs([client.get_experiment_by_name("table1").experiment_id])
+  finished = [r for r in runs if r.info.status == "FINISHED"]
+  assert len(finished) == 5 and len({r.data.tags["config_hash"] for r in finished}) == 5
+  assert again.stderr.count("skipped, already finished") >= 1
+  fault.happened(f"exit 1 {stopped_after:.0f} s after the server died, no traceback, ending "
+                 f"'{lines[-1].replace(str(tmp_path), '<tmp>')[:160]}...'; with the server back, the rerun "
+                 "finished the other runs (5 FINISHED, each config once)")
