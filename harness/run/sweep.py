@@ -51,6 +51,7 @@ STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
 PARENT = "HARNESS_SWEEP_PARENT"
 # What ends a sweep from outside: Ctrl-C (to the whole process group), a kill, a lost terminal.
 INTERRUPTIONS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_TRACKER_NOISE = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
 # What the next run would meet too: results that cannot be stored, a tracking server that is down.
 STOPS_THE_SWEEP = (durable.StorageError, tracking.StoreUnavailable)
 
@@ -223,6 +224,9 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
     workers = 0
   if stop is not None:  # Set in each job's environment by Hydra, whichever worker runs it.
     argv.append(f"+hydra.job.env_set.{STOP_FILE}={stop}")
+  if workers > 1 and _TRACKER_NOISE not in os.environ.get("PYTHONWARNINGS", ""):
+    # loky's tracker process, once this one is gone, lists the semaphores it cleans up: noise.
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _TRACKER_NOISE]))
   GlobalHydra.instance().clear()
   with _hydra_command(argv + list(overrides), raise_errors=launcher(overrides) != JOBLIB), \
        _ended_at_once(stop) if workers > 1 else contextlib.nullcontext():

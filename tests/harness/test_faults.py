@@ -494,12 +494,12 @@ def test_a_sweep_ended_from_outside_takes_its_workers_with_it(tmp_path, fault, s
   sweep.send_signal(getattr(signal, signal_name))
   sweep.wait(timeout=60)
   ended = time.monotonic()
-  while any(_alive(w) for w in workers) and time.monotonic() - ended < 30:
+  while any(_alive(w) for w in workers) and time.monotonic() - ended < 120:  # Seconds when idle.
     time.sleep(0.5)
   left = time.monotonic() - ended
   assert not any(_alive(w) for w in workers), f"workers alive {left:.0f} s after the parent ended"
   stderr = log.read_text()
-  assert "Traceback" not in stderr, stderr[-3000:]
+  assert "Traceback" not in stderr and "Warning" not in stderr, stderr[-3000:]
   statuses = sorted(r.info.status for r in all_runs(tmp_path))
   if signal_name != "SIGKILL":
     assert stderr.count("preempted by SIGTERM: checkpointed at step") == 2, stderr[-3000:]
