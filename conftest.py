@@ -19,6 +19,8 @@ def pytest_addoption(parser):
                         "to this Markdown file")
   parser.addoption("--all-faults", action="store_true",
                    help="every fault case, not only the default session's share (nox -s faults)")
+  parser.addoption("--only-faults", action="store_true",
+                   help="only the fault cases: the tests that use the `fault` fixture (nox -s faults)")
   parser.addoption("--all-parity", action="store_true",
                    help="every parity case, not only the default session's share (nox -s parity)")
   parser.addoption("--runslow", action="store_true",
@@ -53,10 +55,12 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
   """Leaves out what the default session does not run: the fault and parity cases beyond its
-  share (--all-faults, --all-parity) and the slow tests (--runslow)."""
+  share (--all-faults, --all-parity) and the slow tests (--runslow); with --only-faults, every
+  test that is not a fault case."""
   opt_in = (("all_faults", "--all-faults"), ("all_parity", "--all-parity"), ("slow", "--runslow"))
   left_out = {marker for marker, option in opt_in if not config.getoption(option)}
-  kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
+  kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)
+          and (not config.getoption("--only-faults") or "fault" in getattr(item, "fixturenames", ()))]
   if len(kept) < len(items):
     config.hook.pytest_deselected(items=[item for item in items if item not in kept])
     items[:] = kept

@@ -114,7 +114,8 @@ def _job(cfg: DictConfig) -> str:
     return _in_own_processes(cfg)
   run_id = f"{cfg.experiment.name}/{cfg.row} {cfg.framework} seed {cfg.seed}"
   parent = int(os.environ.get(PARENT, 0))
-  if parent and parent != os.getpid():  # A worker process: it ends with the sweep (_ended_at_once).
+  worker = bool(parent) and parent != os.getpid()
+  if worker:  # A worker process: it ends with the sweep (_ended_at_once).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     lifetime.end_with_parent(signal.SIGTERM, parent)
   stop = os.environ.get(STOP_FILE)
@@ -123,6 +124,11 @@ def _job(cfg: DictConfig) -> str:
   train.configure_runtime(cfg.runtime, cfg.framework)  # Before JAX's backend starts.
   try:
     return train.run(run_spec.of(compose.validate(cfg))).status
+  except preemption.Preempted as stop:  # Checkpointed and marked; the process ends here.
+    if worker:  # Its sweep is gone: loky would block for ever handing the exit to it.
+      sys.stderr.flush()
+      os._exit(stop.code)
+    raise
   except leases.ClaimLost as error:
     print(f"{run_id}: {error}", file=sys.stderr, flush=True)
     return "taken over"
