@@ -114,6 +114,8 @@ def measure(planned: Sequence[run_status.Planned], overrides: Sequence[str], con
     experiment, key = entry["experiment"], entry["row"]
     runs = sorted((p for p in planned if (p.row.experiment, p.row.key) == (experiment, key)),
                   key=lambda p: p.seed)
+    if not runs:  # The sweep left the row out (scale.framework_rows, experiment_seeds).
+      continue
     for p in runs:
       run = finished_runs.find(overrides, run_id=p.run.info.run_id)
       model = finished_runs.model(run, conf["framework"])
@@ -172,6 +174,9 @@ def from_finished_runs(overrides: Sequence[str], conf: dict) -> Tuple[int, Optio
     return 0, None
   planned = [p for p in run_status.planned(experiments, [framework], seeds, overrides)
              if (p.row.experiment, p.row.key) in wanted]
+  if not planned:
+    print(f"maps: skipped; the sweep runs none of Figure 2's rows in {framework}")
+    return 0, None
   left = [p for p in planned if p.status != "FINISHED"]
   if left:
     names = ", ".join(f"{p.row.id} seed {p.seed} ({p.status})" for p in left[:4])

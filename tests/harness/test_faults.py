@@ -477,7 +477,7 @@ def test_a_sweep_ended_from_outside_takes_its_workers_with_it(tmp_path, fault, s
   fault.done(f"`reproduce` of 2 runs (torch, 400 smoke steps, --jobs 2); {signal_name} to the parent alone "
              "once both train; then the same command again")
   argv = ["-m", "harness", "reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "2",
-          *overrides(tmp_path, "train.steps=400", "runtime.checkpoint_every=50", "scale.seeds=[0,1]",
+          "--out", str(tmp_path / "tables"), *overrides(tmp_path, "train.steps=400", "runtime.checkpoint_every=50", "scale.seeds=[0,1]",
                      "+scale.framework_rows.torch=[table1/pool_4x4_at_12]")]
   all_runs(tmp_path)  # The store made here first: polling one the sweep is making would race it.
   log = tmp_path / "stderr.log"  # Not a pipe: nobody reads it while the sweep runs.
