@@ -474,10 +474,11 @@ def test_a_sweep_ended_from_outside_takes_its_workers_with_it(tmp_path, fault, s
   from harness.machine import host
   if not sys.platform.startswith("linux") or host.cores() < 2:
     pytest.skip("needs Linux and 2 cores (2 worker processes)")
-  fault.done(f"`reproduce` of 2 runs (torch, 400 smoke steps, --jobs 2); {signal_name} to the parent alone "
+  fault.done(f"`reproduce` of 2 runs (torch, 200 smoke steps, --jobs 2); {signal_name} to the parent alone "
              "once both train; then the same command again")
   argv = ["-m", "harness", "reproduce", "--experiments", "table1", "--frameworks", "torch", "--jobs", "2",
-          "--out", str(tmp_path / "tables"), *overrides(tmp_path, "train.steps=400", "runtime.checkpoint_every=50", "scale.seeds=[0,1]",
+          "--out", str(tmp_path / "tables"),
+          *overrides(tmp_path, "train.steps=200", "runtime.checkpoint_every=50", "scale.seeds=[0,1]",
                      "+scale.framework_rows.torch=[table1/pool_4x4_at_12]")]
   all_runs(tmp_path)  # The store made here first: polling one the sweep is making would race it.
   log = tmp_path / "stderr.log"  # Not a pipe: nobody reads it while the sweep runs.
