@@ -53,7 +53,7 @@ def shown(uri: str) -> str:
 def check_store(uri: str) -> None:
   """The store at `uri` can be opened: a server answers within SERVER_ANSWER_SECONDS, the
   driver a database needs is installed, an SQLite file that exists is an MLflow store."""
-  scheme, _, driver = urllib.parse.urlparse(uri).scheme.lower().partition("+")
+  scheme = urllib.parse.urlparse(uri).scheme.lower().partition("+")[0]
   if scheme in ("http", "https"):
     _check_server(uri)
   elif scheme == "sqlite":
