@@ -106,15 +106,18 @@ def _warn_unregistered(cfg, planned) -> None:
 
 def reproduce(args, overrides: Sequence[str]) -> int:
   from harness.run import preflight, sweep
-  from harness.store import run_status
+  from harness.store import run_status, tracking
   cfg = compose.compose_config(overrides)
   preflight.check(cfg)
   for experiment in args.experiments:  # Before anything trains: each run would refuse alone.
     compose.require_pretrained(compose.compose_config([*overrides, f"experiment={experiment}"]))
   seeds = _seeds(args, cfg)
-  _warn_unregistered(cfg, run_status.plan(args.experiments, args.frameworks, seeds, overrides))
+  before = list(run_status.planned(args.experiments, args.frameworks, seeds, overrides))
+  _warn_unregistered(cfg, before)
+  finished = {(p.row.experiment, p.row.key, p.framework, p.seed) for p in before
+              if p.status == tracking.FINISHED}
   try:
-    sweep.reproduce(args.experiments, seeds, args.jobs, overrides)
+    sweep.reproduce(args.experiments, seeds, args.jobs, overrides, finished)
   except sweep.SweepStopped as error:  # No tables: the store or the disk would fail them too.
     print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     return 1

@@ -31,13 +31,13 @@ def cached_listing(name: str, key: str, build):
   except (OSError, ValueError):
     pass
   listing = build()
+  staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     staging.write_text(json.dumps(listing))
     os.replace(staging, path)  # Whole or not at all, whoever writes it at the same time.
   except OSError:
-    pass
+    staging.unlink(missing_ok=True)  # A full disk: no half-written leftover.
   return listing
 IMAGE_CHECK_VERSION = 1  # Part of a stamp's name: raise it when check_images checks more.
 

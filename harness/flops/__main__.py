@@ -3,6 +3,7 @@ import argparse
 import time
 
 from harness.flops import report
+from harness.machine import durable
 
 
 def main(argv=None) -> None:
@@ -19,8 +20,7 @@ def main(argv=None) -> None:
 
   frame = report.build(progress)
   report.write_csv(frame, args.csv)
-  with open(args.md, "w") as f:
-    f.write(report.markdown(frame))
+  durable.write_text(args.md, report.markdown(frame), "the FLOP table")
   worst = report.agreement(frame)
   print(f"{len(frame)} models counted in {time.time() - start:.0f}s; largest distance from the "
         f"analytic count: XLA {100 * worst['xla_gflops']:.4f}%, torch {100 * worst['torch_gflops']:.4f}%")

@@ -13,6 +13,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from harness.configs import compose, registry
+from harness.machine import durable
 
 COST_CONF = compose.CONF_DIR / "cost.yaml"
 
@@ -71,7 +72,7 @@ def main(argv=None) -> None:
     parser.exit(2, f"error: no {args.flops}; `python -m harness.flops` writes it\n")
   rates = OmegaConf.load(COST_CONF)
   table = estimate(pd.read_csv(args.flops), recipes(), rates)
-  pathlib.Path(args.md).write_text(markdown(table, rates))
+  durable.write_text(args.md, markdown(table, rates), "the accelerator-hours table")
   print(f"wrote {args.md}")
 
 

@@ -7,7 +7,6 @@ holds.
 """
 import functools
 import math
-import pathlib
 import platform
 import sys
 from importlib import metadata
@@ -18,6 +17,7 @@ from tabulate import tabulate
 
 from harness import flops
 from harness.configs import conf_schemas, published, registry
+from harness.machine import durable
 
 COUNT_COLUMNS = ["analytic_gflops", "xla_gflops", "torch_gflops", "xla_padding_gflops",
                  "xla_elementwise_gflops", "xla_total_gflops", "params", "params_torch"]
@@ -110,8 +110,7 @@ def build(progress: Callable[[str], None] = lambda name: None) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path) -> None:
-  pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-  frame.to_csv(path, float_format="%.12g")
+  durable.write_file(path, lambda out: frame.to_csv(out, float_format="%.12g"), "the FLOP counts")
 
 
 def read_csv(path) -> pd.DataFrame:

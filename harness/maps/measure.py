@@ -18,8 +18,9 @@ from omegaconf import OmegaConf
 from harness import data as datasets
 from harness.configs import compose, conf_schemas, registry, seed_plan
 from harness.data.base import LAYER_NAMES
+from harness.machine import durable
 from harness.maps import token_maps
-from harness.store import durable, export as run_export, finished_runs, run_status
+from harness.store import export as run_export, finished_runs, run_status
 from harness.twins import backends
 from tokenlearner_spec.pooling import pooling_regions
 

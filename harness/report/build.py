@@ -13,6 +13,7 @@ from tabulate import tabulate
 from tokenlearner_spec import FRAMEWORKS
 
 from harness.configs import registry, tables_conf
+from harness.machine import durable
 from harness.report import claims, figure1, learning_curves, provenance, render, stats, summary
 from harness.report.summary import FRAMEWORK_NAMES
 from harness.store import export as run_export
@@ -206,18 +207,18 @@ def build(runs_csv, flops_csv, out_dir, frameworks: Sequence[str] = FRAMEWORKS) 
     if experiment not in set(runs.experiment):
       continue
     frame = summaries[experiment] = summary.build(runs, experiment, frameworks, gflops_paper)
-    (out / f"{experiment}.md").write_text(render.markdown(
-        frame, runs, experiment, scale, frameworks, source, verdict_lines(verdicts, experiment), stale))
+    durable.write_text(out / f"{experiment}.md", render.markdown(
+        frame, runs, experiment, scale, frameworks, source, verdict_lines(verdicts, experiment), stale), "the table")
     written.append(out / f"{experiment}.md")
     if experiment == "figure1":
       fig = figure1.draw(frame, frameworks, scale, provenance.caption(runs, [experiment], scale, stale))
       written += [pathlib.Path(p) for p in figure1.save(fig, out / "figure1")]
     else:
-      (out / f"{experiment}.tex").write_text(
-          render.latex(frame, runs, experiment, scale, frameworks, source, stale))
+      durable.write_text(out / f"{experiment}.tex",
+                         render.latex(frame, runs, experiment, scale, frameworks, source, stale), "the table")
       written.append(out / f"{experiment}.tex")
-  (out / "claims.md").write_text(
-      claims_markdown(runs, replicates, summaries, frameworks, verdicts, scale, source,
-                      provenance.registered(runs, pathlib.Path(runs_csv).parent, scale), stale))
+  durable.write_text(out / "claims.md", claims_markdown(
+      runs, replicates, summaries, frameworks, verdicts, scale, source,
+      provenance.registered(runs, pathlib.Path(runs_csv).parent, scale), stale), "the claims' table")
   written.append(out / "claims.md")
   return written + learning_curves.build(pathlib.Path(runs_csv).parent, scale, out)

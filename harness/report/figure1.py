@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from harness.configs import tables_conf  # noqa: E402
+from harness.machine import durable  # noqa: E402
 from harness.report.summary import FRAMEWORK_NAMES  # noqa: E402
 
 SERIES = ("TokenFuser", "Unpool", "Re-projection")
@@ -97,8 +98,12 @@ def draw(frame: pd.DataFrame, frameworks, scale: str, caption: str = "") -> plt.
 def save(fig: plt.Figure, stem) -> list:
   """PNG and SVG, with no timestamps in them."""
   png, svg = f"{stem}.png", f"{stem}.svg"
-  fig.savefig(png, dpi=150, metadata={"Software": None}, bbox_inches="tight")
-  with plt.rc_context({"svg.hashsalt": "tokenlearner"}):
-    fig.savefig(svg, metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-  plt.close(fig)
+  try:
+    durable.write_file(png, lambda path: fig.savefig(path, format="png", dpi=150, metadata={"Software": None},
+                                                     bbox_inches="tight"), "the figure")
+    with plt.rc_context({"svg.hashsalt": "tokenlearner"}):
+      durable.write_file(svg, lambda path: fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None},
+                                                       bbox_inches="tight"), "the figure")
+  finally:
+    plt.close(fig)
   return [png, svg]

@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from harness.configs import tables_conf  # noqa: E402
+from harness.machine import durable  # noqa: E402
 from harness.report import provenance, stats  # noqa: E402
 from harness.report.figure1 import save  # noqa: E402
 from harness.report.summary import FRAMEWORK_NAMES  # noqa: E402
@@ -150,5 +151,6 @@ def build(frame: pd.DataFrame, panels: Sequence, framework: str, measured: int, 
   """tables/figure2.png, .svg and .md; `runs`: the export of the runs the maps are of."""
   written = save(draw(panels, silent_below, provenance.caption(runs, experiments, scale)), out / "figure2")
   path = out / "figure2.md"
-  path.write_text(markdown(frame, framework, measured, provenance.markdown(runs, experiments, scale)) + "\n")
+  durable.write_text(path, markdown(frame, framework, measured, provenance.markdown(runs, experiments, scale)) + "\n",
+                     "the Figure 2 table")
   return [*written, str(path)]

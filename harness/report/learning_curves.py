@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from harness.configs import conf_schemas, registry, tables_conf  # noqa: E402
+from harness.machine import durable  # noqa: E402
 from harness.report import claims, figure1, stats  # noqa: E402
 from harness.report.summary import FRAMEWORK_NAMES  # noqa: E402
 from harness.store import export as run_export  # noqa: E402
@@ -204,7 +205,7 @@ def build(results_dir, scale: str, out_dir) -> List[pathlib.Path]:
   cut = conf_schemas.curves()["plateau_error_cut"]
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
-  (out / "curves.md").write_text(markdown(curves, scale, tables, cut))
+  durable.write_text(out / "curves.md", markdown(curves, scale, tables, cut), "the learning curves' table")
   sources = ", ".join(f"results/{run_export.curves_csv_path('', scale, e).name}" for e in curves)
   caption = ("Sources: " + sources +
              ". Dashed grey: chance (the most frequent class; for mAP the mean label prevalence).")

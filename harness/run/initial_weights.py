@@ -17,7 +17,7 @@ import numpy as np
 from filelock import FileLock
 
 from harness.configs import registry
-from harness.store import durable
+from harness.machine import durable
 from harness.twins import backends
 
 
@@ -65,7 +65,7 @@ def _write(target: pathlib.Path, weights: Mapping[str, np.ndarray]) -> None:
 def ensure(results_dir, kind: str, fields: Mapping, seed: int) -> Dict[str, np.ndarray]:
   """The start of (kind, fields, seed), written first if absent, and checked like a checkpoint:
   one that does not match the SHA-256 in its side file is rebuilt from the seed, with a warning
-  line. Written once, under a file lock, whole or not at all (harness/store/durable.py)."""
+  line. Written once, under a file lock, whole or not at all (harness/machine/durable.py)."""
   target = path(results_dir, kind, fields, seed)
   with durable.storing("start file", target):
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,9 @@ import time
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from harness.data.metrics import REPLICATE
+from harness.machine import durable
 from harness.machine.process_group import Group
-from harness.store import durable, leases, tracking
+from harness.store import leases, tracking
 from harness.testing import killpoints
 
 KEEP_CHECKPOINTS = 2  # The newest and one before it, for when the newest does not load.
@@ -34,7 +35,7 @@ class Checkpoints:
   """The training states of an unfinished run: results/checkpoints/<config hash>/step-<n>/,
   each a `state` and a `meta.json` naming its step, MLflow run and the state's SHA-256.
 
-  A step's folder is written whole or not at all (harness/store/durable.py), so its meta can
+  A step's folder is written whole or not at all (harness/machine/durable.py), so its meta can
   only vouch for the state beside it.
   """
 

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import traceback
 import uuid
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Collection, Dict, List, Mapping, Optional, Sequence
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
@@ -34,9 +34,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.configs import compose, registry, run_spec
-from harness.machine import host, lifetime
+from harness.machine import durable, host, lifetime
 from harness.run import preemption
-from harness.store import durable, tracking
+from harness.store import tracking
 
 _FAILED_MARK = "RUN FAILED"
 JOBLIB, JOBS = "joblib", 2  # The default launcher, and its default number of processes.
@@ -199,12 +199,15 @@ class SubmititReport(Callback):
 
 
 def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: Sequence[str],
-             offset: int = 0, total: int = 0, stop: Optional[pathlib.Path] = None) -> None:
+             offset: int = 0, total: int = 0, stop: Optional[pathlib.Path] = None,
+             left: Optional[int] = None) -> None:
   """One Hydra multirun of `experiment` over the product of `axes` (override key -> values); a
   run's progress line counts it from `offset` of `total` (default: this multirun's size).
   `jobs` is the joblib launcher's number of processes; another launcher's own config says
-  how many runs go at once. `stop`: the sweep's stop file (STOP_FILE), for jobs on this machine."""
+  how many runs go at once. `stop`: the sweep's stop file (STOP_FILE), for jobs on this machine.
+  `left`: how many of its runs are not finished yet (default: all), which caps the workers."""
   size = math.prod(len(values) for values in axes.values())
+  left = size if left is None else left
   if gpus_per_run(overrides) and (launcher(overrides) != JOBLIB or jobs != 1):
     raise compose.ConfigError("bad config: runtime.gpus_per_run gives each run all the GPUs in turn, "
                               "one run at a time: it takes neither --jobs nor another launcher")
@@ -213,13 +216,14 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
           f"runtime.progress_index={offset}", f"runtime.progress_total={total or size}",
           "hydra/job_logging=none", "hydra/hydra_logging=none"]
   if launcher(overrides) == JOBLIB:
-    # No more worker processes than runs or cores (each holds a framework, about 1 GB); an
-    # override hydra.launcher.n_jobs=N, which comes later on the command line, still sets N.
+    # No more worker processes than runs left to train or cores (each holds a framework, about
+    # 1 GB; a finished run is only looked up); an override hydra.launcher.n_jobs=N, which comes
+    # later on the command line, still sets N.
     cores = host.cores()
-    workers = min(jobs, size, cores)
+    workers = max(1, min(jobs, left, cores))
     if workers < jobs:
-      print(f"note: {workers} worker process(es) for {size} run(s) of {experiment} on {cores} "
-            f"core(s), not --jobs {jobs}", file=sys.stderr, flush=True)
+      print(f"note: {workers} worker process(es) for {left} run(s) of {experiment} left to train on "
+            f"{cores} core(s), not --jobs {jobs}", file=sys.stderr, flush=True)
     argv += [f"hydra/launcher={JOBLIB}", f"hydra.launcher.n_jobs={workers}"]
     if workers > 1 and not any(o.startswith("runtime.threads=") for o in overrides):
       argv.append("runtime.threads=1")
@@ -297,10 +301,12 @@ def _hydra_command(argv: Sequence[str], raise_errors: bool):
 
 
 def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mapping[str, Sequence[int]]]],
-              jobs: int, overrides: Sequence[str]) -> None:
+              jobs: int, overrides: Sequence[str], finished: Collection[tuple] = ()) -> None:
   """Runs the sweep of `seeds` (framework -> experiment -> row -> its seeds); what is finished
-  already is skipped inside each run. A multirun sweeps a product of rows, frameworks and seeds,
-  so the rows and frameworks that run the same seeds share one."""
+  already is skipped inside each run. `finished`: the (experiment, row, framework, seed) found
+  finished before the sweep, which no worker process is started for. A multirun sweeps a
+  product of rows, frameworks and seeds, so the rows and frameworks that run the same seeds
+  share one."""
   compose.load(list(overrides))  # A bad override fails here, once, before anything starts.
   # A cluster launcher's jobs take the task layout of their framework (hydra/launcher/slurm.yaml):
   # a multirun per framework there.
@@ -321,9 +327,11 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
   offset, stop = 0, _stop_file()
   try:
     for at, (experiment, rows, frameworks, its_seeds) in enumerate(sweeps):
+      left = sum((experiment, row, framework, seed) not in finished
+                 for row in rows for framework in frameworks for seed in its_seeds)
       try:
         multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
-                 offset, total, None if apart else stop)
+                 offset, total, None if apart else stop, left)
       except durable.StorageError as error:
         _append(stop, str(error))
       offset += len(rows) * len(frameworks) * len(its_seeds)

@@ -20,12 +20,12 @@ from harness import data as datasets
 from harness.configs import compose, run_spec
 from harness.data import metrics, pipeline
 from harness.flops import analytic
-from harness.machine import core_locks, host, process_group, xla_flags
+from harness.machine import core_locks, durable, host, process_group, xla_flags
 from harness.run import base_model, device_feed, initial_weights, preemption
 from harness.run.phases import Phases
 from harness.run.progress import Progress
 from harness.run.record import checkpoints_after, flatten, Follower, logs_after, RunRecord
-from harness.store import artifacts, durable, finished_runs, leases, tracking
+from harness.store import artifacts, finished_runs, leases, tracking
 from harness.testing import killpoints
 from harness.twins import backends, pretrained
 

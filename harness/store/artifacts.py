@@ -20,7 +20,8 @@ from typing import Mapping
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from harness.store import durable, tracking
+from harness.machine import durable
+from harness.store import tracking
 from harness.twins import backends, convert
 
 TORCH_WEIGHTS, JAX_WEIGHTS = "model/torch.safetensors", "model/jax.msgpack"

@@ -13,7 +13,8 @@ from typing import Callable, Iterable, List
 import pandas as pd
 
 from harness.data.metrics import REPLICATE
-from harness.store import durable, run_status, tracking
+from harness.machine import durable
+from harness.store import run_status, tracking
 
 COLUMNS = ["experiment", "row", "framework", "seed", "scale", "status", "metric", "value",
            "chance", "gflops", "params", "wall_time_s", "train_examples_per_s", "run_id",

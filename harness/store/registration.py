@@ -14,7 +14,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from harness.configs import compose, registry, tables_conf
-from harness.store import durable, run_status
+from harness.machine import durable
+from harness.store import run_status
 
 HEADER = ("# Registered before the full run by `python -m harness protocol`; do not edit by hand.\n"
           "# The tables name this file's commit and check their runs against `runs`.\n")

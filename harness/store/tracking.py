@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 from filelock import FileLock
 
-from harness.store import durable
+from harness.machine import durable
 
 FINISHED, RUNNING, FAILED, KILLED = "FINISHED", "RUNNING", "FAILED", "KILLED"
 # Tags of a run that ended FAILED or KILLED: why (the error's one line) and at which step.

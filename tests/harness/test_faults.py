@@ -15,7 +15,8 @@ import pytest
 
 from harness.configs import compose, run_spec
 from harness.run import train
-from harness.store import durable, leases, run_status, tracking
+from harness.machine import durable
+from harness.store import leases, run_status, tracking
 from harness.testing import killpoints
 from tests.harness.smoke import (FAST_ROW, all_runs, harness, harness_at_once, overrides,
                                  reproduce_argv, run_cli, train_losses)
@@ -243,6 +244,25 @@ def test_a_sweep_whose_disk_fills_stops_and_lists_the_runs_not_attempted(tmp_pat
   fault.happened(f"exit 1: the failed run's line, 4 'not attempted' lines, then "
                  f"'{lines[-1].replace(str(tmp_path), '<tmp>')}'; 1 run FAILED, none started after it, "
                  "no tables written")
+
+
+def test_tables_on_a_really_full_disk_fail_in_one_line_and_leave_nothing_half_written(tmp_path, fault,
+                                                                                      capsys):
+  from harness.cli import main
+  fault.done("`tables --offline` from the committed run export into a 24 KB tmpfs")
+  results = pathlib.Path(__file__).parents[2] / "results"
+  with small_disk(tmp_path / "tables", "24k") as out:
+    status = main(["tables", "--offline", "--out", str(out), f"tracking.results_dir={results}"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(lines) == 1, lines
+    assert re.fullmatch(rf"error: StorageError: cannot write the [a-z' ]+ {re.escape(str(out))}/\S+: "
+                        r"(No space left on device|no space left on its disk)", lines[0]), lines[0]
+    assert not temporaries(out)
+    committed = results.parent / "tables"
+    for table in out.glob("*.md"):  # Whole or absent: each one written is the committed one.
+      assert table.read_bytes() == (committed / table.name).read_bytes(), table.name
+  fault.happened(f"exit 1, one line: '{lines[0].replace(str(tmp_path), '<tmp>')}'; the tables written "
+                 "before it whole, no temporary file")
 
 
 @ALL_ONLY

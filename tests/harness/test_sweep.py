@@ -24,7 +24,7 @@ def test_reproduce_runs_each_planned_run_once_in_products(monkeypatch):
   assert {tuple(axes["framework"]) for e, axes in calls if e != "table1"} == {("jax", "torch")}
 
 
-def test_a_multirun_starts_no_more_workers_than_runs_or_cores(monkeypatch, capsys):
+def test_a_multirun_starts_no_more_workers_than_runs_left_or_cores(monkeypatch, capsys):
   commands = []
 
   @contextlib.contextmanager
@@ -35,8 +35,18 @@ def test_a_multirun_starts_no_more_workers_than_runs_or_cores(monkeypatch, capsy
   monkeypatch.setattr(sweep, "_job", lambda: None)
   monkeypatch.setattr(host, "cores", lambda: 2)
   rows = {"row": ["base", "tl16_at_12", "pool_4x4_at_12"], "framework": ["torch"], "seed": [0]}
-  for jobs, runs, workers in ((1000, 3, 2), (2, 1, 1), (2, 3, 2), (1, 3, 1)):
-    sweep.multirun("table1", {**rows, "row": rows["row"][:runs]}, jobs, ["scale=smoke"])
+  # (--jobs, runs in the multirun, runs not finished yet, workers)
+  for jobs, runs, left, workers in ((1000, 3, 3, 2), (2, 1, 1, 1), (2, 3, 3, 2), (1, 3, 3, 1),
+                                    (2, 3, 1, 1), (2, 3, 0, 1)):
+    sweep.multirun("table1", {**rows, "row": rows["row"][:runs]}, jobs, ["scale=smoke"], left=left)
     assert f"hydra.launcher.n_jobs={workers}" in commands[-1], (jobs, runs)
     assert ("runtime.threads=1" in commands[-1]) == (workers > 1)
     assert (f"not --jobs {jobs}" in capsys.readouterr().err) == (workers < jobs)
+
+
+def test_a_multirun_starts_no_workers_for_runs_found_finished(monkeypatch, capsys):
+  calls = []
+  monkeypatch.setattr(sweep, "multirun", lambda experiment, axes, *args: calls.append((axes, args[-1])))
+  seeds = {"torch": {"table1": {row.key: [0, 1] if row.key == "base" else [] for row in registry.rows("table1")}}}
+  sweep.reproduce(["table1"], seeds, 2, ["scale=smoke"], finished={("table1", "base", "torch", 0)})
+  assert calls == [({"row": ["base"], "framework": ["torch"], "seed": [0, 1]}, 1)]

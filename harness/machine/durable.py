@@ -1,6 +1,6 @@
-"""The one way the harness writes what its results depend on (checkpoints, start files,
-artifacts, exports): a file or folder appears whole or not at all, and a failure to store
-it is one line.
+"""The one way the harness writes its results and what they depend on (checkpoints, start
+files, artifacts, exports, FLOP counts, tables and figures): a file or folder appears whole or
+not at all, and a failure to store it is one line.
 
 Each is written under a temporary name beside its target, synced, and renamed into place,
 so a reader never sees half of it and a killed writer leaves only a temporary that the next
