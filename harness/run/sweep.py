@@ -41,9 +41,10 @@ from harness.store import tracking
 _FAILED_MARK = "RUN FAILED"
 JOBLIB, JOBS = "joblib", 2  # The default launcher, and its default number of processes.
 _RAISE = "HYDRA_FULL_ERROR"
-# The file by which the jobs of a sweep on this machine learn that it stopped: a job whose run
-# could not store its results writes the reason into it, and each job after that appends its
-# run, not attempted. In memory (/dev/shm) where there is one: the results disk may be full.
+# The file by which the jobs of a sweep learn that it stopped: a job whose run could not store
+# its results writes the reason into it, and each job after that appends its run, not attempted.
+# On one machine in memory (/dev/shm) where there is one, since the results disk may be full; a
+# cluster's jobs share only the results directory, so theirs is there.
 STOP_FILE = "HARNESS_SWEEP_STOP"
 # The errors of a write that the disk refused, whoever made it (Hydra writes the sweep's config).
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
@@ -142,8 +143,9 @@ def _job(cfg: DictConfig) -> str:
 
 
 def _append(stop: pathlib.Path, line: str) -> None:
-  with open(stop, "a") as f:  # One short write each: whole lines, whoever appends at once.
-    f.write(line.replace("\n", " ") + "\n")
+  """Best effort: a disk that refuses this line fails the next run in one line of its own."""
+  with contextlib.suppress(OSError), open(stop, "a") as f:  # One short write: whole lines, whoever
+    f.write(line.replace("\n", " ") + "\n")                # appends at once.
 
 
 def _stopped(stop: pathlib.Path, run_id: str) -> bool:
@@ -157,10 +159,14 @@ def _stopped(stop: pathlib.Path, run_id: str) -> bool:
   return True
 
 
-def _stop_file() -> pathlib.Path:
+def _stop_file(results_dir: Optional[str] = None) -> pathlib.Path:
+  """The sweep's stop file (STOP_FILE): under `results_dir` for a cluster's jobs, else in memory."""
+  name = f"harness-sweep-{os.getpid()}-{uuid.uuid4().hex[:8]}.stop"
+  if results_dir is not None:
+    return pathlib.Path(results_dir).absolute() / f".{name}"
   shm = pathlib.Path("/dev/shm")
   folder = shm if shm.is_dir() and os.access(shm, os.W_OK) else pathlib.Path(tempfile.gettempdir())
-  return folder / f"harness-sweep-{os.getpid()}-{uuid.uuid4().hex[:8]}.stop"
+  return folder / name
 
 
 def gpus_per_run(overrides: Sequence[str]) -> bool:
@@ -204,7 +210,7 @@ def multirun(experiment: str, axes: Dict[str, Sequence], jobs: int, overrides: S
   """One Hydra multirun of `experiment` over the product of `axes` (override key -> values); a
   run's progress line counts it from `offset` of `total` (default: this multirun's size).
   `jobs` is the joblib launcher's number of processes; another launcher's own config says
-  how many runs go at once. `stop`: the sweep's stop file (STOP_FILE), for jobs on this machine.
+  how many runs go at once. `stop`: the sweep's stop file (STOP_FILE).
   `left`: how many of its runs are not finished yet (default: all), which caps the workers."""
   size = math.prod(len(values) for values in axes.values())
   left = size if left is None else left
@@ -307,7 +313,7 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
   finished before the sweep, which no worker process is started for. A multirun sweeps a
   product of rows, frameworks and seeds, so the rows and frameworks that run the same seeds
   share one."""
-  compose.load(list(overrides))  # A bad override fails here, once, before anything starts.
+  cfg = compose.load(list(overrides))  # A bad override fails here, once, before anything starts.
   # A cluster launcher's jobs take the task layout of their framework (hydra/launcher/slurm.yaml):
   # a multirun per framework there.
   apart = launcher(overrides) != JOBLIB
@@ -324,29 +330,35 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
         frameworks_by_axes.setdefault((tuple(rows), its, framework if apart else ""), []).append(framework)
     sweeps += [(e, list(rows), fws, list(its)) for (rows, its, _), fws in frameworks_by_axes.items()]
   total = sum(len(rows) * len(fws) * len(s) for _, rows, fws, s in sweeps)
-  offset, stop = 0, _stop_file()
+  offset, stop = 0, _stop_file(cfg.tracking.results_dir if apart else None)
   try:
     for at, (experiment, rows, frameworks, its_seeds) in enumerate(sweeps):
       left = sum((experiment, row, framework, seed) not in finished
                  for row in rows for framework in frameworks for seed in its_seeds)
+      refused = None  # Hydra's own write of the sweep, refused by the disk.
       try:
         multirun(experiment, {"row": rows, "framework": frameworks, "seed": its_seeds}, jobs, overrides,
-                 offset, total, None if apart else stop, left)
+                 offset, total, stop, left)
       except durable.StorageError as error:
-        _append(stop, str(error))
+        refused = str(error)
+        _append(stop, refused)
       offset += len(rows) * len(frameworks) * len(its_seeds)
-      if stop.exists():
+      if refused or stop.exists():
         _stop(stop, [f"{e}/{row} {framework} seed {seed}" for e, rows, fws, s in sweeps[at + 1:]
-                     for row in rows for framework in fws for seed in s])
+                     for row in rows for framework in fws for seed in s], refused)
   finally:
     stop.unlink(missing_ok=True)
 
 
-def _stop(stop: pathlib.Path, later: List[str]) -> None:
-  """Ends a stopped sweep: the runs it never started, then one error."""
+def _stop(stop: pathlib.Path, later: List[str], reason: Optional[str] = None) -> None:
+  """Ends a stopped sweep: the runs it never started, then one error (`reason`, else the stop
+  file's first line)."""
   for run_id in later:
     print(f"not attempted: {run_id}", file=sys.stderr, flush=True)
-  lines = stop.read_text().splitlines()
+  try:
+    lines = stop.read_text().splitlines()
+  except OSError:  # The disk refused even the stop file: `reason` says why.
+    lines = []
   skipped = sum(line.startswith("not attempted: ") for line in lines) + len(later)
-  raise SweepStopped(f"the sweep stopped, {skipped} run(s) not attempted: {lines[0]} (finished runs are "
-                     "kept; rerun the same command once it is mended)")
+  raise SweepStopped(f"the sweep stopped, {skipped} run(s) not attempted: {reason or lines[0]} (finished "
+                     "runs are kept; rerun the same command once it is mended)")

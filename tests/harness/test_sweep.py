@@ -2,6 +2,8 @@
 how many worker processes a multirun starts."""
 import contextlib
 
+import pytest
+
 from harness.configs import compose, registry, seed_plan
 from harness.machine import host
 from harness.run import sweep
@@ -50,3 +52,21 @@ def test_a_multirun_starts_no_workers_for_runs_found_finished(monkeypatch, capsy
   seeds = {"torch": {"table1": {row.key: [0, 1] if row.key == "base" else [] for row in registry.rows("table1")}}}
   sweep.reproduce(["table1"], seeds, 2, ["scale=smoke"], finished={("table1", "base", "torch", 0)})
   assert calls == [({"row": ["base"], "framework": ["torch"], "seed": [0, 1]}, 1)]
+
+
+def test_a_cluster_sweep_keeps_its_stop_file_where_every_job_sees_it(monkeypatch, tmp_path):
+  """A cluster's jobs share the results directory, not this machine's memory: a job whose run
+  could not reach the store stops the sweep there, and the next multirun is not attempted."""
+  stops = []
+
+  def multirun(experiment, axes, jobs, overrides, offset, total, stop, left):
+    stops.append(stop)
+    stop.write_text("table1/base torch seed 0: the tracking server stopped answering\n")
+  monkeypatch.setattr(sweep, "multirun", multirun)
+  seeds = {fw: {"table1": {row.key: [0] if row.key == "base" else [] for row in registry.rows("table1")}}
+           for fw in ("jax", "torch")}
+  overrides = ["scale=smoke", "hydra/launcher=slurm", f"tracking.results_dir={tmp_path}"]
+  with pytest.raises(sweep.SweepStopped, match=r"1 run\(s\) not attempted: table1/base torch seed 0: the tracking"):
+    sweep.reproduce(["table1"], seeds, 2, overrides)
+  assert len(stops) == 1 and stops[0].parent == tmp_path  # JAX's multirun came first; torch's never ran.
+  assert not stops[0].exists()
