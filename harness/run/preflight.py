@@ -76,10 +76,8 @@ def _check_server(uri: str) -> None:
 
 
 def _check_sqlite(uri: str) -> None:
-  if not uri.startswith("sqlite:///"):  # In memory.
-    return
-  path = pathlib.Path(uri[len("sqlite:///"):].split("?")[0])
-  if not path.is_file() or path.stat().st_size == 0:  # MLflow makes a new store there.
+  path = tracking.sqlite_file(uri)
+  if path is None or not path.is_file() or path.stat().st_size == 0:  # MLflow makes a new store there.
     return
   try:
     connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)

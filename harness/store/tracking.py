@@ -48,13 +48,19 @@ def tracking_uri(spec) -> str:
   return f"sqlite:///{pathlib.Path(spec.results_dir).resolve() / 'mlflow.db'}"
 
 
+def sqlite_file(uri: str) -> Optional[pathlib.Path]:
+  """The file of a SQLite store's URI (sqlite:///<path>[?<options>]); None for any other store,
+  an in-memory one included."""
+  if not uri.startswith("sqlite:///"):
+    return None
+  return pathlib.Path(uri[len("sqlite:///"):].split("?")[0])
+
+
 def artifact_location(uri: str, experiment: str) -> Optional[str]:
   """Where a new experiment's artifacts go: beside a SQLite store's file; None (the store's or
   server's default) for any other store."""
-  if not uri.startswith("sqlite:///"):
-    return None
-  database = pathlib.Path(uri[len("sqlite:///"):])
-  return (database.resolve().parent / "artifacts" / experiment).as_uri()
+  database = sqlite_file(uri)
+  return None if database is None else (database.resolve().parent / "artifacts" / experiment).as_uri()
 
 
 def store_exists(spec) -> bool:
@@ -67,8 +73,8 @@ def store_exists(spec) -> bool:
 
 def database_missing(spec) -> bool:
   """Whether the store is a SQLite file, named or the default, that does not exist yet."""
-  uri = tracking_uri(spec)
-  return uri.startswith("sqlite:///") and not pathlib.Path(uri[len("sqlite:///"):]).exists()
+  database = sqlite_file(tracking_uri(spec))
+  return database is not None and not database.exists()
 
 
 class StoreUnavailable(RuntimeError):
