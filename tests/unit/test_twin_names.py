@@ -40,6 +40,8 @@ NAME_EXCEPTIONS: Dict[str, Dict[str, str]] = {
         "channels_last": ("torch's convs take channels first; Flax's, and both twins' activations, "
                           "are channels last"),
         "lecun_normal_": "Flax's default kernel init, which torch lacks",
+        "LayerNorm": ("nn.LayerNorm computed in float32: a torch module holds its parameters, so "
+                      "the float32 op is a subclass; Flax's layer_norm wraps the module's call"),
         "ATTEND_IMPLS": ("how JAX's attend runs, by backend (attend's impl); torch's fused kernel "
                          "serves every device"),
     },
@@ -62,9 +64,10 @@ SIGNATURE_EXCEPTIONS: Dict[str, Dict[str, str]] = {
         "make_optimizer": ("make_optimizer(cfg): an optax optimizer is a pure transformation of "
                            "gradients, given no parameters; make_optimizer(cfg, params): a torch "
                            "optimizer holds the parameters it updates"),
-        "in_precision": ("in_precision(tree, precision): JAX casts the arrays, inside the "
-                         "differentiated function; in_precision(device_type, precision): torch "
-                         "autocasts the ops run in a context, its parameters staying float32"),
+        "in_precision": ("in_precision(tree, precision): JAX casts a tree of arrays, which the "
+                         "caller applies the model to; in_precision(model, inputs, precision): a "
+                         "torch module holds its parameters, so the copies are swapped into the "
+                         "call (functional_call)"),
         "loss_and_grads_fn": ("input_grads only in JAX, which differentiates with respect to the "
                               "arguments it is told; torch's backward reaches every tensor that "
                               "requires a gradient, inputs included"),

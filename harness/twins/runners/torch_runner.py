@@ -84,8 +84,8 @@ class TorchRunner:
   @torch.no_grad()
   def predict(self, x: np.ndarray) -> np.ndarray:
     self.model.eval()
-    with train_step.in_precision(self.target.type, self.precision):
-      logits = self.model(self._unit_range(torch.from_numpy(x).to(self.target)))[0]
+    logits = train_step.in_precision(self.model, self._unit_range(torch.from_numpy(x).to(self.target)),
+                                     self.precision)[0]
     return logits.float().cpu().numpy()
 
   def save(self, path: pathlib.Path) -> None:

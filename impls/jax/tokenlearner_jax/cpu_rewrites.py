@@ -104,8 +104,10 @@ def depthwise_taps(x, kernel, pads):
   the barrier).
   """
   taps = kernel_taps(x, kernel.shape[:-2], (1,) * (kernel.ndim - 2), pads)
-  scales = kernel.reshape(-1, kernel.shape[-1])  # Shape: [K, C].
-  return jax.lax.optimization_barrier(sum(tap * w for tap, w in zip(taps, scales)))
+  scales = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)  # Shape: [K, C].
+  # Summed in float32, rounded once, as a convolution kernel sums (tokenlearner_spec.precision).
+  total = sum(tap.astype(jnp.float32) * w for tap, w in zip(taps, scales))
+  return jax.lax.optimization_barrier(total.astype(x.dtype))
 
 
 def kernel_taps(x, kernel_size, strides, pads):
@@ -125,12 +127,12 @@ def attend_late_normalised(q, k, v):
   the same function as normalising the weights first, with one pass less over the [B, K,
   Mq, Mk] weights forward and backward, which XLA's CPU backend runs slowly.
   In bfloat16 the logits, their exponentials and the normaliser stay float32 (a softmax over
-  hundreds of keys in bfloat16 loses the small weights); only the products run in bfloat16.
+  hundreds of keys in bfloat16 loses the small weights); the weights meet the values in
+  bfloat16, summed in float32 (tokenlearner_spec.precision).
   """
   q, k, v = (t.swapaxes(1, 2) for t in (q, k, v))  # Shape: [B, K, M, D].
-  stats = jnp.promote_types(q.dtype, jnp.float32)
-  scale = jnp.sqrt(q.shape[-1]).astype(stats)
-  logits = (q @ k.swapaxes(-1, -2)).astype(stats) / scale  # Shape: [B, K, Mq, Mk].
+  scale = jnp.sqrt(q.shape[-1]).astype(jnp.float32)
+  logits = jnp.matmul(q, k.swapaxes(-1, -2), preferred_element_type=jnp.float32) / scale  # [B, K, Mq, Mk].
   e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
-  y = (e.astype(v.dtype) @ v) / e.sum(-1, keepdims=True).astype(v.dtype)  # Shape: [B, K, Mq, D].
-  return y.swapaxes(1, 2)
+  y = jnp.matmul(e.astype(v.dtype), v, preferred_element_type=jnp.float32)  # Shape: [B, K, Mq, D].
+  return (y / e.sum(-1, keepdims=True)).astype(v.dtype).swapaxes(1, 2)

@@ -1,7 +1,8 @@
 """Building blocks: dense layers, convolutions, MLP, multi-head attention, the pre-LN encoder block.
 
 Numerics shared with tokenlearner_torch: LayerNorm eps 1e-6, tanh-approximate
-GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
+GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions), and the
+bfloat16 policy of tokenlearner_spec.precision (in_float32 marks its float32 ops).
 Dense products and convolutions run as cpu_rewrites writes them for XLA's CPU backend.
 """
 from typing import Tuple
@@ -18,14 +19,22 @@ xavier = nn.initializers.xavier_uniform()
 tiny_normal = nn.initializers.normal(stddev=1e-6)
 
 
-def layer_norm(name: str) -> nn.LayerNorm:
+def in_float32(fn, *xs):
+  """fn on float32 copies of xs, its result in the dtype of xs[0]: an op the bfloat16 policy
+  (tokenlearner_spec.precision) computes in float32. In float32, fn(*xs)."""
+  return fn(*(x.astype(jnp.float32) for x in xs)).astype(xs[0].dtype)
+
+
+def layer_norm(name: str):
+  """nn.LayerNorm's parameters under `name`, computed in float32 (in_float32)."""
   # Two-pass variance, as torch computes it: Flax's default E[x^2] - E[x]^2 cancels
   # catastrophically on sum-pooled tokens, whose mean dwarfs their spread.
-  return nn.LayerNorm(epsilon=LN_EPS, use_fast_variance=False, name=name)
+  norm = nn.LayerNorm(epsilon=LN_EPS, use_fast_variance=False, name=name)
+  return lambda x: in_float32(norm, x)
 
 
 def gelu(x):
-  return nn.gelu(x, approximate=True)
+  return in_float32(lambda y: nn.gelu(y, approximate=True), x)
 
 
 def dense(features: int, **kwargs) -> nn.Dense:

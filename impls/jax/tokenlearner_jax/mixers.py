@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from tokenlearner_jax.cpu_rewrites import rows_matmul
-from tokenlearner_jax.layers import Mlp, MultiHeadAttention, dense, layer_norm, xavier
+from tokenlearner_jax.layers import Mlp, MultiHeadAttention, dense, in_float32, layer_norm, xavier
 
 
 @jax.custom_vjp
@@ -75,11 +75,11 @@ class VectorAttention(nn.Module):
 
     def attend(q_chunk):  # Shape: [B, Q, dk] -> [B, Q, C].
       if gamma is None:
-        return channel_attention(q_chunk, k, v)
+        return in_float32(channel_attention, q_chunk, k, v)
       rel = q_chunk[:, :, None, :] * k[:, None, :, :]  # Shape: [B, Q, M, dk].
       rel = rows_matmul(rel, gamma["kernel"])  # Shape: [B, Q, M, C].
-      weights = jax.nn.softmax(rel, axis=2)  # Softmax over the keys j, per channel.
-      return jnp.einsum("bqmc,bmc->bqc", weights, v)
+      # Softmax over the keys j, per channel.
+      return in_float32(lambda r, t: jnp.einsum("bqmc,bmc->bqc", jax.nn.softmax(r, axis=2), t), rel, v)
 
     if not self.chunk_size or self.chunk_size >= m:
       y = attend(q)
@@ -110,8 +110,8 @@ class PriorOnlyAttention(nn.Module):
     prior = self.param("prior_logits", nn.initializers.normal(0.02),
                        (k_heads, self.num_tokens, self.num_tokens))
     v = dense(c, kernel_init=xavier, name="value")(x).reshape(b, m, k_heads, d)
-    weights = jax.nn.softmax(prior, axis=-1)  # Shape: [K, M, M].
-    y = jnp.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)
+    weights = jax.nn.softmax(prior.astype(jnp.float32), axis=-1)  # Shape: [K, M, M].
+    y = in_float32(lambda t: jnp.einsum("kqm,bmkd->bqkd", weights, t), v).reshape(b, m, c)
     return dense(c, kernel_init=xavier, name="out")(y)
 
 

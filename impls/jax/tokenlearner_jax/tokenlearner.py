@@ -6,7 +6,7 @@ tokens [B, N, C], residual included, so that the ViT can swap them freely.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Conv, Mlp, MultiHeadAttention, dense, gelu, layer_norm
+from tokenlearner_jax.layers import Conv, Mlp, MultiHeadAttention, dense, gelu, in_float32, layer_norm
 
 
 class TokenLearner(nn.Module):
@@ -28,9 +28,11 @@ class TokenLearner(nn.Module):
     for i in range(4):
       a = Conv(self.num_tokens, (3, 3), use_bias=False, impl=self.conv_impl, name=f"convs_{i}")(a)
       a = gelu(a) if i < 3 else a  # Shape: [B, H, W, S].
-    maps = nn.sigmoid(a.reshape(b, h * w, self.num_tokens).transpose(0, 2, 1))  # Shape: [B, S, N].
-    tokens = jnp.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c))  # Shape: [B, S, C].
-    return tokens, maps
+    # The maps and the sum they weigh in float32 (tokenlearner_spec.precision).
+    a = a.reshape(b, h * w, self.num_tokens).transpose(0, 2, 1)  # Shape: [B, S, N].
+    maps = nn.sigmoid(a.astype(jnp.float32))
+    tokens = jnp.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c).astype(jnp.float32))  # [B, S, C].
+    return tokens.astype(x.dtype), maps
 
 
 class TokenLearnerV11(nn.Module):
@@ -47,8 +49,8 @@ class TokenLearnerV11(nn.Module):
     x = x.reshape(b, h * w, c)  # Shape: [B, N, C].
     mlp = Mlp(self.bottleneck_dim, self.num_tokens, self.dropout_rate, name="mlp")
     logits = mlp(layer_norm("norm")(x), deterministic)
-    maps = nn.softmax(logits.transpose(0, 2, 1), axis=-1)  # Shape: [B, S, N].
-    return jnp.einsum("bsn,bnc->bsc", maps, x), maps
+    maps = nn.softmax(logits.transpose(0, 2, 1).astype(jnp.float32), axis=-1)  # Shape: [B, S, N].
+    return jnp.einsum("bsn,bnc->bsc", maps, x.astype(jnp.float32)).astype(x.dtype), maps
 
 
 class TokenFuser(nn.Module):
@@ -67,12 +69,13 @@ class TokenFuser(nn.Module):
     s = tokens.shape[1]
     y = layer_norm("norm_tokens")(tokens).transpose(0, 2, 1)  # Shape: [B, C, S].
     # No bias: a per-token constant is removed by the LayerNorm that follows.
-    y = dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")(y)
-    y = y.transpose(0, 2, 1)
+    token_mix = dense(s, use_bias=False, kernel_init=nn.initializers.zeros, name="token_mix")
+    # In float32: the LayerNorm after it magnifies its rounding (tokenlearner_spec.precision).
+    y = in_float32(token_mix, y).transpose(0, 2, 1)
     y = layer_norm("norm_mixed")(y)  # Shape: [B, S, C].
     mlp = Mlp(self.bottleneck_dim, s, self.dropout_rate, name="mlp")
-    mix = nn.sigmoid(mlp(layer_norm("norm_original")(original), deterministic))  # Shape: [B, N, S].
-    fused = jnp.einsum("bns,bsc->bnc", mix, y)
+    mix = mlp(layer_norm("norm_original")(original), deterministic)  # Shape: [B, N, S].
+    fused = in_float32(lambda m, t: jnp.einsum("bns,bsc->bnc", nn.sigmoid(m), t), mix, y)
     return original + nn.Dropout(self.dropout_rate)(fused, deterministic=deterministic)
 
 
@@ -81,7 +84,7 @@ def unpool_fuse(tokens, original, maps):
 
   tokens [B, S, C], original [B, N, C], maps [B, S, N] -> [B, N, C].
   """
-  return original + jnp.einsum("bsn,bsc->bnc", maps, tokens)
+  return original + in_float32(lambda t, m: jnp.einsum("bsn,bsc->bnc", m, t), tokens, maps)
 
 
 class ReprojectionFuser(nn.Module):
@@ -108,4 +111,4 @@ def spatial_pool(x, grid: int, window: int):
   b, _, c = x.shape
   g = grid // window
   x = x.reshape(b, g, window, g, window, c)  # Shape: [B, H', wh, W', ww, C].
-  return x.mean(axis=(2, 4)).reshape(b, g * g, c)
+  return in_float32(lambda t: t.mean(axis=(2, 4)), x).reshape(b, g * g, c)

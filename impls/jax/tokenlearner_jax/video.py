@@ -6,7 +6,7 @@ model holds no running statistics and both frameworks stay stateless.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Conv, DepthwiseConv, dense, gelu, layer_norm
+from tokenlearner_jax.layers import Conv, DepthwiseConv, dense, gelu, in_float32, layer_norm
 from tokenlearner_jax.mixers import MixerBlock
 from tokenlearner_jax.tokenlearner import TokenFuser, TokenLearner
 from tokenlearner_spec.config import VideoConfig
@@ -25,7 +25,7 @@ def pool_positions(x, how: str):
   another fusion with other rounding, and the jitted gradient then goes astray.)
   """
   if how == "mean":
-    return jnp.mean(x, axis=(1, 2, 3))
+    return in_float32(lambda t: jnp.mean(t, axis=(1, 2, 3)), x)
   b, c = x.shape[0], x.shape[-1]
   flat = x.reshape(b, -1, c)  # Shape: [B, T*H*W, C].
   winner = jnp.argmax(flat, axis=1)  # Shape: [B, C].
@@ -85,7 +85,7 @@ class BottleneckTransformer(nn.Module):
       tokens = frames
     elif cfg.tokenizer == "pool":
       regions = jnp.asarray(pooling_regions(h, s))  # Shape: [N, S].
-      tokens = jnp.einsum("ns,bne->bse", regions / regions.sum(0), frames)
+      tokens = in_float32(lambda f: jnp.einsum("ns,bne->bse", regions / regions.sum(0), f), frames)
     else:
       tokens, _ = TokenLearner(s, self.conv_impl, name="tokenizer")(frames.reshape(b * t, h, w, e))  # [B*T, S, E].
 
@@ -97,7 +97,8 @@ class BottleneckTransformer(nn.Module):
     if cfg.fuser == "none":
       fused = mixed
     elif cfg.fuser == "broadcast":
-      fused = frames + jnp.einsum("ns,bse->bne", jnp.asarray(pooling_regions(h, s)), mixed)
+      regions = jnp.asarray(pooling_regions(h, s))  # Shape: [N, S].
+      fused = frames + in_float32(lambda m: jnp.einsum("ns,bse->bne", regions, m), mixed)
     else:
       fuser = TokenFuser(cfg.bottleneck_dim, cfg.dropout_rate, name="fuser")
       fused = fuser(mixed, frames, deterministic)  # Shape: [B*T, N, E].

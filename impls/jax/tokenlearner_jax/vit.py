@@ -7,7 +7,7 @@ without fuser (Figure 4(a)) and with a fuser in every block from L on
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tokenlearner_jax.layers import Conv, EncoderBlock, dense, layer_norm
+from tokenlearner_jax.layers import Conv, EncoderBlock, dense, in_float32, layer_norm
 from tokenlearner_jax.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                            TokenLearnerV11, spatial_pool, unpool_fuse)
 from tokenlearner_spec.config import ViTConfig
@@ -69,7 +69,7 @@ class ViT(nn.Module):
 
     x = layer_norm("encoder_norm")(x)
     out["encoded"] = x
-    x = out["pre_logits"] = jnp.mean(x, axis=1)  # Global average pool: [B, C].
+    x = out["pre_logits"] = in_float32(lambda t: jnp.mean(t, axis=1), x)  # Global average pool: [B, C].
     zeros = nn.initializers.zeros
     logits = dense(cfg.num_classes, kernel_init=zeros, bias_init=zeros, name="head")(x)
     out["logits"] = logits

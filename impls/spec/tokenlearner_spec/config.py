@@ -14,6 +14,7 @@ import numbers
 from typing import Any, Mapping, Optional, Tuple
 
 from tokenlearner_spec.pooling import region_layout
+from tokenlearner_spec.precision import PRECISIONS
 
 # Name -> (hidden_size, num_layers, num_heads, mlp_dim), as in the ViT paper.
 VIT_SIZES = {
@@ -33,9 +34,6 @@ VIDEO_FUSERS = ("none", "broadcast", "tokenfuser")
 VIDEO_HEAD_POOLS = ("mean", "max")
 VIDEO_HEAD_NORMS = ("layernorm", "none")
 OPTIMIZERS = ("sgd", "adamw")
-# A train step's compute dtype. Parameters, gradients and optimizer state stay float32 in both:
-# bfloat16 is for the matmuls and activations of paper-scale training.
-PRECISIONS = ("float32", "bfloat16")
 MODEL_KINDS = ("vit", "video")
 # A run's seeds: JAX's PRNGKey keeps only the low 32 bits of a seed (64-bit types off), so two
 # seeds that differ above them would draw the same JAX weights and dropout; torch.manual_seed

@@ -1,7 +1,8 @@
 """Building blocks: dense layers, convolutions, MLP, multi-head attention, the pre-LN encoder block.
 
 Numerics shared with tokenlearner_jax: LayerNorm eps 1e-6, tanh-approximate
-GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions).
+GELU, xavier-uniform kernels, normal(1e-6) MLP biases (Scenic's conventions), and the
+bfloat16 policy of tokenlearner_spec.precision (in_float32 marks its float32 ops).
 """
 import math
 
@@ -12,12 +13,26 @@ from torch.nn import functional as F
 LN_EPS = 1e-6
 
 
-def layer_norm(dim: int) -> nn.LayerNorm:
-  return nn.LayerNorm(dim, eps=LN_EPS)
+def in_float32(fn, *xs):
+  """fn on float32 copies of xs, its result in the dtype of xs[0]: an op the bfloat16 policy
+  (tokenlearner_spec.precision) computes in float32. In float32, fn(*xs)."""
+  return fn(*(x.float() for x in xs)).to(xs[0].dtype)
+
+
+class LayerNorm(nn.LayerNorm):
+  """nn.LayerNorm (same parameters) computed in float32 (in_float32)."""
+
+  def forward(self, x):
+    return in_float32(lambda y, w, b: F.layer_norm(y, self.normalized_shape, w, b, self.eps),
+                      x, self.weight, self.bias)
+
+
+def layer_norm(dim: int) -> LayerNorm:
+  return LayerNorm(dim, eps=LN_EPS)
 
 
 def gelu(x):
-  return F.gelu(x, approximate="tanh")
+  return in_float32(lambda y: F.gelu(y, approximate="tanh"), x)
 
 
 def lecun_normal_(weight: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tokenlearner_torch.layers import Mlp, MultiHeadAttention, dense, layer_norm
+from tokenlearner_torch.layers import Mlp, MultiHeadAttention, dense, in_float32, layer_norm
 
 
 class _ChannelAttention(torch.autograd.Function):
@@ -14,7 +14,6 @@ class _ChannelAttention(torch.autograd.Function):
   """
 
   @staticmethod
-  @torch.amp.custom_fwd(device_type="cpu")
   def forward(ctx, q, k, v):
     weights = torch.softmax(q[:, :, None] * k[:, None, :], dim=-1)  # Shape: [N, Q, M].
     y = torch.bmm(weights, v[:, :, None])[..., 0]  # Shape: [N, Q].
@@ -22,7 +21,6 @@ class _ChannelAttention(torch.autograd.Function):
     return y
 
   @staticmethod
-  @torch.amp.custom_bwd(device_type="cpu")
   def backward(ctx, g):
     q, k, v, weights, y = ctx.saved_tensors
     by_query = torch.bmm(weights, torch.stack([v * k, k], dim=-1))  # Shape: [N, Q, 2].
@@ -66,10 +64,10 @@ class VectorAttention(nn.Module):
 
   def _attend(self, q_chunk, k, v):  # Shape: [B, Q, dk] -> [B, Q, C].
     if self.gamma is None:
-      return channel_attention(q_chunk, k, v)
+      return in_float32(channel_attention, q_chunk, k, v)
     rel = self.gamma(q_chunk[:, :, None, :] * k[:, None, :, :])  # Shape: [B, Q, M, dk] -> [B, Q, M, C].
-    weights = torch.softmax(rel, dim=2)  # Softmax over the keys j, per channel.
-    return torch.einsum("bqmc,bmc->bqc", weights, v)
+    # Softmax over the keys j, per channel.
+    return in_float32(lambda r, t: torch.einsum("bqmc,bmc->bqc", torch.softmax(r, dim=2), t), rel, v)
 
   def forward(self, x):
     """x: [B, M, C] -> [B, M, C]."""
@@ -101,8 +99,8 @@ class PriorOnlyAttention(nn.Module):
       raise ValueError(f"PriorOnlyAttention was built for {self.num_tokens} tokens, got {m}")
     k_heads, d = self.num_heads, c // self.num_heads
     v = self.value(x).reshape(b, m, k_heads, d)
-    weights = torch.softmax(self.prior_logits, dim=-1)  # Shape: [K, M, M].
-    y = torch.einsum("kqm,bmkd->bqkd", weights, v).reshape(b, m, c)
+    weights = torch.softmax(self.prior_logits.float(), dim=-1)  # Shape: [K, M, M].
+    y = in_float32(lambda t: torch.einsum("kqm,bmkd->bqkd", weights, t), v).reshape(b, m, c)
     return self.out(y)
 
 

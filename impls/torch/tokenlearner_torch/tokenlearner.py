@@ -5,8 +5,9 @@ tokens [B, N, C], residual included, so that the ViT can swap them freely.
 """
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from tokenlearner_torch.layers import Mlp, MultiHeadAttention, gelu, layer_norm, lecun_normal_
+from tokenlearner_torch.layers import Mlp, MultiHeadAttention, gelu, in_float32, layer_norm, lecun_normal_
 
 
 class TokenLearner(nn.Module):
@@ -34,9 +35,10 @@ class TokenLearner(nn.Module):
     a = self.norm(x).permute(0, 3, 1, 2)  # Shape: [B, C, H, W].
     for i, conv in enumerate(self.convs):
       a = gelu(conv(a)) if i < 3 else conv(a)  # Shape: [B, S, H, W].
-    maps = torch.sigmoid(a.reshape(b, -1, h * w))  # Shape: [B, S, N].
-    tokens = torch.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c))  # Shape: [B, S, C].
-    return tokens, maps
+    # The maps and the sum they weigh in float32 (tokenlearner_spec.precision).
+    maps = torch.sigmoid(a.reshape(b, -1, h * w).float())  # Shape: [B, S, N].
+    tokens = torch.einsum("bsn,bnc->bsc", maps, x.reshape(b, h * w, c).float())  # Shape: [B, S, C].
+    return tokens.to(x.dtype), maps
 
 
 class TokenLearnerV11(nn.Module):
@@ -53,8 +55,8 @@ class TokenLearnerV11(nn.Module):
     b, h, w, c = x.shape
     x = x.reshape(b, h * w, c)  # Shape: [B, N, C].
     logits = self.mlp(self.norm(x))
-    maps = torch.softmax(logits.transpose(1, 2), dim=-1)  # Shape: [B, S, N].
-    return torch.einsum("bsn,bnc->bsc", maps, x), maps
+    maps = torch.softmax(logits.transpose(1, 2).float(), dim=-1)  # Shape: [B, S, N].
+    return torch.einsum("bsn,bnc->bsc", maps, x.float()).to(x.dtype), maps
 
 
 class TokenFuser(nn.Module):
@@ -79,10 +81,12 @@ class TokenFuser(nn.Module):
   def forward(self, tokens, original):
     """tokens [B, S, C], original [B, N, C] -> [B, N, C]."""
     y = self.norm_tokens(tokens).transpose(1, 2)  # Shape: [B, C, S].
-    y = self.token_mix(y).transpose(1, 2)
+    # In float32: the LayerNorm after it magnifies its rounding (tokenlearner_spec.precision).
+    y = in_float32(F.linear, y, self.token_mix.weight).transpose(1, 2)
     y = self.norm_mixed(y)  # Shape: [B, S, C].
-    mix = torch.sigmoid(self.mlp(self.norm_original(original)))  # Shape: [B, N, S].
-    return original + self.dropout(torch.einsum("bns,bsc->bnc", mix, y))
+    mix = self.mlp(self.norm_original(original))  # Shape: [B, N, S].
+    fused = in_float32(lambda m, t: torch.einsum("bns,bsc->bnc", torch.sigmoid(m), t), mix, y)
+    return original + self.dropout(fused)
 
 
 def unpool_fuse(tokens, original, maps):
@@ -90,7 +94,7 @@ def unpool_fuse(tokens, original, maps):
 
   tokens [B, S, C], original [B, N, C], maps [B, S, N] -> [B, N, C].
   """
-  return original + torch.einsum("bsn,bsc->bnc", maps, tokens)
+  return original + in_float32(lambda t, m: torch.einsum("bsn,bsc->bnc", m, t), tokens, maps)
 
 
 class ReprojectionFuser(nn.Module):
@@ -119,4 +123,4 @@ def spatial_pool(x, grid: int, window: int):
   b, _, c = x.shape
   g = grid // window
   x = x.reshape(b, g, window, g, window, c)  # Shape: [B, H', wh, W', ww, C].
-  return x.mean(dim=(2, 4)).reshape(b, g * g, c)
+  return in_float32(lambda t: t.mean(dim=(2, 4)), x).reshape(b, g * g, c)

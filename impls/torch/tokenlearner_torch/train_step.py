@@ -56,10 +56,16 @@ def loss_fn_for(multilabel: bool) -> Callable:
   return multilabel_loss if multilabel else classification_loss
 
 
-def in_precision(device_type: str, precision: str):
-  """A context whose ops compute in the dtype of `precision` (a no-op in float32): autocast,
-  which casts each op's inputs, so the parameters and their gradients stay float32."""
-  return torch.autocast(device_type, torch.bfloat16, enabled=precision == "bfloat16")
+def in_precision(model: torch.nn.Module, inputs, precision: str):
+  """model(inputs) computed in `precision` (tokenlearner_spec.precision): in bfloat16, on
+  bfloat16 copies of the floating parameters and of the inputs, made here, inside autograd, so
+  the gradients reach the float32 parameters (and inputs) in float32; in float32, model(inputs)."""
+  if precision == "float32":
+    return model(inputs)
+  dtype = torch.bfloat16
+  copies = {name: p.to(dtype) if p.is_floating_point() else p for name, p in model.named_parameters()}
+  inputs = inputs.to(dtype) if inputs.is_floating_point() else inputs
+  return torch.func.functional_call(model, copies, (inputs,))
 
 
 def loss_and_grads_fn(model: torch.nn.Module, multilabel: bool, label_smoothing: float = 0.0,
@@ -76,8 +82,7 @@ def loss_and_grads_fn(model: torch.nn.Module, multilabel: bool, label_smoothing:
 
   def loss_and_grads(inputs, labels, parts: int = 1):
     model.train(train)
-    with in_precision(inputs.device.type, precision):
-      logits, out = model(inputs)
+    logits, out = in_precision(model, inputs, precision)
     loss = loss_fn(logits.float(), labels, label_smoothing) / parts
     loss.backward()
     return loss.detach(), out
@@ -119,7 +124,7 @@ def make_train_step(model: torch.nn.Module, cfg: OptimizerConfig, multilabel: bo
   """Returns ((optimizer, schedule), step) with step(inputs, labels) -> loss, updating the
   model in place. The optimizer and schedule hold the training state (JAX's opt_state).
   Dropout, if any, draws from torch's global generator. precision: the compute dtype
-  (tokenlearner_spec.PRECISIONS; autocast, parameters stay float32); micro_batches: gradient
+  (tokenlearner_spec.precision; parameters stay float32); micro_batches: gradient
   accumulation, one update from the mean gradient of that many equal parts of the batch;
   `compiled`: the step's forward (and so its backward) under torch.compile; the model itself,
   its state dict and its evaluation, stay as they are."""

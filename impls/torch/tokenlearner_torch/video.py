@@ -8,7 +8,7 @@ from torch import nn
 
 from tokenlearner_spec.config import VideoConfig
 from tokenlearner_spec.pooling import pooling_regions
-from tokenlearner_torch.layers import channels_last, conv, dense, gelu, layer_norm, lecun_normal_
+from tokenlearner_torch.layers import channels_last, conv, dense, gelu, in_float32, layer_norm, lecun_normal_
 from tokenlearner_torch.mixers import MixerBlock
 from tokenlearner_torch.tokenlearner import TokenFuser, TokenLearner
 
@@ -25,7 +25,7 @@ def pool_positions(x, how: str):
   another fusion with other rounding, and the jitted gradient then goes astray.)
   """
   if how == "mean":
-    return x.mean(dim=(1, 2, 3))
+    return in_float32(lambda t: t.mean(dim=(1, 2, 3)), x)
   b, c = x.shape[0], x.shape[-1]
   flat = x.reshape(b, -1, c)  # Shape: [B, T*H*W, C].
   winner = flat.argmax(dim=1, keepdim=True)  # Shape: [B, 1, C].
@@ -105,7 +105,7 @@ class BottleneckTransformer(nn.Module):
     if cfg.tokenizer == "all":
       tokens = frames
     elif cfg.tokenizer == "pool":
-      tokens = torch.einsum("ns,bne->bse", self.regions / self.regions.sum(0), frames)
+      tokens = in_float32(lambda f: torch.einsum("ns,bne->bse", self.regions / self.regions.sum(0), f), frames)
     else:
       tokens, _ = self.tokenizer(frames.reshape(b * t, h, w, e))  # Shape: [B*T, S, E].
 
@@ -115,7 +115,7 @@ class BottleneckTransformer(nn.Module):
     if cfg.fuser == "none":
       fused = mixed
     elif cfg.fuser == "broadcast":
-      fused = frames + torch.einsum("ns,bse->bne", self.regions, mixed)
+      fused = frames + in_float32(lambda m: torch.einsum("ns,bse->bne", self.regions, m), mixed)
     else:
       fused = self.fuser(mixed, frames)  # Shape: [B*T, N, E].
     return x + self.project(fused.reshape(b, t, h, w, e))

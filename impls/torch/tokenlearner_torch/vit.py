@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tokenlearner_spec.config import ViTConfig
-from tokenlearner_torch.layers import EncoderBlock, channels_last, conv, layer_norm
+from tokenlearner_torch.layers import EncoderBlock, channels_last, conv, in_float32, layer_norm
 from tokenlearner_torch.tokenlearner import (ReprojectionFuser, TokenFuser, TokenLearner,
                                              TokenLearnerV11, spatial_pool, unpool_fuse)
 
@@ -75,6 +75,6 @@ class ViT(nn.Module):
 
     x = self.encoder_norm(x)
     out["encoded"] = x
-    x = out["pre_logits"] = x.mean(dim=1)  # Global average pool: [B, C].
+    x = out["pre_logits"] = in_float32(lambda t: t.mean(dim=1), x)  # Global average pool: [B, C].
     logits = out["logits"] = self.head(x)
     return logits, out
