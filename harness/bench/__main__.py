@@ -28,7 +28,7 @@ from tokenlearner_spec import FRAMEWORKS
 
 from harness.bench import report
 from harness.configs import registry
-from harness.machine import host
+from harness.machine import durable, host
 
 
 
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     parser.error(f"{args.doc} has no generated bench block to rewrite ({report.DOC_BEGIN} ...)")
   if args.report_only:
     rows, parts, meta = report.read(args.out)
-    pathlib.Path(args.table).write_text(report.markdown(rows, parts, meta))
+    durable.write_text(args.table, report.markdown(rows, parts, meta), "the bench table")
     report.update_doc(args.doc, report.doc_section(rows, parts, meta))
     print(f"bench: rendered {args.table} and {args.doc}'s bench block from {args.out}", file=sys.stderr)
     return 0
@@ -222,12 +222,11 @@ def main(argv=None) -> int:
       parser.error("--steps must be positive")
     measured = measure_data(args.steps) if args.only == "data" else measure_decode()
     path = report.beside(args.out, args.only)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    measured.to_csv(path, index=False, float_format="%.6g")
+    report.write_csv(measured, path)
     print(f"bench: wrote {path}", file=sys.stderr)
     if pathlib.Path(args.out).exists():  # The other parts as last measured, this one new.
       rows, parts, meta = report.read(args.out)
-      pathlib.Path(args.table).write_text(report.markdown(rows, parts, meta))
+      durable.write_text(args.table, report.markdown(rows, parts, meta), "the bench table")
       print(f"bench: rendered {args.table} from {args.out} and its parts", file=sys.stderr)
     return 0
   experiments = [e for e in args.experiments.split(",") if e]

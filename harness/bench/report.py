@@ -7,6 +7,8 @@ from typing import Dict, Tuple
 import pandas as pd
 from tabulate import tabulate
 
+from harness.machine import durable
+
 
 def beside(rows_csv, part: str) -> pathlib.Path:
   """results/bench.csv -> results/bench-<part>.csv."""
@@ -38,16 +40,18 @@ def write(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict, rows_c
           table_md) -> Tuple[pd.DataFrame, Dict[str, pd.DataFrame], dict]:
   """parts: PARTS' measurements, and any of OPTIONAL_PARTS'. Returns read(rows_csv)."""
   rows_csv, table_md = pathlib.Path(rows_csv), pathlib.Path(table_md)
-  rows_csv.parent.mkdir(parents=True, exist_ok=True)
-  rows.assign(meta=json.dumps(meta, sort_keys=True)).to_csv(rows_csv, index=False, float_format="%.6g")
+  write_csv(rows.assign(meta=json.dumps(meta, sort_keys=True)), rows_csv)
   for name, frame in parts.items():
-    frame.to_csv(beside(rows_csv, name), index=False, float_format="%.6g")
+    write_csv(frame, beside(rows_csv, name))
   # Rendered from the CSVs, not from memory: they keep 6 significant digits, and the text
   # must be what --report-only renders from them (343.985 in memory is 343.98 there).
   written = read(rows_csv)
-  table_md.parent.mkdir(parents=True, exist_ok=True)
-  table_md.write_text(markdown(*written))
+  durable.write_text(table_md, markdown(*written), "the bench table")
   return written
+
+
+def write_csv(frame: pd.DataFrame, path) -> None:
+  durable.write_file(path, lambda out: frame.to_csv(out, index=False, float_format="%.6g"), "bench results")
 
 
 def markdown(rows: pd.DataFrame, parts: Dict[str, pd.DataFrame], meta: dict) -> str:
@@ -173,9 +177,11 @@ def cores_per_gpu(decode: pd.DataFrame, flops: pd.DataFrame) -> pd.DataFrame:
                    & (decode.frames == fields.get("num_frames", 1))]
     needed = (accelerator.peak_tflops * 1e12 * rates.utilisation
               / (row.analytic_gflops * 1e9 * rates.flops_per_multiply_add * rates.backward_factor))
+    cached = _cached_rate(match).iloc[0]
     records.append({"experiment": row.experiment, "row": row.row, "needed": needed,
-                    "cores": needed / match.harness_examples_per_s.iloc[0], "label": accelerator.label,
-                    "utilisation": rates.utilisation})
+                    "cores": needed / match.harness_examples_per_s.iloc[0],
+                    "cores_cached": needed / cached if cached == cached else None,  # NaN: no cache.
+                    "label": accelerator.label, "utilisation": rates.utilisation})
   return pd.DataFrame.from_records(records)
 
 
@@ -189,10 +195,12 @@ def decode_markdown(decode: pd.DataFrame, flops: pd.DataFrame) -> list:
                 for s, n, t in zip(decode.source, decode.image_size, decode.frames)],
       "harness ex/s": decode.harness_examples_per_s, "plain PIL ex/s": decode.peer_examples_per_s,
       "harness / plain": decode.harness_examples_per_s / decode.peer_examples_per_s,
+      "from frame cache ex/s": [None if rate != rate else rate for rate in _cached_rate(decode)],
       "MB shipped per example": decode.bytes_per_example / 1e6})
   cores = cores_per_gpu(decode, flops)
   need = cores.groupby("experiment", sort=False).agg(
-      examples=("needed", lambda v: _span(v)), cores=("cores", lambda v: _span(v))).reset_index()
+      examples=("needed", lambda v: _span(v)), cores=("cores", lambda v: _span(v)),
+      cached=("cores_cached", lambda v: _span(v.dropna()))).reset_index()
   fixture = ", ".join(f"{s} {w} x {h}" for s, (w, h) in FIXTURE_IMAGE.items())
   first = cores.iloc[0]
   return ["", "## Decoding on one core, beside a plain PIL loop, and the cores a GPU needs", "",
@@ -202,12 +210,24 @@ def decode_markdown(decode: pd.DataFrame, flops: pd.DataFrame) -> list:
           "that decodes the same files and makes the same crops in uint8, timed in turn, the "
           f"median of {int(stamp.repeats)} batches each; JPEGs of quality {JPEG_QUALITY} the size of "
           f"the datasets' ({fixture}).", "",
-          tabulate(table, headers="keys", showindex=False, floatfmt=".2f"), "",
+          tabulate(table, headers="keys", showindex=False, floatfmt=".2f", missingval="–"), "",
           f"What one GPU trains per second at {first.utilisation:.0%} of a {first.label}'s peak (the "
           "rows' GFLOPs x 2 x 3, harness/conf/cost.yaml), and how many such cores decode that, "
           "over each experiment's paper rows:", "",
-          tabulate(need, headers=["experiment", "examples/s per GPU", "cores per GPU"],
-                   showindex=False, disable_numparse=True)]
+          tabulate(need, headers=["experiment", "examples/s per GPU", "cores per GPU",
+                                  "with Charades' frame cache"],
+                   showindex=False, disable_numparse=True), "",
+          "Charades' frame cache (`data.frame_cache`, harness/data/frame_cache.py) keeps each frame "
+          "decoded and resized, as the loader leaves it before its crop: the same pixels, read "
+          "from a memory-mapped array instead of decoded."]
+
+
+def _cached_rate(decode: pd.DataFrame) -> pd.Series:
+  """Examples per second per core read from Charades' frame cache; NaN where not measured (the
+  images, and decode CSVs from before the cache)."""
+  if "cached_examples_per_s" in decode:
+    return decode.cached_examples_per_s
+  return pd.Series(float("nan"), index=decode.index)
 
 
 def _span(values) -> str:
@@ -292,7 +312,7 @@ def update_doc(doc, section: str) -> None:
   begin, end = _block_bounds(text)
   if begin < 0:
     raise ValueError(f"{path} has no '{DOC_BEGIN}' ... '{DOC_END}' block to regenerate")
-  path.write_text(text[:begin] + section + text[end:])
+  durable.write_text(path, text[:begin] + section + text[end:], "the document")
 
 
 def doc_block(doc) -> str:

@@ -23,6 +23,7 @@ from tokenlearner_spec import FRAMEWORKS, MAX_SEED, check_seed
 from harness.cli import verbs
 from harness.configs import compose, registry
 from harness.machine import durable
+from harness.store import tracking
 
 
 class _Parser(argparse.ArgumentParser):
@@ -219,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except compose.ConfigError as error:
     print(f"error: {error}", file=sys.stderr)
     return 2
-  except durable.StorageError as error:  # Tables, exports, the protocol: nothing half-written is left.
+  except (durable.StorageError, tracking.StoreUnavailable) as error:  # Said in one line where met.
     print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     return 1
   except KeyboardInterrupt:  # A run under way was marked KILLED with the reason on the way out.

@@ -19,8 +19,11 @@ def main(argv=None) -> None:
     print(f"[{len(seen):3d}] {time.time() - start:6.1f}s  counting {name}", flush=True)
 
   frame = report.build(progress)
-  report.write_csv(frame, args.csv)
-  durable.write_text(args.md, report.markdown(frame), "the FLOP table")
+  try:
+    report.write_csv(frame, args.csv)
+    durable.write_text(args.md, report.markdown(frame), "the FLOP table")
+  except durable.StorageError as error:
+    parser.exit(1, f"error: StorageError: {error}\n")
   worst = report.agreement(frame)
   print(f"{len(frame)} models counted in {time.time() - start:.0f}s; largest distance from the "
         f"analytic count: XLA {100 * worst['xla_gflops']:.4f}%, torch {100 * worst['torch_gflops']:.4f}%")

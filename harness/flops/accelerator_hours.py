@@ -72,7 +72,10 @@ def main(argv=None) -> None:
     parser.exit(2, f"error: no {args.flops}; `python -m harness.flops` writes it\n")
   rates = OmegaConf.load(COST_CONF)
   table = estimate(pd.read_csv(args.flops), recipes(), rates)
-  durable.write_text(args.md, markdown(table, rates), "the accelerator-hours table")
+  try:
+    durable.write_text(args.md, markdown(table, rates), "the accelerator-hours table")
+  except durable.StorageError as error:
+    parser.exit(1, f"error: StorageError: {error}\n")
   print(f"wrote {args.md}")
 
 

@@ -148,11 +148,19 @@ def _append(stop: pathlib.Path, line: str) -> None:
     f.write(line.replace("\n", " ") + "\n")                # appends at once.
 
 
+def _reason(stop: pathlib.Path) -> Optional[str]:
+  """Why the sweep stopped (the stop file's first line); None while it has not. An empty file,
+  which a disk that refused the line may leave, says nothing."""
+  try:
+    return stop.read_text().splitlines()[0]
+  except (OSError, IndexError):
+    return None
+
+
 def _stopped(stop: pathlib.Path, run_id: str) -> bool:
   """Whether the sweep stopped; if so, says that `run_id` is not attempted, here and in `stop`."""
-  try:
-    reason = stop.read_text().splitlines()[0]
-  except (OSError, IndexError):
+  reason = _reason(stop)
+  if reason is None:
     return False
   print(f"not attempted: {run_id} (the sweep stopped: {reason})", file=sys.stderr, flush=True)
   _append(stop, f"not attempted: {run_id}")
@@ -343,7 +351,7 @@ def reproduce(experiments: Sequence[str], seeds: Mapping[str, Mapping[str, Mappi
         refused = str(error)
         _append(stop, refused)
       offset += len(rows) * len(frameworks) * len(its_seeds)
-      if refused or stop.exists():
+      if refused or _reason(stop):
         _stop(stop, [f"{e}/{row} {framework} seed {seed}" for e, rows, fws, s in sweeps[at + 1:]
                      for row in rows for framework in fws for seed in s], refused)
   finally:
@@ -360,5 +368,5 @@ def _stop(stop: pathlib.Path, later: List[str], reason: Optional[str] = None) ->
   except OSError:  # The disk refused even the stop file: `reason` says why.
     lines = []
   skipped = sum(line.startswith("not attempted: ") for line in lines) + len(later)
-  raise SweepStopped(f"the sweep stopped, {skipped} run(s) not attempted: {reason or lines[0]} (finished "
-                     "runs are kept; rerun the same command once it is mended)")
+  raise SweepStopped(f"the sweep stopped, {skipped} run(s) not attempted: {reason or _reason(stop)} "
+                     "(finished runs are kept; rerun the same command once it is mended)")

@@ -49,11 +49,19 @@ def tracking_uri(spec) -> str:
 
 
 def sqlite_file(uri: str) -> Optional[pathlib.Path]:
-  """The file of a SQLite store's URI (sqlite:///<path>[?<options>]); None for any other store,
-  an in-memory one included."""
-  if not uri.startswith("sqlite:///"):
+  """The file of a SQLite store's URI (sqlite[+driver]:///<path>[?<options>], as SQLAlchemy
+  reads it); None for any other store, an in-memory one included."""
+  if not uri.startswith("sqlite"):
     return None
-  return pathlib.Path(uri[len("sqlite:///"):].split("?")[0])
+  from sqlalchemy.engine import make_url
+  from sqlalchemy.exc import ArgumentError
+  try:
+    url = make_url(uri)
+  except ArgumentError:
+    return None
+  if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    return None
+  return pathlib.Path(url.database)
 
 
 def artifact_location(uri: str, experiment: str) -> Optional[str]:

@@ -70,3 +70,18 @@ def test_a_cluster_sweep_keeps_its_stop_file_where_every_job_sees_it(monkeypatch
     sweep.reproduce(["table1"], seeds, 2, overrides)
   assert len(stops) == 1 and stops[0].parent == tmp_path  # JAX's multirun came first; torch's never ran.
   assert not stops[0].exists()
+
+
+def test_an_empty_stop_file_does_not_stop_the_sweep(monkeypatch, tmp_path):
+  """A full disk may leave the stop file empty (created, its line refused): that says nothing,
+  to the parent as to the jobs, and each later run meets the disk on its own."""
+  calls = []
+
+  def multirun(experiment, axes, jobs, overrides, offset, total, stop, left):
+    calls.append(axes["framework"])
+    stop.touch()
+  monkeypatch.setattr(sweep, "multirun", multirun)
+  seeds = {fw: {"table1": {row.key: [0] if row.key == "base" else [] for row in registry.rows("table1")}}
+           for fw in ("jax", "torch")}
+  sweep.reproduce(["table1"], seeds, 2, ["scale=smoke", "hydra/launcher=slurm", f"tracking.results_dir={tmp_path}"])
+  assert calls == [["jax"], ["torch"]]

@@ -1,15 +1,15 @@
 """The bfloat16 policy (tokenlearner_spec.precision) computes the same in both twins: every
 registered row at proxy scale, same weights and input, forward intermediates and the training
 loss's gradients, in both directions."""
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import pytest
 import torch
 
 from harness.configs import registry
-from harness.testing.parity_log import BF16_FORWARD_ATOL, BF16_GRAD_ATOL, BF16_NOISE_FACTOR
-from tests.parity.test_rows import make_twin, row_tolerance_factor
+from harness.testing.parity_log import BF16_BALANCE, BF16_BALANCE_MIN_SIZE, BF16_GAP_FACTOR
+from tests.parity.test_rows import make_twin
 from tests.parity.twins import DIRECTIONS, as_dict, flat
 from tokenlearner_jax import train_step as train_jax
 from tokenlearner_torch import train_step as train_torch
@@ -25,7 +25,8 @@ CASES = [pytest.param(row, d, id=f"{row.id}-{d}",
 
 def _in(twin, labels, multilabel: bool, precision: str):
   """(JAX intermediates, JAX gradients, torch intermediates, torch gradients) in `precision`, as
-  each twin's train step computes them, as float32 arrays."""
+  each twin's train step computes them, as float32 arrays; the intermediates are checked to be
+  in `precision` first."""
   fn = train_jax.loss_and_grads_fn(twin.flax_module, multilabel, input_grads=True, precision=precision)
   (_, out_jax), (g_params, g_input) = fn(twin.params, *twin.inputs, labels)
   grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
@@ -34,30 +35,42 @@ def _in(twin, labels, multilabel: bool, precision: str):
 
   def loss_of(inputs):
     logits, out = train_torch.in_precision(twin.torch_module, inputs[0], precision)
-    out_torch.update({k: v.detach().float() for k, v in out.items()})
+    out_torch.update(out)
     return train_torch.loss_fn_for(multilabel)(logits.float(), y)
 
   grads_torch = twin._torch_grads(loss_of)
-  as_float = lambda tree: {k: np.asarray(v, np.float32) for k, v in as_dict(tree).items()}
+  assert str(out_jax["logits"].dtype) == precision, out_jax["logits"].dtype
+  assert str(out_torch["logits"].dtype) == f"torch.{precision}", out_torch["logits"].dtype
+  as_float = lambda tree: {k: np.asarray(v, np.float32) for k, v in as_dict(
+      {k: v.detach().float() if isinstance(v, torch.Tensor) else v for k, v in tree.items()}).items()}
   return as_float(out_jax), grads_jax, as_float(out_torch), grads_torch
 
 
-def _differences(jax_bf16: Dict, torch_bf16: Dict, jax_f32: Dict, torch_f32: Dict, atol: float):
-  """Tensors whose twins differ beyond their tolerance: atol * max(1, max|ref|), or
-  BF16_NOISE_FACTOR times the distance bfloat16 moves the tensor from float32 in the twin it
-  moves least (a twin that rounds at other ops than the policy's moves farther, and fails)."""
+def _distance(a, b, scale: float) -> float:
+  return float(np.linalg.norm(np.float64(a) - np.float64(b))) / scale
+
+
+def _differences(jax_bf16: Dict, torch_bf16: Dict, jax_f32: Dict, torch_f32: Dict,
+                 balanced: bool) -> Tuple[list, list]:
+  """Per tensor, as distances relative to its float32 norm: the twins in bfloat16 apart by at
+  most BF16_GAP_FACTOR times what bfloat16 moves either twin from its own float32 result, and,
+  if `balanced`, on tensors of BF16_BALANCE_MIN_SIZE elements or more, bfloat16 moving each twin
+  by at least BF16_BALANCE times what it moves the other: both round, and at the same ops.
+  Returns the failures and, per tensor, (name, gap, JAX's move, PyTorch's move)."""
   assert jax_bf16.keys() == torch_bf16.keys(), sorted(jax_bf16.keys() ^ torch_bf16.keys())
-  failed, worst = [], (0.0, "")
-  for name, ref in jax_bf16.items():
-    gap = lambda a, b: float(np.abs(np.float64(a) - b).max())
-    scale = max(1.0, float(np.abs(ref).max()))
-    noise = min(gap(jax_bf16[name], jax_f32[name]), gap(torch_bf16[name], torch_f32[name]))
-    tol = max(atol * scale, BF16_NOISE_FACTOR * noise)
-    diff = gap(ref, torch_bf16[name])
-    worst = max(worst, (diff / tol, name))
-    if not diff <= tol:
-      failed.append(f"{name}: {diff:.3g} > {tol:.3g} (bfloat16 moves it {noise:.3g} from float32)")
-  return failed, worst
+  failed, measured = [], []
+  for name in sorted(jax_bf16):
+    scale = float(np.linalg.norm(np.float64(jax_f32[name])))
+    if scale == 0.0:
+      continue
+    gap = _distance(jax_bf16[name], torch_bf16[name], scale)
+    moves = (_distance(jax_bf16[name], jax_f32[name], scale), _distance(torch_bf16[name], torch_f32[name], scale))
+    measured.append((name, gap, *moves))
+    if gap > BF16_GAP_FACTOR * max(moves):
+      failed.append(f"{name}: twins {gap:.3g} apart, bfloat16 moves JAX {moves[0]:.3g}, PyTorch {moves[1]:.3g}")
+    elif balanced and jax_bf16[name].size >= BF16_BALANCE_MIN_SIZE and min(moves) < BF16_BALANCE * max(moves):
+      failed.append(f"{name}: bfloat16 moves JAX {moves[0]:.3g} but PyTorch {moves[1]:.3g} from float32")
+  return failed, measured
 
 
 @pytest.mark.parametrize("row,direction", CASES)
@@ -65,8 +78,12 @@ def test_bfloat16_forward_and_gradients(row, direction):
   twin, y = make_twin(row, direction)
   multilabel = row.kind == "video"
   half, full = _in(twin, y, multilabel, "bfloat16"), _in(twin, y, multilabel, "float32")
-  assert half[0]["logits"].dtype == np.float32 and full[0]["logits"].dtype == np.float32
-  factor = row_tolerance_factor(row)
-  forward, _ = _differences(half[0], half[2], full[0], full[2], BF16_FORWARD_ATOL * factor)
-  grads, _ = _differences(half[1], half[3], full[1], full[3], BF16_GRAD_ATOL * factor)
+  # Balanced in the forward, where the policy's casts are. A gradient can be ill-conditioned
+  # (attention kernels that see the few tokens a TokenLearner leaves): bfloat16 then moves one
+  # twin's up to 25x farther than the other's, the twins still within BF16_GAP_FACTOR.
+  forward, _ = _differences(half[0], half[2], full[0], full[2], balanced=True)
+  grads, _ = _differences(half[1], half[3], full[1], full[3], balanced=False)
   assert not forward + grads, "\n".join(forward + grads)
+  # The check bites: a PyTorch forward left in float32, or 20% off, fails it.
+  assert _differences(half[0], full[2], full[0], full[2], balanced=True)[0]
+  assert _differences(half[0], {k: 1.2 * v for k, v in half[2].items()}, full[0], full[2], balanced=True)[0]

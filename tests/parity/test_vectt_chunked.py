@@ -53,3 +53,21 @@ def test_chunked_equals_naive_torch(qk_dim, chunk_size, check):
         compare(results[0][1], results[chunk_size][1], CHUNKED_GRAD_ATOL,
                 model=f"module/VectorAttention_qk{qk_dim}", direction="torch",
                 check=f"chunked{chunk_size}_vs_naive_gradients"))
+
+
+@pytest.mark.parametrize("qk_dim", [0, 8])
+def test_chunked_in_bfloat16_recomputes_with_the_bfloat16_copies_torch(qk_dim):
+  """A checkpointed chunk recomputes in the backward, after train_step.in_precision has put the
+  float32 parameters back: it must use the bfloat16 copies its forward used, as the naive one."""
+  from tokenlearner_torch import train_step
+  torch.manual_seed(0)
+  x = torch.from_numpy(np.random.RandomState(0).randn(2, M, C).astype(np.float32))
+  naive, chunked = mt.VectorAttention(C, qk_dim), mt.VectorAttention(C, qk_dim, chunk_size=5)
+  chunked.load_state_dict(naive.state_dict())
+  grads = []
+  for module in (naive, chunked):
+    train_step.in_precision(module, x, "bfloat16").float().square().sum().backward()
+    grads.append({name: p.grad for name, p in module.named_parameters()})
+  assert all(g.dtype == torch.float32 for g in grads[1].values())
+  for name, grad in grads[0].items():  # bfloat16 rounds chunk by chunk as it rounds the whole.
+    torch.testing.assert_close(grads[1][name], grad, rtol=2e-2, atol=2e-2 * float(grad.abs().max()))

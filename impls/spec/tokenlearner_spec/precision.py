@@ -25,6 +25,10 @@ bfloat16 (paper-scale training on accelerators):
   - means over positions: fixed pooling, the global-average-pool head, the video head's pool.
   The maps a TokenLearner returns (for Figure 2) stay float32.
 - The logits meet the loss in float32.
+- The policy fixes where results are rounded to bfloat16, not a kernel's inner order, and the
+  frameworks' kernels differ by a rounding in two places: a dense layer's or convolution's bias
+  is added inside PyTorch's kernel, before its output is rounded, and to JAX's rounded product;
+  on a GPU each framework runs its own fused attention kernel.
 
 A twin implements a float32 op as `in_float32`: its inputs cast up, the op, its result cast
 back; in float32 the casts do nothing, so the float32 program is unchanged.

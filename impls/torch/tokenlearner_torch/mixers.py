@@ -2,6 +2,7 @@
 transformer layer that hosts any of them (or multi-head self-attention)."""
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from tokenlearner_torch.layers import Mlp, MultiHeadAttention, dense, in_float32, layer_norm
@@ -62,20 +63,24 @@ class VectorAttention(nn.Module):
     self.gamma = dense(dk, dim, bias=False) if qk_dim else None
     self.out = dense(dim, dim)
 
-  def _attend(self, q_chunk, k, v):  # Shape: [B, Q, dk] -> [B, Q, C].
-    if self.gamma is None:
+  def _attend(self, q_chunk, k, v, gamma=None):  # Shape: [B, Q, dk] -> [B, Q, C].
+    """gamma: the gamma kernel, passed in rather than read from the module, so that a
+    checkpointed chunk recomputes with the tensor its forward used (in bfloat16, the copy
+    train_step.in_precision swaps in for the call only)."""
+    if gamma is None:
       return in_float32(channel_attention, q_chunk, k, v)
-    rel = self.gamma(q_chunk[:, :, None, :] * k[:, None, :, :])  # Shape: [B, Q, M, dk] -> [B, Q, M, C].
+    rel = F.linear(q_chunk[:, :, None, :] * k[:, None, :, :], gamma)  # [B, Q, M, dk] -> [B, Q, M, C].
     # Softmax over the keys j, per channel.
     return in_float32(lambda r, t: torch.einsum("bqmc,bmc->bqc", torch.softmax(r, dim=2), t), rel, v)
 
   def forward(self, x):
     """x: [B, M, C] -> [B, M, C]."""
     q, k, v = self.query(x), self.key(x), self.value(x)
+    gamma = None if self.gamma is None else self.gamma.weight
     if not self.chunk_size or self.chunk_size >= x.shape[1]:
-      y = self._attend(q, k, v)
+      y = self._attend(q, k, v, gamma)
     else:
-      y = torch.cat([checkpoint(self._attend, chunk, k, v, use_reentrant=False)
+      y = torch.cat([checkpoint(self._attend, chunk, k, v, gamma, use_reentrant=False)
                      for chunk in q.split(self.chunk_size, dim=1)], dim=1)
     return self.out(y)
 
