@@ -195,7 +195,8 @@ def decode_markdown(decode: pd.DataFrame, flops: pd.DataFrame) -> list:
                 for s, n, t in zip(decode.source, decode.image_size, decode.frames)],
       "harness ex/s": decode.harness_examples_per_s, "plain PIL ex/s": decode.peer_examples_per_s,
       "harness / plain": decode.harness_examples_per_s / decode.peer_examples_per_s,
-      "from frame cache ex/s": [None if rate != rate else rate for rate in _cached_rate(decode)],
+      "from frame cache ex/s": pd.Series([None if rate != rate else rate for rate in _cached_rate(decode)],
+                                         index=decode.index, dtype=object),
       "MB shipped per example": decode.bytes_per_example / 1e6})
   cores = cores_per_gpu(decode, flops)
   need = cores.groupby("experiment", sort=False).agg(

@@ -235,6 +235,7 @@ def resolved(cfg: DictConfig) -> Dict[str, Any]:
     if tree[part].get(key) == neutral:
       tree[part].pop(key)
   tree["train"].pop("pretrained_dir")  # A means to name train.pretrained, which is keyed.
+  tree["data"].pop("frame_cache", None)  # Where Charades' decoded frames are kept: the same pixels.
   if not cfg.train.base.experiment:  # No base (as before runs could have one): nothing to key.
     tree["train"].pop("base")
   else:  # The base's identity, whatever defines it (say, its row's model in its experiment file).

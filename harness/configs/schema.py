@@ -81,6 +81,9 @@ class CharadesData:
   # segments: the clips that cover each test video end to end, their outputs merged (max per
   # label: an action the video holds anywhere); centre: the video's centre clip
   eval_clips: str = "segments"
+  # '': decode the JPEGs; else the folder of the decoded, resized frames (the same pixels,
+  # without decoding: python -m harness.data.charades cache builds it)
+  frame_cache: str = ""
 
 
 # The options of the `data` group: conf/data/<source>.yaml extends <source>_schema, so a key

@@ -42,7 +42,7 @@ def check(spec, image_size: int, num_frames: int = 1, files: bool = True,
   dataset = source(spec.source)
   dataset.check_spec(spec, image_size, num_frames)
   if files:
-    dataset.check_files(spec, stamp_dir)
+    dataset.check_files(spec, image_size, stamp_dir)
 
 
 __all__ = ["Batch", "Dataset", "SOURCES", "check", "make", "num_classes", "source"]

@@ -84,7 +84,7 @@ class Dataset:
     """Refuses fields no example can be made with (ValueError naming the field)."""
 
   @classmethod
-  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+  def check_files(cls, spec, image_size: int, stamp_dir: Optional[pathlib.Path] = None) -> None:
     """Refuses a dataset on disk the loader would fail on, naming the file, row or video.
     A check costly enough to remember leaves a stamp in `stamp_dir`."""
 

@@ -9,7 +9,8 @@ labelled with all of its actions (Charades' video-level mAP) and evaluated, as
 in the paper, on the clips that cover it end to end (the last one flush with its
 end), their outputs merged by the maximum per label: an action the video holds
 in any of its segments (`eval_clips: segments`); or on its centre clip alone
-(`eval_clips: centre`).
+(`eval_clips: centre`). With `frame_cache` set, frames come decoded and resized from
+harness/data/frame_cache.py's arrays instead of the JPEGs: the same pixels.
 """
 import csv
 import dataclasses
@@ -20,9 +21,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from harness.data import files, frame_cache
 from harness.data.base import Batch, Examples, example_rng, require_at_least
-from harness.data import files
-from harness.data.files import check_images, epoch_index, load_image, require_root
+from harness.data.files import check_images, crop_square, epoch_index, load_image, require_root, shorter_side
 
 NUM_CLASSES = 157
 FPS = 24
@@ -140,10 +141,15 @@ class Charades(Examples):
       raise ValueError(f"data.eval_clips={spec.eval_clips!r} is not one of {EVAL_CLIPS}")
 
   @classmethod
-  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+  def check_files(cls, spec, image_size: int, stamp_dir: Optional[pathlib.Path] = None) -> None:
     root = require_root(spec.root, "charades")
     videos = [video for split in SPLITS for video in read_split(root, split)]
-    check_images([video.frame(i) for video in videos for i in range(video.frame_count)], stamp_dir)
+    if not spec.frame_cache:
+      check_images([video.frame(i) for video in videos for i in range(video.frame_count)], stamp_dir)
+    else:  # Opening each array reads its header only.
+      for video in videos:
+        for short in frame_cache.short_sides(image_size):
+          frame_cache.frames(spec.frame_cache, short, video.id, video.frame_count)
 
   def _clip(self, video: Video, start: int, crop: Optional[int] = None) -> np.ndarray:
     """[T, S, S, 3] from frame `start` on. A train clip (`crop`: a seed) has one random crop
@@ -152,7 +158,11 @@ class Charades(Examples):
     span = self.spec.fps_stride
     index = [min(start + span * t, video.frame_count - 1) for t in range(self.num_frames)]
     rng = lambda: None if crop is None else np.random.default_rng(crop)
-    return np.stack([load_image(video.frame(i), self.image_size, rng()) for i in index])
+    if not self.spec.frame_cache:
+      return np.stack([load_image(video.frame(i), self.image_size, rng()) for i in index])
+    short = shorter_side(self.image_size, train=crop is not None)
+    cached = frame_cache.frames(self.spec.frame_cache, short, video.id, video.frame_count)
+    return np.stack([crop_square(cached[i], self.image_size, rng()) for i in index])
 
   def _labels(self, video: Video, start: float = 0.0, end: float = float("inf")) -> np.ndarray:
     labels = np.zeros(NUM_CLASSES, np.float32)
@@ -197,3 +207,26 @@ class Charades(Examples):
     owners = np.array([v for v, _ in self.test_clips])
     firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])  # Each video's first clip.
     return np.maximum.reduceat(logits, firsts, axis=0), labels[firsts]
+
+
+def main(argv=None) -> None:
+  """python -m harness.data.charades cache: builds data.frame_cache for both splits."""
+  import argparse
+  parser = argparse.ArgumentParser(prog="python -m harness.data.charades", description=frame_cache.__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("command", choices=["cache"])
+  parser.add_argument("--root", required=True, help="the dataset (data.root)")
+  parser.add_argument("--cache", required=True, help="where the arrays go (data.frame_cache)")
+  parser.add_argument("--image-size", type=int, default=224, help="the runs' clip size (default 224)")
+  args = parser.parse_args(argv)
+  try:
+    root = require_root(args.root, "charades")
+    videos = [video for split in SPLITS for video in read_split(root, split)]
+    written = frame_cache.build(args.cache, args.image_size, videos)
+  except (ValueError, OSError) as error:
+    parser.exit(2, f"error: {error}\n")
+  print(f"frame cache: {written} arrays written, {2 * len(videos) - written} already there, in {args.cache}")
+
+
+if __name__ == "__main__":
+  main()

@@ -146,7 +146,7 @@ class FashionMNIST(Dataset):
                        f"image_size={image_size}")
 
   @classmethod
-  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+  def check_files(cls, spec, image_size: int, stamp_dir: Optional[pathlib.Path] = None) -> None:
     """Finds (or downloads) the files and reads them: a bad file fails here, named."""
     check_validation_size(spec)
 

@@ -119,11 +119,27 @@ def _flipped(array: np.ndarray, rng: Optional[np.random.Generator]) -> np.ndarra
 def load_image(path, size: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
   """Decodes an image to [size, size, 3] uint8: the shorter side resized to size (train: to
   8/7 of it, then a random crop and flip), then a center crop."""
+  return crop_square(resized_shorter(path, shorter_side(size, rng is not None)), size, rng)
+
+
+def shorter_side(size: int, train: bool) -> int:
+  """What load_image resizes the shorter side to before it crops `size`: 8/7 of it in training."""
+  return size * 8 // 7 if train else size
+
+
+def resized_shorter(path, short: int) -> np.ndarray:
+  """The image at `path`, decoded, its shorter side resized to `short` (bilinear): [H, W, 3] uint8."""
   from PIL import Image
   image = _decoded(path)
-  scale = (size * 8 // 7 if rng is not None else size) / min(image.size)
-  w, h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-  array = np.asarray(image.resize((w, h), Image.BILINEAR))
+  scale = short / min(image.size)
+  w, h = max(short, round(image.width * scale)), max(short, round(image.height * scale))
+  return np.asarray(image.resize((w, h), Image.BILINEAR))
+
+
+def crop_square(array: np.ndarray, size: int, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+  """[size, size, 3] of [H, W, 3]: the centre, or (given `rng`) a random square flipped half of
+  the time. Contiguous uint8."""
+  h, w = array.shape[:2]
   if rng is None:
     top, left = (h - size) // 2, (w - size) // 2
   else:

@@ -76,7 +76,7 @@ class ImageFolder(Examples):
     return len(class_names(spec.root))
 
   @classmethod
-  def check_files(cls, spec, stamp_dir: Optional[pathlib.Path] = None) -> None:
+  def check_files(cls, spec, image_size: int, stamp_dir: Optional[pathlib.Path] = None) -> None:
     _, train, val = read_splits(spec.root)
     check_images([path for path, _ in train + val], stamp_dir)
 

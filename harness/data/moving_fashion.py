@@ -47,7 +47,7 @@ class MovingFashion(Rendered):
     moving_digits.check_fit(spec.item_size, image_size, num_frames, "data.item_size", "the model's image_size")
 
   @classmethod
-  def check_files(cls, spec, stamp_dir=None) -> None:
+  def check_files(cls, spec, image_size: int, stamp_dir=None) -> None:
     fashion_mnist.check_validation_size(spec)
 
   def _render(self, rng, sources, count: int, with_layers: bool = False):

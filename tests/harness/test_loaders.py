@@ -136,6 +136,34 @@ def test_imagenet_trains_on_inception_crops_and_evaluates_whole_images(tmp_path)
     datasets.check(OmegaConf.structured(ImageNetData(root=str(tmp_path), train_crop="random")), 8, files=False)
 
 
+def test_charades_clips_from_the_frame_cache_are_the_jpegs_pixels(charades, tmp_path, monkeypatch, capsys):
+  from PIL import Image
+  from harness.data import charades as source, files
+  rng = np.random.default_rng(0)
+  for frame in sorted((charades / "Charades_v1_rgb").rglob("*.jpg")):  # Textured: crops differ.
+    Image.fromarray(rng.integers(0, 256, (14, 20, 3), np.uint8)).save(frame)
+  from_jpegs = datasets.make(charades_spec(charades), 0, 8, 4)
+  everything = range(from_jpegs.test_size)
+  want = [from_jpegs.train_batch(step, 2) for step in range(3)] + [from_jpegs.test_inputs(everything)]
+  cache = tmp_path / "cache"
+  source.main(["cache", "--root", str(charades), "--cache", str(cache), "--image-size", "8"])
+  assert "6 arrays written" in capsys.readouterr().out  # 3 videos, at 9 (train) and 8 (test) px.
+  spec = OmegaConf.structured(CharadesData(root=str(charades), fps_stride=4, frame_cache=str(cache)))
+  datasets.check(spec, 8, 4)
+  monkeypatch.setattr(files, "_decoded", lambda path: pytest.fail(f"decoded {path}"))
+  from_cache = datasets.make(spec, 0, 8, 4)
+  got = [from_cache.train_batch(step, 2) for step in range(3)] + [from_cache.test_inputs(everything)]
+  for (x, y), (x_want, y_want) in zip(got, want):  # Clips and labels, bit for bit.
+    np.testing.assert_array_equal(x, x_want)
+    np.testing.assert_array_equal(y, y_want)
+  source.main(["cache", "--root", str(charades), "--cache", str(cache), "--image-size", "8"])
+  assert "0 arrays written, 6 already there" in capsys.readouterr().out
+  (cache / "short8" / "CCCCC.npy").unlink()
+  with pytest.raises(ValueError, match=r"no cached frames for Charades video CCCCC at .*short8/CCCCC.npy"):
+    datasets.check(spec, 8, 4)
+  assert not [p for p in cache.rglob("*") if p.name.startswith(".")]  # No temporaries left.
+
+
 def test_charades_errors_name_the_problem(charades):
   (charades / "Charades_v1_test.csv").write_text(CSV_HEADER + 'DDDDD,S,K,5,5,Yes,s,o,d,"c999 0 1",1\n')
   with pytest.raises(ValueError, match="no extracted frames for Charades video DDDDD|unknown Charades action"):
