@@ -5,14 +5,11 @@ from typing import Dict, Tuple
 
 import numpy as np
 import pytest
-import torch
 
 from harness.configs import registry
 from harness.testing.parity_log import BF16_BALANCE, BF16_BALANCE_MIN_SIZE, BF16_GAP_FACTOR
 from tests.parity.test_rows import make_twin
-from tests.parity.twins import DIRECTIONS, as_dict, flat
-from tokenlearner_jax import train_step as train_jax
-from tokenlearner_torch import train_step as train_torch
+from tests.parity.twins import DIRECTIONS
 
 # One row that holds most of the policy's float32 ops (TokenLearner, MHSA, TokenFuser, the video
 # model's LayerNorms and pools) in the default session, one direction; every row in both
@@ -25,24 +22,11 @@ CASES = [pytest.param(row, d, id=f"{row.id}-{d}",
 
 def _in(twin, labels, multilabel: bool, precision: str):
   """(JAX intermediates, JAX gradients, torch intermediates, torch gradients) in `precision`, as
-  each twin's train step computes them, as float32 arrays; the intermediates are checked to be
-  in `precision` first."""
-  fn = train_jax.loss_and_grads_fn(twin.flax_module, multilabel, input_grads=True, precision=precision)
-  (_, out_jax), (g_params, g_input) = fn(twin.params, *twin.inputs, labels)
-  grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
-  y = torch.from_numpy(labels) if multilabel else torch.from_numpy(labels).long()
-  out_torch = {}
-
-  def loss_of(inputs):
-    logits, out = train_torch.in_precision(twin.torch_module, inputs[0], precision)
-    out_torch.update(out)
-    return train_torch.loss_fn_for(multilabel)(logits.float(), y)
-
-  grads_torch = twin._torch_grads(loss_of)
-  assert str(out_jax["logits"].dtype) == precision, out_jax["logits"].dtype
-  assert str(out_torch["logits"].dtype) == f"torch.{precision}", out_torch["logits"].dtype
-  as_float = lambda tree: {k: np.asarray(v, np.float32) for k, v in as_dict(
-      {k: v.detach().float() if isinstance(v, torch.Tensor) else v for k, v in tree.items()}).items()}
+  each twin's train step computes them, as float32 arrays; the logits checked to have been
+  computed in `precision` first."""
+  out_jax, grads_jax, out_torch, grads_torch = twin.training_grads(labels, multilabel, precision=precision)
+  assert str(out_jax["logits"].dtype) == str(out_torch["logits"].dtype) == precision
+  as_float = lambda named: {k: np.asarray(v, np.float32) for k, v in named.items()}
   return as_float(out_jax), grads_jax, as_float(out_torch), grads_torch
 
 

@@ -42,7 +42,11 @@ def as_dict(outputs) -> Dict[str, np.ndarray]:
 
 
 def _np(x):
-  return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+  """An array in its own dtype; a torch bfloat16 tensor as numpy's bfloat16 (JAX's), exactly."""
+  if not isinstance(x, torch.Tensor):
+    return np.asarray(x)
+  x = x.detach()
+  return x.float().numpy().astype(jnp.bfloat16) if x.dtype == torch.bfloat16 else x.numpy()
 
 
 # Documented exception to the base tolerances. In a ViT with TokenLearner v1.0 and
@@ -143,12 +147,13 @@ class Twin:
     grads_jax.update({f"input{i}": np.asarray(g) for i, g in enumerate(g_inputs)})
     return grads_jax, self._torch_grads(lambda inputs: torch_loss(self.torch_module(*inputs)))
 
-  def training_grads(self, labels: np.ndarray, multilabel: bool, jit: bool = True
-                     ) -> Tuple[Dict, Dict, Dict, Dict]:
-    """A model's training loss (its own framework's), as the train step computes it:
-    (JAX intermediates, JAX gradients, torch intermediates, torch gradients), the
-    gradients w.r.t. every parameter and the input. `jit=False` runs JAX op by op."""
-    fn = train_jax.loss_and_grads_fn(self.flax_module, multilabel, input_grads=True)
+  def training_grads(self, labels: np.ndarray, multilabel: bool, jit: bool = True,
+                     precision: str = "float32") -> Tuple[Dict, Dict, Dict, Dict]:
+    """A model's training loss (its own framework's), as the train step computes it in
+    `precision`: (JAX intermediates, JAX gradients, torch intermediates, torch gradients), the
+    intermediates in the dtype they were computed in, the gradients (float32) w.r.t. every
+    parameter and the input. `jit=False` runs JAX op by op."""
+    fn = train_jax.loss_and_grads_fn(self.flax_module, multilabel, input_grads=True, precision=precision)
     fn = fn if jit else fn.__wrapped__  # The same function, traced and run primitive by primitive.
     (_, out_jax), (g_params, g_input) = fn(self.params, *self.inputs, labels)
     grads_jax = {**flat(g_params, "params/"), "input0": np.asarray(g_input)}
@@ -156,9 +161,10 @@ class Twin:
     outputs = {}
 
     def loss_of(inputs):
-      logits, out = self.torch_module(*inputs)
+      (x,) = inputs
+      logits, out = train_torch.in_precision(self.torch_module, x, precision)
       outputs.update(out)
-      return train_torch.loss_fn_for(multilabel)(logits, y)
+      return train_torch.loss_fn_for(multilabel)(logits.float(), y)
 
     grads_torch = self._torch_grads(loss_of)
     return as_dict(out_jax), grads_jax, as_dict(outputs), grads_torch
