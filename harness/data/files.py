@@ -20,6 +20,19 @@ def cache_dir(name: str) -> pathlib.Path:
   return pathlib.Path(base) / "tokenlearner-harness" / name
 
 
+def replace_whole(target: pathlib.Path, write) -> None:
+  """write(temporary) fills a temporary beside `target`, renamed onto it once whole, whoever
+  writes it at the same time; removed if writing fails (a full disk leaves nothing half
+  written). For what data builds from a dataset; the results take harness/machine/durable.py."""
+  target.parent.mkdir(parents=True, exist_ok=True)
+  temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{target.suffix}")
+  try:
+    write(temporary)
+    os.replace(temporary, target)
+  finally:
+    temporary.unlink(missing_ok=True)
+
+
 def cached_listing(name: str, key: str, build):
   """build()'s JSON-able result, kept in the user cache under `name` and the digest of `key`
   (say, the folders listed and their modification times): listing a dataset's files costs a
@@ -31,13 +44,10 @@ def cached_listing(name: str, key: str, build):
   except (OSError, ValueError):
     pass
   listing = build()
-  staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
   try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging.write_text(json.dumps(listing))
-    os.replace(staging, path)  # Whole or not at all, whoever writes it at the same time.
+    replace_whole(path, lambda temporary: temporary.write_text(json.dumps(listing)))
   except OSError:
-    staging.unlink(missing_ok=True)  # A full disk: no half-written leftover.
+    pass
   return listing
 IMAGE_CHECK_VERSION = 1  # Part of a stamp's name: raise it when check_images checks more.
 

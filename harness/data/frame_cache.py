@@ -11,14 +11,12 @@ of a 16:9 video: about 2.4 TB and 1.9 TB for Charades' 7M frames, on a disk that
 cache` builds it; a run with data.frame_cache set reads only the cache and refuses to start
 while a video of its splits is missing from it.
 """
-import os
 import pathlib
-import uuid
 from typing import Callable, Sequence
 
 import numpy as np
 
-from harness.data.files import resized_shorter, shorter_side
+from harness.data.files import replace_whole, resized_shorter, shorter_side
 
 
 def short_sides(size: int) -> tuple:
@@ -35,9 +33,8 @@ def build_video(cache, short: int, video_id: str, frame_paths: Sequence[pathlib.
   target = path(cache, short, video_id)
   if target.exists():
     return False
-  target.parent.mkdir(parents=True, exist_ok=True)
-  temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.npy")
-  try:
+
+  def write(temporary: pathlib.Path) -> None:
     first = resized_shorter(frame_paths[0], short)
     out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8,
                                     shape=(len(frame_paths), *first.shape))  # [F, H, W, 3].
@@ -49,10 +46,8 @@ def build_video(cache, short: int, video_id: str, frame_paths: Sequence[pathlib.
                          f"not {first.shape[1]}x{first.shape[0]} as the video's first")
       out[i] = pixels
     out.flush()
-    del out
-    os.replace(temporary, target)  # Whole or not at all, whoever writes it at the same time.
-  finally:
-    temporary.unlink(missing_ok=True)
+
+  replace_whole(target, write)
   return True
 
 
